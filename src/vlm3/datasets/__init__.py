@@ -1,0 +1,97 @@
+"""Dataset loaders: raw files on disk -> the canonical index (docs/CONTRACTS.md).
+
+Each dataset type registers a loader with `@register("name")`. A loader takes the raw folder and
+a split and returns `(images, pairs)`: a DataFrame in the index schema and a pairs DataFrame or
+None. `load_index` validates both before anything is written.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+Loader = Callable[..., "tuple[pd.DataFrame, pd.DataFrame | None]"]
+LOADERS: dict[str, Loader] = {}
+
+INDEX_COLUMNS = [
+    "image_id", "scene_id", "image_path", "width", "height",
+    "fx", "fy", "cx", "cy", "dist_model", "dist_params",
+    "depth_path", "depth_format", "depth_kind", "depth_min", "depth_max",
+    "cam_to_world", "objects",
+]
+PAIR_COLUMNS = ["pair_id", "image_id_1", "image_id_2", "covisibility"]
+DIST_MODELS = {"none", "opencv", "fisheye", "thin_prism_fisheye"}
+
+# Modules holding loaders; imported lazily so a missing optional dependency of one dataset
+# never breaks the others.
+_MODULES = {
+    "synthetic": "vlm3.datasets.synthetic",
+}
+
+
+def register(name: str):
+    def deco(fn: Loader) -> Loader:
+        LOADERS[name] = fn
+        return fn
+    return deco
+
+
+def get_loader(name: str) -> Loader:
+    if name not in LOADERS and name in _MODULES:
+        importlib.import_module(_MODULES[name])
+    if name not in LOADERS:
+        known = sorted(set(LOADERS) | set(_MODULES))
+        raise ValueError(f"unknown dataset type {name!r}; known types: {', '.join(known)}")
+    return LOADERS[name]
+
+
+def validate_index(df: pd.DataFrame, where: str) -> pd.DataFrame:
+    """Check an index DataFrame against the contract; raise ValueError naming `where`."""
+    missing = [c for c in INDEX_COLUMNS if c not in df.columns]
+    if missing:
+        raise ValueError(f"{where}: index lacks columns {missing}")
+    if df["image_id"].duplicated().any():
+        dup = df.loc[df["image_id"].duplicated(), "image_id"].iloc[0]
+        raise ValueError(f"{where}: duplicate image_id {dup!r}")
+    if ((df["width"] <= 0) | (df["height"] <= 0)).any():
+        raise ValueError(f"{where}: non-positive image size")
+    for c in ("fx", "fy"):
+        v = df[c].to_numpy(dtype=float)
+        bad = np.isfinite(v) & (v <= 0)
+        if bad.any():
+            raise ValueError(f"{where}: non-positive {c} for image {df['image_id'][bad].iloc[0]!r}")
+    bad_dist = set(df["dist_model"]) - DIST_MODELS
+    if bad_dist:
+        raise ValueError(f"{where}: unknown dist_model {sorted(bad_dist)}")
+    kinds = set(df["depth_kind"].dropna()) - {"z", "ray"}
+    if kinds:
+        raise ValueError(f"{where}: depth_kind must be 'z' or 'ray', got {sorted(kinds)}")
+    for obj in df["objects"]:
+        if not isinstance(json.loads(obj), list):
+            raise ValueError(f"{where}: objects must be a JSON list")
+    return df[INDEX_COLUMNS + [c for c in df.columns if c not in INDEX_COLUMNS]]
+
+
+def validate_pairs(pairs: pd.DataFrame, images: pd.DataFrame, where: str) -> pd.DataFrame:
+    missing = [c for c in PAIR_COLUMNS if c not in pairs.columns]
+    if missing:
+        raise ValueError(f"{where}: pairs lack columns {missing}")
+    ids = set(images["image_id"])
+    unknown = (set(pairs["image_id_1"]) | set(pairs["image_id_2"])) - ids
+    if unknown:
+        raise ValueError(f"{where}: pairs name unknown images {sorted(unknown)[:3]}")
+    return pairs[PAIR_COLUMNS]
+
+
+def load_index(dtype: str, raw_dir: str | Path, split: str, **opts):
+    images, pairs = get_loader(dtype)(Path(raw_dir), split, **opts)
+    where = f"{dtype} loader on {raw_dir} ({split})"
+    images = validate_index(images.reset_index(drop=True), where)
+    if pairs is not None:
+        pairs = validate_pairs(pairs.reset_index(drop=True), images, where)
+    return images, pairs
