@@ -1,0 +1,1 @@
+"""Report stage: LaTeX/CSV tables and PNG figures from scored metrics and predictions."""
