@@ -22,8 +22,8 @@ def metrics_root(tmp_path):
            {"delta1": [0.75, 0.875]})
     _write(root, "tiny_trained", "depth", "ibims_test", {"delta1": 0.5, "abs_rel": 0.3})
     _write(root, "tiny_untrained", "depth", "synthetic_test", {"delta1": 0.1, "abs_rel": 0.9})
-    _write(root, "constant-median", "depth", "synthetic_test", {"delta1": 0.8125, "abs_rel": 0.25})
-    _write(root, "constant-median", "depth", "ibims_test", {"delta1": 0.25, "abs_rel": 0.5})
+    _write(root, "median", "depth", "synthetic_test", {"delta1": 0.8125, "abs_rel": 0.25})
+    _write(root, "median", "depth", "ibims_test", {"delta1": 0.25, "abs_rel": 0.5})
     _write(root, "zzz_other", "depth", "synthetic_test", {"delta1": 0.0, "abs_rel": 2.0})
     return root
 
@@ -50,7 +50,7 @@ def test_depth_table_exact(metrics_root, tmp_path):
         r"\end{tabular}",
         ""])
     df = pd.read_csv(out / "depth.csv")
-    assert list(df["model"]) == ["tiny_untrained", "tiny_trained", "constant-median", "zzz_other"]
+    assert list(df["model"]) == ["tiny_untrained", "tiny_trained", "median", "zzz_other"]
     assert df.loc[1, "synthetic_test:delta1"] == 0.8125
     assert df.loc[1, "synthetic_test:delta1:lo"] == 0.75
     assert df.loc[1, "mean:delta1"] == pytest.approx(0.65625)
