@@ -1,0 +1,33 @@
+# VLM3 reproduction workflow. Default target: the four LaTeX tables of the configured experiment.
+#   snakemake -c all                                   embedded default (config/config.yaml), CPU
+#   snakemake --profile slurm results/tables/depth.tex paper config on a SLURM cluster
+# Stages (one file each in rules/): data, calibrate, resize, qa, train, evaluate, report.
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+from vlm3.config import validate  # noqa: E402
+
+
+configfile: "config/config.yaml"
+
+
+validate(config, source="workflow config")
+
+
+include: "rules/common.smk"
+include: "rules/data.smk"
+include: "rules/calibrate.smk"
+include: "rules/resize.smk"
+include: "rules/qa.smk"
+include: "rules/train.smk"
+include: "rules/evaluate.smk"
+include: "rules/report.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        expand("results/tables/{task}.tex", task=TASKS),
+        calibration_reports(),

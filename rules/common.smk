@@ -1,0 +1,70 @@
+# Shared helpers: what the config asks for, turned into file lists for the rules.
+
+import json
+
+# Rules run `python -m vlm3.<stage>` from the repository root with src/ importable, so the same
+# commands work in the dev environment, in a conda env from envs/, and on cluster nodes.
+shell.prefix("set -euo pipefail; export PYTHONPATH=src${PYTHONPATH:+:$PYTHONPATH}; ")
+
+TASKS = [t for t in ["depth", "object", "correspondence", "pose"] if t in config["benchmarks"]]
+SEED = config["seed"]
+NEURAL_KINDS = {"base", "run", "hub"}
+
+
+wildcard_constraints:
+    dataset=r"[A-Za-z0-9-]+",
+    split=r"[A-Za-z0-9]+",
+    task=r"depth|object|correspondence|pose",
+    run=r"[A-Za-z0-9_.-]+",
+
+
+def dataset_cfg(name):
+    return config["datasets"][name]
+
+
+def raw_input(wildcards):
+    """The raw folder (generated) or the verified-download marker a dataset's index reads."""
+    ds = dataset_cfg(wildcards.dataset)
+    if ds["source"] == "generate":
+        return f"data/raw/{wildcards.dataset}/{wildcards.split}"
+    if ds["source"] == "download":
+        return f"data/raw/{wildcards.dataset}/.verified"
+    return ds.get("raw", f"data/raw/{wildcards.dataset}")
+
+
+def raw_dir(wildcards):
+    ds = dataset_cfg(wildcards.dataset)
+    return ds.get("raw", f"data/raw/{wildcards.dataset}")
+
+
+def models_for(task, kinds=None):
+    out = []
+    for name, m in config["models"].items():
+        if kinds and m["kind"] not in kinds:
+            continue
+        if "tasks" in m and task not in m["tasks"]:
+            continue
+        out.append(name)
+    return out
+
+
+def benches(task):
+    return [f"{b['dataset']}_{b['split']}" for b in config["benchmarks"].get(task, [])]
+
+
+def calibration_reports():
+    """Focal-error reports for generated datasets (their withheld intrinsics are the truth)."""
+    return [
+        f"results/calib/{name}/{split}_report.json"
+        for name, ds in config["datasets"].items()
+        if ds["source"] == "generate" and "vanishing" in ds.get("calibrate", [])
+        for split in ds["splits"]
+    ]
+
+
+def model_names_regex(kinds):
+    names = [n for n, m in config["models"].items() if m["kind"] in kinds]
+    return "|".join(map(re.escape, names)) if names else "$^"
+
+
+import re  # noqa: E402

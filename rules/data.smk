@@ -1,0 +1,70 @@
+# Stage data + index: raw datasets (generated or downloaded) -> the canonical index.
+
+
+localrules:
+    download,
+
+
+rule generate_synthetic:
+    """Render the synthetic 3D benchmark (the embedded default's data; no download)."""
+    output:
+        directory("data/raw/{dataset}/{split}"),
+    params:
+        spec=lambda w: json.dumps(
+            {**dataset_cfg(w.dataset)["generate"].get("common", {}),
+             **dataset_cfg(w.dataset)["generate"].get(w.split, {})},
+            sort_keys=True,
+        ),
+    log:
+        "results/logs/data/{dataset}_{split}.log",
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    conda:
+        "../envs/data.yaml"
+    shell:
+        "python -m vlm3.synthetic.generate --out data/raw/{wildcards.dataset} --split {wildcards.split}"
+        " --params <(echo '{params.spec}') --seed {SEED} --workers {threads} > {log} 2>&1"
+
+
+rule download:
+    """Fetch a registered dataset, resumable and sha256-verified (runs on the login node)."""
+    output:
+        "data/raw/{dataset}/.verified",
+    params:
+        registry=lambda w: dataset_cfg(w.dataset).get("registry", "config/datasets.yaml"),
+    log:
+        "results/logs/download/{dataset}.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=24 * 60,
+    conda:
+        "../envs/data.yaml"
+    shell:
+        "python -m vlm3.download --dataset {wildcards.dataset} --registry {params.registry}"
+        " --out data/raw/{wildcards.dataset} > {log} 2>&1"
+
+
+rule index:
+    """One canonical table of images (paths, sizes, intrinsics, depth kind, poses, objects)."""
+    input:
+        raw_input,
+    output:
+        images="results/index/{dataset}/{split}.parquet",
+        pairs="results/index/{dataset}/{split}_pairs.parquet",
+    params:
+        type=lambda w: dataset_cfg(w.dataset)["type"],
+        raw=raw_dir,
+    log:
+        "results/logs/index/{dataset}_{split}.log",
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    conda:
+        "../envs/data.yaml"
+    shell:
+        "python -m vlm3.index --type {params.type} --raw {params.raw} --split {wildcards.split}"
+        " --out {output.images} --pairs-out {output.pairs} > {log} 2>&1"

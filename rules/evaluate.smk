@@ -1,0 +1,109 @@
+# Stage evaluate: predictions (models, baselines, classical experts) -> metrics, one code path.
+
+
+def model_input(w):
+    m = config["models"][w.model]
+    if m["kind"] == "base":
+        return base_model_input()
+    if m["kind"] == "run":
+        return f"results/checkpoints/{m['run'].format(task=w.task)}"
+    return []
+
+
+def model_path(w):
+    m = config["models"][w.model]
+    if m["kind"] == "base":
+        return base_model_path()
+    if m["kind"] == "run":
+        return f"results/checkpoints/{m['run'].format(task=w.task)}"
+    return m["hub"]
+
+
+rule predict:
+    """Batched greedy generation, one line of raw model text per question."""
+    input:
+        model=model_input,
+        qa="results/qa/{task}/{dataset}/{split}.jsonl",
+    output:
+        "results/predictions/{model}/{task}/{dataset}_{split}.jsonl",
+    wildcard_constraints:
+        model=model_names_regex(NEURAL_KINDS),
+    params:
+        path=model_path,
+        bs=config["predict"].get("batch_size", 16),
+        tokens=config["predict"].get("max_new_tokens", 32),
+    log:
+        "results/logs/predict/{model}_{task}_{dataset}_{split}.log",
+    threads: workflow.cores
+    resources:
+        mem_mb=16000,
+        runtime=240,
+        gpu=lambda w: int(config["models"][w.model]["kind"] == "hub"),
+    conda:
+        "../envs/train.yaml"
+    shell:
+        "python -m vlm3.predict --model {params.path} --qa {input.qa} --out {output}"
+        " --batch-size {params.bs} --max-new-tokens {params.tokens} --threads {threads} > {log} 2>&1"
+
+
+rule baseline:
+    """Trivial answers (training median / majority / zero motion / identity) in the model's format."""
+    input:
+        qa="results/qa/{task}/{dataset}/{split}.jsonl",
+        train="results/qa/{task}/train.jsonl",
+    output:
+        "results/predictions/{model}/{task}/{dataset}_{split}.jsonl",
+    wildcard_constraints:
+        model=model_names_regex({"baseline"}),
+    log:
+        "results/logs/predict/{model}_{task}_{dataset}_{split}.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    conda:
+        "../envs/eval.yaml"
+    shell:
+        "python -m vlm3.baselines --kind constant --task {wildcards.task} --qa {input.qa}"
+        " --train-qa {input.train} --out {output} > {log} 2>&1"
+
+
+rule expert:
+    """Classical expert: OpenCV SIFT matching + RANSAC (correspondence; pose from the essential matrix)."""
+    input:
+        qa="results/qa/{task}/{dataset}/{split}.jsonl",
+        train="results/qa/{task}/train.jsonl",
+        resized="results/resized/{dataset}/{split}",
+    output:
+        "results/predictions/{model}/{task}/{dataset}_{split}.jsonl",
+    wildcard_constraints:
+        model=model_names_regex({"expert"}),
+    log:
+        "results/logs/predict/{model}_{task}_{dataset}_{split}.log",
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    conda:
+        "../envs/eval.yaml"
+    shell:
+        "python -m vlm3.baselines --kind expert --task {wildcards.task} --qa {input.qa}"
+        " --train-qa {input.train} --out {output} > {log} 2>&1"
+
+
+rule score:
+    input:
+        "results/predictions/{model}/{task}/{bench}.jsonl",
+    output:
+        "results/metrics/{model}/{task}/{bench}.json",
+    log:
+        "results/logs/score/{model}_{task}_{bench}.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    conda:
+        "../envs/eval.yaml"
+    shell:
+        "python -m vlm3.score --pred {input} --out {output} --task {wildcards.task}"
+        " --model {wildcards.model} --seed {SEED} > {log} 2>&1"

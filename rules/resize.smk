@@ -1,0 +1,22 @@
+# Stage resize: undistort and rescale every image so its focal length is the target.
+
+
+rule resize:
+    input:
+        calib="results/calib/{dataset}/{split}.parquet",
+        pairs="results/index/{dataset}/{split}_pairs.parquet",
+    output:
+        directory("results/resized/{dataset}/{split}"),
+    params:
+        focal=config["target_focal"],
+    log:
+        "results/logs/resize/{dataset}_{split}.log",
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=240,
+    conda:
+        "../envs/data.yaml"
+    shell:
+        "python -m vlm3.resize --calib {input.calib} --pairs {input.pairs} --out {output}"
+        " --target-focal {params.focal} --workers {threads} > {log} 2>&1"

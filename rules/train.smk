@@ -1,0 +1,68 @@
+# Stage train: build the tiny base model offline (embedded default), then one fine-tuning run per task.
+# Checkpoints for resuming live in results/train_state/{run}/ (not a declared output, so Snakemake
+# never deletes them); a killed or preempted job re-run by Snakemake continues from the last one.
+
+
+def run_cfg(w):
+    return config["runs"][w.run]
+
+
+def base_model_input(w=None):
+    bm = config["base_model"]
+    return "results/models/base" if "build" in bm else []
+
+
+def base_model_path():
+    bm = config["base_model"]
+    return "results/models/base" if "build" in bm else bm["hub"]
+
+
+rule build_tiny_model:
+    """A randomly initialised Qwen3-VL-architecture model, a tokenizer trained on the QA text and
+    its processor, built offline and saved with save_pretrained."""
+    input:
+        spec=config["base_model"].get("build", "config/tiny_model.yaml"),
+        qa=expand("results/qa/{task}/train.jsonl", task=list(config["mixtures"])),
+    output:
+        directory("results/models/base"),
+    log:
+        "results/logs/train/build_base.log",
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    conda:
+        "../envs/train.yaml"
+    shell:
+        "python -m vlm3.model.build --config {input.spec} --qa {input.qa} --seed {SEED}"
+        " --out {output} > {log} 2>&1"
+
+
+rule train:
+    input:
+        model=base_model_input,
+        data=lambda w: f"results/qa/{run_cfg(w)['task']}/train.jsonl",
+    output:
+        directory("results/checkpoints/{run}"),
+    params:
+        base=base_model_path(),
+        state="results/train_state/{run}",
+        args=lambda w: " ".join(
+            f"--{k.replace('_', '-')} {v}"
+            for k, v in run_cfg(w).items()
+            if k in {"max_steps", "max_minutes", "lr", "batch_size", "grad_accum", "warmup_ratio",
+                     "grad_clip", "save_steps"}
+        ),
+    log:
+        "results/logs/train/{run}.log",
+    threads: workflow.cores
+    resources:
+        mem_mb=16000,
+        runtime=lambda w: run_cfg(w).get("runtime_min", 60),
+        gpu=lambda w: run_cfg(w).get("gpus", 0),
+        nodes=lambda w: run_cfg(w).get("nodes", 1),
+    conda:
+        "../envs/train.yaml"
+    shell:
+        "python -m vlm3.train --model {params.base} --data {input.data} --out {output}"
+        " --state {params.state} --seed {SEED} --threads {threads} {params.args} > {log} 2>&1"
