@@ -7,6 +7,7 @@ rule calibrate:
     output:
         "results/calib/{dataset}/{split}.parquet",
     params:
+        seed=SEED,
         providers=lambda w: ",".join(dataset_cfg(w.dataset).get("calibrate", ["metadata"])),
     log:
         "results/logs/calibrate/{dataset}_{split}.log",
@@ -19,7 +20,7 @@ rule calibrate:
         "../envs/data.yaml"
     shell:
         "python -m vlm3.calibrate --index {input} --out {output} --providers {params.providers}"
-        " --cache results/calib/{wildcards.dataset}/cache --seed {SEED} > {log} 2>&1"
+        " --cache results/calib/{wildcards.dataset}/cache --seed {params.seed} > {log} 2>&1"
 
 
 rule calibration_report:

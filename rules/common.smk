@@ -1,10 +1,11 @@
 # Shared helpers: what the config asks for, turned into file lists for the rules.
 
 import json
+import re
 
 # Rules run `python -m vlm3.<stage>` from the repository root with src/ importable, so the same
 # commands work in the dev environment, in a conda env from envs/, and on cluster nodes.
-shell.prefix("set -euo pipefail; export PYTHONPATH=src${PYTHONPATH:+:$PYTHONPATH}; ")
+shell.prefix("set -euo pipefail; export PYTHONPATH=src${{PYTHONPATH:+:$PYTHONPATH}}; ")
 
 TASKS = [t for t in ["depth", "object", "correspondence", "pose"] if t in config["benchmarks"]]
 SEED = config["seed"]
@@ -67,4 +68,48 @@ def model_names_regex(kinds):
     return "|".join(map(re.escape, names)) if names else "$^"
 
 
-import re  # noqa: E402
+def qa_flags(w):
+    t = config["tasks"].get(w.task, {})
+    flags = {
+        "questions_per_image": "--questions-per-image",
+        "answer_style": "--answer-style",
+        "border": "--border",
+        "min_covisibility": "--min-covisibility",
+    }
+    return " ".join(f"{flag} {t[k]}" for k, flag in flags.items() if k in t)
+
+
+def mix_sources(w):
+    return [f"results/qa/{w.task}/{ds}/train.jsonl" for ds in config["mixtures"][w.task]["sources"]]
+
+
+def run_cfg(w):
+    return config["runs"][w.run]
+
+
+def base_model_input(w=None):
+    bm = config["base_model"]
+    return "results/models/base" if "build" in bm else []
+
+
+def base_model_path():
+    bm = config["base_model"]
+    return "results/models/base" if "build" in bm else bm["hub"]
+
+
+def model_input(w):
+    m = config["models"][w.model]
+    if m["kind"] == "base":
+        return base_model_input()
+    if m["kind"] == "run":
+        return f"results/checkpoints/{m['run'].format(task=w.task)}"
+    return []
+
+
+def model_path(w):
+    m = config["models"][w.model]
+    if m["kind"] == "base":
+        return base_model_path()
+    if m["kind"] == "run":
+        return f"results/checkpoints/{m['run'].format(task=w.task)}"
+    return m["hub"]

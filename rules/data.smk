@@ -10,6 +10,7 @@ rule generate_synthetic:
     output:
         directory("data/raw/{dataset}/{split}"),
     params:
+        seed=SEED,
         spec=lambda w: json.dumps(
             {**dataset_cfg(w.dataset)["generate"].get("common", {}),
              **dataset_cfg(w.dataset)["generate"].get(w.split, {})},
@@ -25,7 +26,7 @@ rule generate_synthetic:
         "../envs/data.yaml"
     shell:
         "python -m vlm3.synthetic.generate --out data/raw/{wildcards.dataset} --split {wildcards.split}"
-        " --params <(echo '{params.spec}') --seed {SEED} --workers {threads} > {log} 2>&1"
+        " --params <(echo '{params.spec}') --seed {params.seed} --workers {threads} > {log} 2>&1"
 
 
 rule download:

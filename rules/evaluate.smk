@@ -1,24 +1,6 @@
 # Stage evaluate: predictions (models, baselines, classical experts) -> metrics, one code path.
 
 
-def model_input(w):
-    m = config["models"][w.model]
-    if m["kind"] == "base":
-        return base_model_input()
-    if m["kind"] == "run":
-        return f"results/checkpoints/{m['run'].format(task=w.task)}"
-    return []
-
-
-def model_path(w):
-    m = config["models"][w.model]
-    if m["kind"] == "base":
-        return base_model_path()
-    if m["kind"] == "run":
-        return f"results/checkpoints/{m['run'].format(task=w.task)}"
-    return m["hub"]
-
-
 rule predict:
     """Batched greedy generation, one line of raw model text per question."""
     input:
@@ -96,6 +78,8 @@ rule score:
         "results/predictions/{model}/{task}/{bench}.jsonl",
     output:
         "results/metrics/{model}/{task}/{bench}.json",
+    params:
+        seed=SEED,
     log:
         "results/logs/score/{model}_{task}_{bench}.log",
     threads: 1
@@ -106,4 +90,4 @@ rule score:
         "../envs/eval.yaml"
     shell:
         "python -m vlm3.score --pred {input} --out {output} --task {wildcards.task}"
-        " --model {wildcards.model} --seed {SEED} > {log} 2>&1"
+        " --model {wildcards.model} --seed {params.seed} > {log} 2>&1"

@@ -3,20 +3,6 @@
 # never deletes them); a killed or preempted job re-run by Snakemake continues from the last one.
 
 
-def run_cfg(w):
-    return config["runs"][w.run]
-
-
-def base_model_input(w=None):
-    bm = config["base_model"]
-    return "results/models/base" if "build" in bm else []
-
-
-def base_model_path():
-    bm = config["base_model"]
-    return "results/models/base" if "build" in bm else bm["hub"]
-
-
 rule build_tiny_model:
     """A randomly initialised Qwen3-VL-architecture model, a tokenizer trained on the QA text and
     its processor, built offline and saved with save_pretrained."""
@@ -25,6 +11,8 @@ rule build_tiny_model:
         qa=expand("results/qa/{task}/train.jsonl", task=list(config["mixtures"])),
     output:
         directory("results/models/base"),
+    params:
+        seed=SEED,
     log:
         "results/logs/train/build_base.log",
     threads: 1
@@ -34,7 +22,7 @@ rule build_tiny_model:
     conda:
         "../envs/train.yaml"
     shell:
-        "python -m vlm3.model.build --config {input.spec} --qa {input.qa} --seed {SEED}"
+        "python -m vlm3.model.build --config {input.spec} --qa {input.qa} --seed {params.seed}"
         " --out {output} > {log} 2>&1"
 
 
@@ -45,6 +33,7 @@ rule train:
     output:
         directory("results/checkpoints/{run}"),
     params:
+        seed=SEED,
         base=base_model_path(),
         state="results/train_state/{run}",
         args=lambda w: " ".join(
@@ -65,4 +54,4 @@ rule train:
         "../envs/train.yaml"
     shell:
         "python -m vlm3.train --model {params.base} --data {input.data} --out {output}"
-        " --state {params.state} --seed {SEED} --threads {threads} {params.args} > {log} 2>&1"
+        " --state {params.state} --seed {params.seed} --threads {threads} {params.args} > {log} 2>&1"
