@@ -86,7 +86,7 @@ def test_bad_inputs(tmp_path):
     (root / "x" / "depth" / "b.json").write_text(json.dumps({"task": "pose", "metrics": {}}))
     with pytest.raises(ValueError, match="does not match"):
         tables.load_metrics(root)
-    with pytest.raises(ValueError, match="not a directory"):
+    with pytest.raises(ValueError, match="not a directory or a .json"):
         tables.load_metrics(tmp_path / "nope")
     cfg = tmp_path / "c.yaml"
     cfg.write_text("models: [a, b]\n")
@@ -100,3 +100,16 @@ def test_cli(metrics_root, tmp_path):
     tables.main(["--metrics", str(metrics_root), "--out", str(tmp_path / "o"), "--tasks", "depth"])
     assert (tmp_path / "o" / "depth.tex").is_file() and (tmp_path / "o" / "depth.csv").is_file()
     assert not (tmp_path / "o" / "pose.tex").exists()
+
+
+def test_cli_single_files_and_tex_out(metrics_root, tmp_path):
+    files = [str(metrics_root / m / "depth" / "synthetic_test.json") for m in ("tiny_trained", "median")]
+    out = tmp_path / "o" / "depth.tex"
+    tables.main(["--task", "depth", "--metrics", *files, "--out", str(out)])
+    tex = out.read_text()
+    assert "ibims" not in tex and "Mean" not in tex
+    assert r"tiny\_trained & \textbf{0.812} {\scriptsize[0.750, 0.875]} & \textbf{0.100} \\" in tex
+    assert r"Constant (train median) & \textbf{0.812} & 0.250 \\" in tex
+    assert (tmp_path / "o" / "depth.csv").is_file()
+    with pytest.raises(ValueError, match="exactly one task"):
+        tables.write_tables(files, out, tasks=("depth", "pose"))

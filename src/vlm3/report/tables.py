@@ -1,5 +1,8 @@
 """Stage `report` (tables): results/metrics/{model}/{task}/{bench}.json -> results/tables/{task}.tex + .csv.
 
+CLI: `python -m vlm3.report.tables --metrics results/metrics --out results/tables [--config C]
+[--task T ...]`; `--metrics` also takes a list of single metrics files and `--out` a `{task}.tex`.
+
 One LaTeX table per task (booktabs), one row per model, for every benchmark the headline metrics
 of that task (`COLUMNS`), plus a "Mean" column of the first metric when there are several
 benchmarks. The 95 % bootstrap interval is printed under the value where the metrics file has one;
@@ -95,13 +98,25 @@ def model_labels(config_path: str | Path | None) -> dict[str, str]:
     return labels
 
 
-def load_metrics(root: str | Path) -> dict[str, dict[str, dict[str, dict]]]:
-    """Read every root/{model}/{task}/{bench}.json -> {task: {model: {bench: record}}}."""
-    root = Path(root)
-    if not root.is_dir():
-        raise ValueError(f"--metrics {root}: not a directory")
+def load_metrics(paths) -> dict[str, dict[str, dict[str, dict]]]:
+    """Read metrics files -> {task: {model: {bench: record}}}.
+
+    `paths` is one path or a list; each is a metrics root (every {model}/{task}/{bench}.json below
+    it is read) or a single .../{model}/{task}/{bench}.json file. Model, task and bench come from
+    the path; the file's own `task` must agree.
+    """
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    files: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            files += sorted(p.glob("*/*/*.json"))
+        elif p.is_file() and p.suffix == ".json":
+            files.append(p)
+        else:
+            raise ValueError(f"--metrics {p}: not a directory or a .json metrics file")
     out: dict[str, dict[str, dict[str, dict]]] = {}
-    for f in sorted(root.glob("*/*/*.json")):
+    for f in files:
         model, task, bench = f.parent.parent.name, f.parent.name, f.stem
         try:
             rec = json.loads(f.read_text())
@@ -212,32 +227,40 @@ def build_table(task: str, by_model: dict[str, dict[str, dict]],
     return "\n".join(lines), pd.DataFrame.from_records(records)
 
 
-def write_tables(metrics_root: str | Path, out_dir: str | Path,
-                 config: str | Path | None = None, tasks: tuple[str, ...] = TASKS) -> list[Path]:
+def write_tables(metrics, out: str | Path, config: str | Path | None = None,
+                 tasks: tuple[str, ...] = TASKS) -> list[Path]:
     """Write {task}.tex and {task}.csv for every task in `tasks`; a task without metrics gets a
-    table with a header and no rows, so downstream \\input never breaks. Returns the .tex paths."""
+    table with a header and no rows, so downstream \\input never breaks. Returns the .tex paths.
+
+    `metrics`: as `load_metrics`. `out`: a folder, or a single `{name}.tex` path when exactly
+    one task is asked for (the CSV then goes beside it as `{name}.csv`).
+    """
     labels = model_labels(config)
-    data = load_metrics(metrics_root)
-    out_dir = Path(out_dir)
-    written = []
-    for task in tasks:
+    data = load_metrics(metrics)
+    out = Path(out)
+    if out.suffix == ".tex":
+        if len(tasks) != 1:
+            raise ValueError(f"--out {out}: a .tex path needs exactly one task, got {list(tasks)}")
+        targets = {tasks[0]: out}
+    else:
+        targets = {t: out / f"{t}.tex" for t in tasks}
+    for task, tex_path in targets.items():
         tex, df = build_table(task, data.get(task, {}), labels)
-        tex_path, csv_path = out_dir / f"{task}.tex", out_dir / f"{task}.csv"
         with atomic_path(tex_path) as tmp:
             tmp.write_text(tex)
-        with atomic_path(csv_path) as tmp:
+        with atomic_path(tex_path.with_suffix(".csv")) as tmp:
             df.to_csv(tmp, index=False, lineterminator="\n")
         log.info("%s: %d rows -> %s", task, len(df), tex_path)
-        written.append(tex_path)
-    return written
+    return list(targets.values())
 
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--metrics", required=True, help="metrics root (results/metrics)")
-    p.add_argument("--out", required=True, help="output folder (results/tables)")
+    p.add_argument("--metrics", required=True, nargs="+",
+                   help="metrics root(s) (results/metrics) and/or single metrics .json files")
+    p.add_argument("--out", required=True, help="output folder (results/tables) or one {task}.tex path")
     p.add_argument("--config", help="workflow config with a `models` section (row labels/order)")
-    p.add_argument("--tasks", nargs="+", default=list(TASKS), choices=TASKS)
+    p.add_argument("--tasks", "--task", nargs="+", default=list(TASKS), choices=TASKS)
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     write_tables(a.metrics, a.out, a.config, tuple(a.tasks))
