@@ -10,7 +10,11 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from vlm3.config import validate  # noqa: E402
 
 
-configfile: "config/config.yaml"
+# The embedded default, unless --configfile names another (e.g. the slurm profile's paper.yaml):
+# loading both would deep-merge the synthetic datasets into the paper's.
+if not workflow.config_settings.configfiles:
+
+    configfile: "config/config.yaml"
 
 
 validate(config, source="workflow config")

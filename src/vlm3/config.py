@@ -39,6 +39,12 @@ def validate(config: dict, schema_path: str | Path = SCHEMA, source: str = "conf
         need = {"run": "run", "hub": "hub"}.get(m["kind"])
         if need and need not in m:
             raise ConfigError(f"{source} is invalid:\n  models.{name}: kind {m['kind']!r} needs key {need!r}")
+        if m["kind"] == "run":
+            for task in m.get("tasks", config.get("benchmarks", {})):
+                run = m["run"].format(task=task)
+                if run not in config.get("runs", {}):
+                    raise ConfigError(f"{source} is invalid:\n  models.{name}.run: {m['run']!r} names "
+                                      f"run {run!r} for task {task!r}, which is not in runs")
     for task, benches in config.get("benchmarks", {}).items():
         for b in benches:
             if b["dataset"] not in config["datasets"]:
