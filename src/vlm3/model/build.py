@@ -1,0 +1,208 @@
+"""Build the tiny Qwen3-VL model offline: tokenizer, processor and a random-init model.
+
+    python -m vlm3.model.build --config config/tiny_model.yaml \
+        --qa results/qa/depth/synthetic/train.jsonl [more.jsonl ...] --seed 0 --out results/models/tiny-init
+
+Tokenizer: byte-level BPE (as Qwen's) trained with the `tokenizers` library on every text of the
+given QA files, with every digit pre-split into its own token so numbers compose digit by digit,
+and Qwen's chat special tokens. Model: `Qwen3VLForConditionalGeneration(config)` with the sizes of
+the YAML file, vocabulary = tokenizer size, initialised from `torch.manual_seed(seed)`.
+The output folder is a `save_pretrained` folder (model safetensors, tokenizer, processor,
+generation config) that `from_pretrained` reloads; it is written to a temporary folder and renamed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+import yaml
+from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
+from transformers import (
+    GenerationConfig,
+    PreTrainedTokenizerFast,
+    Qwen2VLImageProcessorPil,
+    Qwen3VLConfig,
+    Qwen3VLForConditionalGeneration,
+)
+
+from vlm3.model.processor import CHAT_TEMPLATE, SPECIAL_TOKENS, ImageOnlyQwen3VLProcessor
+
+log = logging.getLogger(__name__)
+
+# Fixed strings the chat template adds around every message, so they tokenise compactly too.
+_TEMPLATE_TEXTS = ["user\n", "assistant\n", "system\n", "\n"]
+
+
+def load_model_config(path: str | Path) -> dict:
+    """Read and check the tiny-model YAML (sections tokenizer, text, vision, image)."""
+    path = Path(path)
+    if not path.exists():
+        raise ValueError(f"--config {path}: file not found")
+    cfg = yaml.safe_load(path.read_text())
+    if not isinstance(cfg, dict):
+        raise ValueError(f"--config {path}: expected a mapping at top level")
+    for key in ("tokenizer", "text", "vision", "image"):
+        if not isinstance(cfg.get(key), dict):
+            raise ValueError(f"--config {path}: missing section {key!r}")
+    t = cfg["text"]
+    if sum(t["mrope_section"]) * 2 != t["head_dim"]:
+        raise ValueError(f"--config {path}: text.mrope_section must sum to head_dim / 2 = {t['head_dim'] // 2}")
+    if cfg["vision"]["depth"] <= max(cfg["vision"].get("deepstack_visual_indexes", [0]) or [0]):
+        raise ValueError(f"--config {path}: vision.deepstack_visual_indexes must be < vision.depth")
+    return cfg
+
+
+def qa_texts(paths: list[str | Path]) -> list[str]:
+    """Every user and assistant text of the given QA jsonl files, in file order."""
+    texts: list[str] = []
+    for p in paths:
+        p = Path(p)
+        if not p.exists():
+            raise ValueError(f"--qa {p}: file not found")
+        with p.open() as f:
+            for n, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    rec = json.loads(line)
+                    for msg in rec["messages"]:
+                        content = msg["content"]
+                        if isinstance(content, str):
+                            texts.append(content)
+                        else:
+                            texts.extend(item["text"] for item in content if item.get("type") == "text")
+                except (json.JSONDecodeError, KeyError, TypeError) as e:
+                    raise ValueError(f"--qa {p} line {n}: not a QA record ({e})") from e
+    if not texts:
+        raise ValueError(f"--qa {[str(p) for p in paths]}: no text found")
+    return texts
+
+
+def train_tokenizer(texts: list[str], vocab_size: int) -> PreTrainedTokenizerFast:
+    """Byte-level BPE with single-digit tokens and Qwen's special tokens (deterministic)."""
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            # Every digit is its own pre-token (Qwen does the same), so no merge spans digits.
+            pre_tokenizers.Split(Regex(r"\p{N}"), behavior="isolated"),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True),
+        ]
+    )
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=SPECIAL_TOKENS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(texts + _TEMPLATE_TEXTS, trainer=trainer)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        unk_token=None,
+        chat_template=CHAT_TEMPLATE,
+        model_max_length=4096,
+        extra_special_tokens={},
+    )
+
+
+def build_processor(cfg: dict, tokenizer: PreTrainedTokenizerFast) -> ImageOnlyQwen3VLProcessor:
+    v, im = cfg["vision"], cfg["image"]
+    image_processor = Qwen2VLImageProcessorPil(
+        patch_size=v["patch_size"],
+        temporal_patch_size=v["temporal_patch_size"],
+        merge_size=v["spatial_merge_size"],
+        min_pixels=im["min_pixels"],
+        max_pixels=im["max_pixels"],
+        image_mean=im["image_mean"],
+        image_std=im["image_std"],
+    )
+    return ImageOnlyQwen3VLProcessor(image_processor=image_processor, tokenizer=tokenizer, chat_template=CHAT_TEMPLATE)
+
+
+def build_config(cfg: dict, tokenizer: PreTrainedTokenizerFast) -> Qwen3VLConfig:
+    t, v = cfg["text"], cfg["vision"]
+    ids = {name: tokenizer.convert_tokens_to_ids(tokname) for name, tokname in [
+        ("image_token_id", "<|image_pad|>"), ("video_token_id", "<|video_pad|>"),
+        ("vision_start_token_id", "<|vision_start|>"), ("vision_end_token_id", "<|vision_end|>")]}
+    text_config = dict(
+        vocab_size=len(tokenizer),
+        hidden_size=t["hidden_size"],
+        intermediate_size=t["intermediate_size"],
+        num_hidden_layers=t["num_hidden_layers"],
+        num_attention_heads=t["num_attention_heads"],
+        num_key_value_heads=t["num_key_value_heads"],
+        head_dim=t["head_dim"],
+        max_position_embeddings=t["max_position_embeddings"],
+        rope_parameters={"rope_type": "default", "rope_theta": float(t["rope_theta"]),
+                         "mrope_section": list(t["mrope_section"]), "mrope_interleaved": True},
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    vision_config = dict(
+        depth=v["depth"],
+        hidden_size=v["hidden_size"],
+        intermediate_size=v["intermediate_size"],
+        num_heads=v["num_heads"],
+        patch_size=v["patch_size"],
+        spatial_merge_size=v["spatial_merge_size"],
+        temporal_patch_size=v["temporal_patch_size"],
+        out_hidden_size=t["hidden_size"],
+        num_position_embeddings=v["num_position_embeddings"],
+        deepstack_visual_indexes=list(v["deepstack_visual_indexes"]),
+    )
+    return Qwen3VLConfig(text_config=text_config, vision_config=vision_config, tie_word_embeddings=True, **ids)
+
+
+def build(cfg: dict, qa_paths: list[str | Path], seed: int):
+    """Return (model, processor) built from the config, QA vocabulary and seed."""
+    tokenizer = train_tokenizer(qa_texts(qa_paths), int(cfg["tokenizer"]["vocab_size"]))
+    processor = build_processor(cfg, tokenizer)
+    config = build_config(cfg, tokenizer)
+    torch.manual_seed(seed)
+    model = Qwen3VLForConditionalGeneration(config)
+    model.generation_config = GenerationConfig(
+        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, do_sample=False
+    )
+    return model, processor
+
+
+def save(model, processor, out: str | Path) -> None:
+    """`save_pretrained` model + processor (with tokenizer) into `out` atomically (temp dir + rename)."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        model.save_pretrained(tmp)
+        processor.save_pretrained(tmp)
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--config", required=True, help="tiny model YAML (config/tiny_model.yaml)")
+    ap.add_argument("--qa", required=True, nargs="+", help="QA jsonl files whose text trains the tokenizer")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", required=True, help="output save_pretrained folder")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    cfg = load_model_config(args.config)
+    model, processor = build(cfg, args.qa, args.seed)
+    n = sum(p.numel() for p in model.parameters())
+    log.info("tiny Qwen3-VL: %d parameters, vocab %d", n, len(processor.tokenizer))
+    save(model, processor, args.out)
+
+
+if __name__ == "__main__":
+    main()

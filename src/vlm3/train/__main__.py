@@ -1,0 +1,71 @@
+"""CLI: fine-tune a Qwen3-VL model on QA records.
+
+    python -m vlm3.train --model results/models/tiny-init --data results/qa/depth/train.jsonl \
+        --out results/checkpoints/tiny-depth --max-steps 300 --lr 1e-3 --batch-size 8 \
+        --grad-accum 1 --seed 0 --save-steps 100 --max-minutes 7 [--config run.yaml]
+
+`--config FILE` is a YAML mapping with the same keys (dashes or underscores: `max_steps: 300`,
+`data: [a.jsonl, b.jsonl]`); flags given on the command line override it. See
+`vlm3.train.trainer.TrainConfig` for defaults and meanings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+from pathlib import Path
+
+import yaml
+
+from vlm3.train.trainer import TrainConfig, train
+
+_TYPES = {"max_steps": int, "lr": float, "batch_size": int, "grad_accum": int, "seed": int,
+          "save_steps": int, "max_minutes": float, "warmup_ratio": float, "weight_decay": float,
+          "max_grad_norm": float, "threads": int, "logging_steps": int}
+
+
+def parse_config(argv: list[str] | None = None) -> TrainConfig:
+    ap = argparse.ArgumentParser(prog="python -m vlm3.train", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--config", help="YAML file with the same keys as the flags")
+    ap.add_argument("--model")
+    ap.add_argument("--data", nargs="+")
+    ap.add_argument("--out")
+    ap.add_argument("--image-root")
+    for name, typ in _TYPES.items():
+        ap.add_argument("--" + name.replace("_", "-"), type=typ)
+    args = vars(ap.parse_args(argv))
+    merged: dict = {}
+    if config_path := args.pop("config"):
+        path = Path(config_path)
+        if not path.exists():
+            raise ValueError(f"--config {path}: file not found")
+        loaded = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(loaded, dict):
+            raise ValueError(f"--config {path}: expected a mapping")
+        known = {f.name for f in dataclasses.fields(TrainConfig)}
+        for k, v in loaded.items():
+            key = k.replace("-", "_")
+            if key not in known:
+                raise ValueError(f"--config {path}: unknown key {k!r}")
+            merged[key] = v
+    merged.update({k: v for k, v in args.items() if v is not None})
+    for k in ("model", "data", "out"):
+        if k not in merged:
+            raise ValueError(f"--{k} is required (on the command line or in --config)")
+    if isinstance(merged["data"], str):
+        merged["data"] = [merged["data"]]
+    for k, typ in _TYPES.items():
+        if k in merged and merged[k] is not None:
+            merged[k] = typ(merged[k])
+    return TrainConfig(**merged)
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    train(parse_config(argv))
+
+
+if __name__ == "__main__":
+    main()

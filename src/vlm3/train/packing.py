@@ -1,0 +1,319 @@
+"""Padding-free sequence packing for Qwen3-VL (transformers 5.x).
+
+Several tokenised samples (each with its images) are concatenated into ONE row, so no compute is
+spent on padding. Three things keep the packed row equivalent to running the samples one by one:
+
+1. Positions. Qwen3-VL uses 3-D mRoPE (temporal, height, width) position ids that restart at 0 in
+   every sample. They are computed per sample with transformers' own
+   `Qwen3VLModel.get_rope_index` (so they can never drift from the model's) and concatenated.
+   The model accepts `position_ids` of shape (4, B, L): row 0 is the plain *text* position
+   (0, 1, ..., len-1 inside each sample), rows 1-3 the mRoPE ids. Only rows 1-3 enter RoPE.
+2. Attention. Row 0 restarts at 0 at every sample start, which is how transformers detects packed
+   sequences: with `attn_implementation="sdpa"`/`"eager"` `masking_utils.find_packed_sequence_indices`
+   turns it into a block-diagonal causal mask (needs `attention_mask=None`, which this collator
+   guarantees); with `"flash_attention_2"` `_is_packed_sequence` turns it into `cu_seq_lens` for
+   the varlen kernel (needs batch size 1: one packed row per micro-batch, as produced here).
+   Images never mix either: the vision tower already attends per image through `image_grid_thw`.
+   `cu_seq_lens_*` kwargs are deliberately NOT emitted: Qwen3-VL forwards its kwargs to the vision
+   tower too, where text sequence lengths would be wrong.
+3. Loss. The causal-LM loss shifts labels by one inside the row, so the last token of sample i
+   would be trained to predict the first token of sample i+1. The first label of every sample is
+   set to `ignore_index`; that label is never used unpacked either (the shift drops it), so the
+   token-summed loss is exactly the sum of the per-sample losses.
+
+Input samples are dicts with (tensors, numpy arrays or lists):
+  input_ids (L,) or (1, L); labels (same shape, ignore_index where no loss; default: input_ids
+  with image/video placeholder tokens ignored); optional attention_mask (1 = keep, used to strip
+  padding); optional mm_token_type_ids (0 text, 1 image, 2 video; default derived from the
+  placeholder token ids); pixel_values (n_patches, C*T*P*P) and image_grid_thw (n_images, 3) when
+  the sample has images.
+Output: `input_ids`, `labels`, `mm_token_type_ids` (1, L_total) int64, `position_ids` (4, 1, L_total)
+int64, and `pixel_values` (float, concatenated) / `image_grid_thw` (concatenated) when any sample
+has images. Pass it straight to `Qwen3VLForConditionalGeneration(**batch)`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import torch
+from transformers.models.qwen3_vl.modeling_qwen3_vl import Qwen3VLModel
+
+IGNORE_INDEX = -100
+
+
+def _as_long_1d(value: Any, name: str, index: int) -> torch.Tensor:
+    t = torch.as_tensor(np.asarray(value) if isinstance(value, list) else value)
+    if t.ndim == 2 and t.shape[0] == 1:
+        t = t[0]
+    if t.ndim != 1:
+        raise ValueError(f"sample {index}: {name} must have shape (L,) or (1, L), got {tuple(t.shape)}")
+    if t.dtype.is_floating_point:
+        raise ValueError(f"sample {index}: {name} must be integer, got {t.dtype}")
+    return t.to(torch.long)
+
+
+class _RopeIndexer:
+    """The two attributes `Qwen3VLModel.get_rope_index` reads from `self`, without a model.
+
+    Calling transformers' method (instead of re-implementing mRoPE) keeps packed positions
+    identical to what the model computes for an unpacked sample; the collator runs in data-loader
+    workers where no model instance exists.
+    """
+
+    def __init__(self, spatial_merge_size: int):
+        self.config = SimpleNamespace(vision_config=SimpleNamespace(spatial_merge_size=spatial_merge_size))
+
+    @staticmethod
+    def get_vision_position_ids(*args, **kwargs):
+        # get_vision_position_ids does not touch `self`.
+        return Qwen3VLModel.get_vision_position_ids(None, *args, **kwargs)
+
+    def __call__(self, input_ids, mm_token_type_ids, image_grid_thw, video_grid_thw):
+        pos, _ = Qwen3VLModel.get_rope_index(
+            self, input_ids[None], mm_token_type_ids[None], image_grid_thw=image_grid_thw,
+            video_grid_thw=video_grid_thw,
+        )
+        return pos[:, 0]  # (3, L)
+
+
+@dataclass
+class PackedSample:
+    """One sample after validation: 1-D token tensors and its own visual inputs."""
+
+    input_ids: torch.Tensor
+    labels: torch.Tensor
+    mm_token_type_ids: torch.Tensor
+    pixel_values: torch.Tensor | None
+    image_grid_thw: torch.Tensor | None
+
+
+class PackingCollator:
+    """Collate a list of samples into one padding-free packed row (see module docstring).
+
+    spatial_merge_size: vision_config.spatial_merge_size (2 for every Qwen3-VL).
+    image_token_id / video_token_id: config.image_token_id / config.video_token_id.
+    pad_token_id, pad_to_multiple_of: optionally pad the row's length up to a multiple (static
+        shapes for torch.compile/CUDA graphs); the padding is its own isolated segment with
+        ignored labels, so it changes no loss or gradient.
+    """
+
+    def __init__(
+        self,
+        spatial_merge_size: int = 2,
+        image_token_id: int = 151655,
+        video_token_id: int = 151656,
+        pad_token_id: int = 151643,
+        pad_to_multiple_of: int | None = None,
+        ignore_index: int = IGNORE_INDEX,
+    ):
+        if spatial_merge_size < 1:
+            raise ValueError(f"spatial_merge_size must be >= 1, got {spatial_merge_size}")
+        if pad_to_multiple_of is not None and pad_to_multiple_of < 1:
+            raise ValueError(f"pad_to_multiple_of must be >= 1 or None, got {pad_to_multiple_of}")
+        self.spatial_merge_size = spatial_merge_size
+        self.image_token_id = image_token_id
+        self.video_token_id = video_token_id
+        self.pad_token_id = pad_token_id
+        self.pad_to_multiple_of = pad_to_multiple_of
+        self.ignore_index = ignore_index
+        self._rope = _RopeIndexer(spatial_merge_size)
+
+    @classmethod
+    def from_config(cls, config, **kwargs) -> "PackingCollator":
+        """Build from a `Qwen3VLConfig` (token ids and merge size read from it)."""
+        pad = getattr(config, "pad_token_id", None)
+        if pad is None:
+            pad = getattr(config.text_config, "pad_token_id", None)
+        return cls(
+            spatial_merge_size=config.vision_config.spatial_merge_size,
+            image_token_id=config.image_token_id,
+            video_token_id=config.video_token_id,
+            pad_token_id=0 if pad is None else pad,
+            **kwargs,
+        )
+
+    # -- validation -----------------------------------------------------------------------------
+    def _sample(self, s: Mapping[str, Any], i: int) -> PackedSample:
+        if "input_ids" not in s:
+            raise ValueError(f"sample {i}: missing 'input_ids'")
+        ids = _as_long_1d(s["input_ids"], "input_ids", i)
+        keep = None
+        if s.get("attention_mask") is not None:
+            keep = _as_long_1d(s["attention_mask"], "attention_mask", i).bool()
+            if keep.shape != ids.shape:
+                raise ValueError(f"sample {i}: attention_mask shape {tuple(keep.shape)} != input_ids {tuple(ids.shape)}")
+            ids = ids[keep]
+        if ids.numel() == 0:
+            raise ValueError(f"sample {i}: empty input_ids")
+        is_img, is_vid = ids == self.image_token_id, ids == self.video_token_id
+        if s.get("labels") is not None:
+            labels = _as_long_1d(s["labels"], "labels", i)
+            labels = labels[keep] if keep is not None and labels.shape == keep.shape else labels
+        else:
+            labels = ids.masked_fill(is_img | is_vid, self.ignore_index)
+        if labels.shape != ids.shape:
+            raise ValueError(f"sample {i}: labels shape {tuple(labels.shape)} != input_ids {tuple(ids.shape)}")
+        if s.get("mm_token_type_ids") is not None:
+            mm = _as_long_1d(s["mm_token_type_ids"], "mm_token_type_ids", i)
+            mm = mm[keep] if keep is not None and mm.shape == keep.shape else mm
+            if mm.shape != ids.shape:
+                raise ValueError(f"sample {i}: mm_token_type_ids shape {tuple(mm.shape)} != input_ids {tuple(ids.shape)}")
+        else:
+            mm = is_img.long() + 2 * is_vid.long()
+        if bool(is_vid.any()):
+            raise ValueError(f"sample {i}: video inputs are not supported by PackingCollator")
+        pv, grid = s.get("pixel_values"), s.get("image_grid_thw")
+        n_img_tokens = int(is_img.sum())
+        if (pv is None) != (grid is None):
+            raise ValueError(f"sample {i}: pixel_values and image_grid_thw must be given together")
+        if grid is not None:
+            grid = torch.as_tensor(np.asarray(grid) if isinstance(grid, list) else grid).to(torch.long).reshape(-1, 3)
+            pv = torch.as_tensor(pv)
+            if pv.ndim != 2 or pv.shape[0] != int(grid.prod(-1).sum()):
+                raise ValueError(
+                    f"sample {i}: pixel_values shape {tuple(pv.shape)} does not match image_grid_thw "
+                    f"(expects {int(grid.prod(-1).sum())} patch rows)"
+                )
+            expected = int((grid.prod(-1) // self.spatial_merge_size**2).sum())
+        else:
+            expected = 0
+        if n_img_tokens != expected:
+            raise ValueError(
+                f"sample {i}: {n_img_tokens} image placeholder tokens but image_grid_thw implies {expected}"
+            )
+        return PackedSample(ids, labels, mm, pv, grid)
+
+    # -- packing --------------------------------------------------------------------------------
+    def __call__(self, samples: Sequence[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
+        if len(samples) == 0:
+            raise ValueError("PackingCollator: got an empty list of samples")
+        parts = [self._sample(s, i) for i, s in enumerate(samples)]
+        ids, labels, mm, pos = [], [], [], []
+        for p in parts:
+            rope = self._rope(p.input_ids, p.mm_token_type_ids, p.image_grid_thw, None)
+            text = torch.arange(p.input_ids.numel(), dtype=torch.long)[None]
+            pos.append(torch.cat([text, rope], dim=0))
+            lab = p.labels.clone()
+            lab[0] = self.ignore_index  # see module docstring, point 3
+            ids.append(p.input_ids), labels.append(lab), mm.append(p.mm_token_type_ids)
+        total = sum(t.numel() for t in ids)
+        if self.pad_to_multiple_of and total % self.pad_to_multiple_of:
+            n = self.pad_to_multiple_of - total % self.pad_to_multiple_of
+            ids.append(torch.full((n,), self.pad_token_id, dtype=torch.long))
+            labels.append(torch.full((n,), self.ignore_index, dtype=torch.long))
+            mm.append(torch.zeros(n, dtype=torch.long))
+            pos.append(torch.arange(n, dtype=torch.long)[None].expand(4, n))
+        batch = {
+            "input_ids": torch.cat(ids)[None],
+            "labels": torch.cat(labels)[None],
+            "mm_token_type_ids": torch.cat(mm)[None],
+            "position_ids": torch.cat(pos, dim=1)[:, None],
+        }
+        with_img = [p for p in parts if p.image_grid_thw is not None]
+        if with_img:
+            batch["pixel_values"] = torch.cat([p.pixel_values for p in with_img])
+            batch["image_grid_thw"] = torch.cat([p.image_grid_thw for p in with_img])
+        return batch
+
+
+def pack_indices(lengths: Sequence[int], max_tokens: int) -> list[list[int]]:
+    """Group sample indices into packs of at most `max_tokens` tokens (first-fit decreasing).
+
+    Deterministic: ties are broken by index; packs come out ordered by their first index,
+    and indices inside a pack are sorted. Raises ValueError if one sample alone exceeds the cap.
+    """
+    if max_tokens < 1:
+        raise ValueError(f"max_tokens must be >= 1, got {max_tokens}")
+    order = sorted(range(len(lengths)), key=lambda i: (-int(lengths[i]), i))
+    packs: list[list[int]] = []
+    room: list[int] = []
+    for i in order:
+        n = int(lengths[i])
+        if n < 1 or n > max_tokens:
+            raise ValueError(f"sample {i} has {n} tokens; must be in [1, max_tokens={max_tokens}]")
+        for j, r in enumerate(room):
+            if n <= r:
+                packs[j].append(i)
+                room[j] -= n
+                break
+        else:
+            packs.append([i])
+            room.append(max_tokens - n)
+    return sorted((sorted(p) for p in packs), key=lambda p: p[0])
+
+
+# -- attention that respects packed-sample boundaries without flash-attn ---------------------------
+PACKED_SDPA = "sdpa_packed"
+
+
+def _segments(position_ids: torch.Tensor) -> list[list[tuple[int, int]]]:
+    """Per row, the [start, end) spans of packed samples: a new sample starts wherever the text
+    position does not increase by exactly 1 (transformers' own rule). Cached on the tensor, which
+    every decoder layer (and the checkpoint recompute) receives as the same object."""
+    cached = getattr(position_ids, "_vlm3_segments", None)
+    if cached is not None:
+        return cached
+    pos = position_ids.detach()
+    starts = torch.ones_like(pos, dtype=torch.bool)
+    starts[:, 1:] = (pos[:, 1:] - pos[:, :-1]) != 1
+    L = pos.shape[1]
+    out = []
+    for row in starts.cpu():
+        s = row.nonzero().flatten().tolist()
+        out.append(list(zip(s, s[1:] + [L])))
+    position_ids._vlm3_segments = out
+    return out
+
+
+def packed_sdpa_attention_forward(module, query, key, value, attention_mask, position_ids=None, **kwargs):
+    """SDPA run separately on each packed sample (causal, no mask), so PyTorch can pick its
+    flash/cuDNN kernels and no work is spent on cross-sample blocks; a block-diagonal mask would
+    cost O(L_row^2) instead of sum O(L_i^2). Falls back to plain SDPA when a mask is given
+    (padded batches) or no position ids are known. Shapes: query (B, H, L, D) -> (B, L, H, D)."""
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    if attention_mask is not None or position_ids is None or query.shape[2] != position_ids.shape[-1]:
+        return sdpa_attention_forward(module, query, key, value, attention_mask, **kwargs)
+    kwargs.pop("is_causal", None)
+    rows = []
+    for b, spans in enumerate(_segments(position_ids.reshape(-1, position_ids.shape[-1]).expand(query.shape[0], -1)
+                                        if position_ids.ndim == 1 else position_ids)):
+        parts = [
+            sdpa_attention_forward(
+                module, query[b:b + 1, :, s:e], key[b:b + 1, :, s:e], value[b:b + 1, :, s:e], None,
+                is_causal=True, **kwargs,
+            )[0]
+            for s, e in spans
+        ]
+        rows.append(parts[0] if len(parts) == 1 else torch.cat(parts, dim=1))
+    return (rows[0] if len(rows) == 1 else torch.cat(rows, dim=0)), None
+
+
+def _packed_sdpa_mask(*args, attention_mask=None, **kwargs):
+    """No mask for packed rows (the attention splits by position ids); a padding mask, if any,
+    is built exactly as for `sdpa`."""
+    if attention_mask is None:
+        return None
+    from transformers.masking_utils import sdpa_mask
+
+    return sdpa_mask(*args, attention_mask=attention_mask, **kwargs)
+
+
+def use_packed_sdpa(model) -> None:
+    """Register the `sdpa_packed` attention and select it for the text decoder of a Qwen3-VL
+    model (the vision tower keeps its own per-image attention). Use with `PackingCollator`
+    whenever flash-attn is not installed; with flash-attn use `attn_implementation=
+    "flash_attention_2"` instead, which reads the same position ids."""
+    from transformers import AttentionInterface
+    from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS
+
+    AttentionInterface.register(PACKED_SDPA, packed_sdpa_attention_forward)
+    ALL_MASK_ATTENTION_FUNCTIONS.register(PACKED_SDPA, _packed_sdpa_mask)
+    text_cfg = model.model.language_model.config
+    text_cfg._attn_implementation = PACKED_SDPA
+    if model.config.text_config is not text_cfg:
+        model.config.text_config._attn_implementation = PACKED_SDPA
