@@ -1,0 +1,100 @@
+"""Normalised text coordinates for pixels and boxes (VLM3's prompt/answer conventions).
+
+Points use [0, 2000): x_n = round(x / W * 2000), clipped to 1999 (VLM3/DepthLM "coord2k").
+Boxes use [0, 1000] with truncation: int(x / W * 1000), as in VLM3's released SpatialRGPT labels.
+Pixel coordinates follow docs/CONTRACTS.md: integer (u, v) name pixel centres, top-left is (0, 0).
+Rounding is Python's `round` semantics replaced by round-half-up (floor(v + 0.5)) so .5 cases do not
+depend on banker's rounding; the released labels never hit an exact .5 so both agree on them.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def _check_size(width, height, name="width/height") -> tuple[float, float]:
+    w, h = float(width), float(height)
+    if not (math.isfinite(w) and math.isfinite(h)) or w <= 0 or h <= 0:
+        raise ValueError(f"{name} must be finite and > 0, got width={width!r}, height={height!r}")
+    return w, h
+
+
+def _check_scale(scale) -> int:
+    if int(scale) != scale or scale <= 0:
+        raise ValueError(f"scale must be a positive integer, got {scale!r}")
+    return int(scale)
+
+
+def _finite(name: str, *vals) -> None:
+    for v in vals:
+        if not math.isfinite(float(v)):
+            raise ValueError(f"{name} must be finite, got {vals!r}")
+
+
+def normalize_point(x, y, width, height, scale: int = 2000) -> tuple[int, int]:
+    """Pixel (x, y) of a W x H image -> integers in [0, scale): round(x / W * scale), clipped.
+
+    Values are clipped to [0, scale - 1] (a pixel centre can never reach W, but sub-pixel inputs
+    near the right/bottom edge could round to `scale`). Check: (10, 488) in 1215x920 -> (16, 1061).
+    """
+    w, h = _check_size(width, height)
+    s = _check_scale(scale)
+    _finite("point (x, y)", x, y)
+    xn = math.floor(float(x) / w * s + 0.5)
+    yn = math.floor(float(y) / h * s + 0.5)
+    return int(min(max(xn, 0), s - 1)), int(min(max(yn, 0), s - 1))
+
+
+def denormalize_point(xn, yn, width, height, scale: int = 2000) -> tuple[float, float]:
+    """Inverse of `normalize_point`: xn / scale * W (float pixel coordinates, not rounded).
+
+    `normalize_point(*denormalize_point(xn, yn, W, H), W, H) == (xn, yn)` for integers in range.
+    """
+    w, h = _check_size(width, height)
+    s = _check_scale(scale)
+    _finite("normalised point (xn, yn)", xn, yn)
+    return float(xn) / s * w, float(yn) / s * h
+
+
+def normalize_box(box, width, height, scale: int = 1000) -> tuple[int, int, int, int]:
+    """Pixel box [x1, y1, x2, y2] -> ints in [0, scale]: int(x / W * scale) (truncation).
+
+    Truncation (not rounding) matches VLM3's released labels (740 / 1134 * 1000 = 652.6 -> 652).
+    Negative inputs are clipped to 0 and results to `scale`.
+    """
+    w, h = _check_size(width, height)
+    s = _check_scale(scale)
+    b = [float(v) for v in box]
+    if len(b) != 4:
+        raise ValueError(f"box must have 4 values [x1, y1, x2, y2], got {box!r}")
+    _finite("box", *b)
+    out = [b[0] / w * s, b[1] / h * s, b[2] / w * s, b[3] / h * s]
+    # 1e-9 guards exact integers computed as n - epsilon by float division (e.g. 0.29*100 -> 28.99..)
+    return tuple(int(min(max(math.floor(v + 1e-9), 0), s)) for v in out)  # type: ignore[return-value]
+
+
+def denormalize_box(box_n, width, height, scale: int = 1000) -> tuple[float, float, float, float]:
+    """Inverse of `normalize_box`: the lower edge of each truncation bin, v / scale * W (floats).
+
+    `normalize_box(denormalize_box(b, W, H), W, H) == b` for integer boxes in [0, scale].
+    """
+    w, h = _check_size(width, height)
+    s = _check_scale(scale)
+    b = [float(v) for v in box_n]
+    if len(b) != 4:
+        raise ValueError(f"box must have 4 values [x1, y1, x2, y2], got {box_n!r}")
+    _finite("normalised box", *b)
+    return (b[0] / s * w, b[1] / s * h, b[2] / s * w, b[3] / s * h)
+
+
+def normalize_points(xy, width, height, scale: int = 2000) -> np.ndarray:
+    """Vectorised `normalize_point` for an (N, 2) array; returns int64 (N, 2)."""
+    w, h = _check_size(width, height)
+    s = _check_scale(scale)
+    xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
+    if not np.all(np.isfinite(xy)):
+        raise ValueError("points must be finite")
+    n = np.floor(xy / np.array([w, h]) * s + 0.5)
+    return np.clip(n, 0, s - 1).astype(np.int64)
