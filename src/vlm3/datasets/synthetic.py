@@ -1,0 +1,78 @@
+"""Index loader for the synthetic benchmark written by `python -m vlm3.synthetic.generate`.
+
+Reads `{raw_dir}/{split}/meta.json` and `pairs.json` (layout: docs/synthetic.md). Withheld
+intrinsics become NaN; `intrinsics_withheld.json` (the calibration truth) is never read here.
+Paths are `raw_dir / split / relative path`, so a relative `raw_dir` yields paths relative to the
+working directory (the repository root in the workflow).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from vlm3.datasets import register
+
+FORMAT = "vlm3-synthetic/1"
+# Keys of a meta.json object record copied into the index `objects` JSON (contract keys first).
+OBJECT_KEYS = ("name", "category", "box2d", "center", "size", "yaw", "mask_path",
+               "instance_id", "color", "center_world", "rotation", "visible_px", "hit_px",
+               "occlusion", "truncated")
+
+
+def _read_json(path: Path, what: str):
+    if not path.is_file():
+        raise ValueError(f"synthetic loader: {what} {path} does not exist "
+                         "(generate it with python -m vlm3.synthetic.generate)")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"synthetic loader: {path} is not valid JSON: {e}") from None
+
+
+@register("synthetic")
+def load(raw_dir: Path, split: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(images, pairs) in the index schema of docs/CONTRACTS.md."""
+    folder = Path(raw_dir) / split
+    meta = _read_json(folder / "meta.json", "meta file")
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise ValueError(f"synthetic loader: {folder / 'meta.json'} is not a {FORMAT} meta file")
+    pairs = _read_json(folder / "pairs.json", "pairs file")
+    rows = []
+    for im in meta["images"]:
+        intr = im["intrinsics"]
+        if intr is None:
+            fx = fy = cx = cy = math.nan
+        else:
+            fx, fy, cx, cy = (float(intr[k]) for k in ("fx", "fy", "cx", "cy"))
+        objects = []
+        for o in im["objects"]:
+            rec = {k: o[k] for k in OBJECT_KEYS}
+            rec["mask_path"] = str(folder / o["mask_path"])
+            objects.append(rec)
+        rows.append({
+            "image_id": im["image_id"], "scene_id": im["scene_id"],
+            "image_path": str(folder / im["image"]),
+            "width": im["width"], "height": im["height"],
+            "fx": fx, "fy": fy, "cx": cx, "cy": cy,
+            "dist_model": "none", "dist_params": [],
+            "depth_path": str(folder / im["depth"]), "depth_format": "npy",
+            "depth_kind": im["depth_kind"],
+            "depth_min": float(im["depth_min"]), "depth_max": float(im["depth_max"]),
+            "cam_to_world": [float(x) for x in im["cam_to_world"]],
+            "objects": json.dumps(objects, sort_keys=True),
+            "view": im["view"],
+        })
+    images = pd.DataFrame(rows)
+    images["width"] = images["width"].astype("int32")
+    images["height"] = images["height"].astype("int32")
+    for c in ("fx", "fy", "cx", "cy", "depth_min", "depth_max"):
+        images[c] = images[c].astype("float64")
+    pairs_df = pd.DataFrame(
+        [{"pair_id": p["pair_id"], "image_id_1": p["image_id_1"], "image_id_2": p["image_id_2"],
+          "covisibility": float(p["covisibility"])} for p in pairs],
+        columns=["pair_id", "image_id_1", "image_id_2", "covisibility"])
+    return images, pairs_df

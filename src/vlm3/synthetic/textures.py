@@ -1,0 +1,75 @@
+"""Colour palette and solid (3D) procedural textures.
+
+A texture is a function of a surface point's coordinates in the surface's own frame (world frame
+for the room, object frame for objects), so a surface point has the same albedo in every view:
+correspondence is solvable by eye. It is a two-tone 3D checker (cell `cell` metres, grid shifted by
+`offset` so planes never lie on a cell boundary) modulated by a few random sinusoids (wavelengths
+0.1-0.8 m) that break the checker's periodicity. Albedo is linear RGB in [0, 1].
+
+Written by hand because no library offers cheap vectorised solid textures on arbitrary points.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+# Object colours: name -> RGB in [0, 1]. Names are what questions use ("the red box").
+PALETTE: dict[str, tuple[float, float, float]] = {
+    "red": (0.80, 0.10, 0.10),
+    "green": (0.12, 0.62, 0.16),
+    "blue": (0.12, 0.25, 0.82),
+    "yellow": (0.90, 0.80, 0.10),
+    "orange": (0.92, 0.48, 0.08),
+    "purple": (0.48, 0.16, 0.64),
+    "cyan": (0.10, 0.75, 0.80),
+    "pink": (0.92, 0.45, 0.68),
+    "white": (0.93, 0.93, 0.93),
+    "black": (0.08, 0.08, 0.08),
+}
+
+# Neutral tones for the room (floor, walls, ceiling) so objects stand out.
+NEUTRALS = np.array([
+    [0.55, 0.55, 0.55], [0.62, 0.52, 0.40], [0.45, 0.40, 0.35], [0.70, 0.68, 0.62],
+    [0.50, 0.55, 0.58], [0.60, 0.58, 0.50],
+])
+
+
+@dataclass(frozen=True)
+class Texture:
+    """Two-tone 3D checker times (1 + amp * mean of sinusoids). Units: metres, radians."""
+
+    color_a: tuple[float, float, float]
+    color_b: tuple[float, float, float]
+    cell: float                                  # checker cell size, m
+    offset: tuple[float, float, float]           # checker grid shift, m
+    waves: tuple[tuple[float, float, float], ...]  # wave vectors, rad/m
+    phases: tuple[float, ...]
+    amp: float
+
+    def albedo(self, p: np.ndarray) -> np.ndarray:
+        """Albedo (M, 3) of points `p` (M, 3) given in the surface's own frame."""
+        q = np.floor((p + np.asarray(self.offset)) / self.cell)
+        checker = (q.sum(axis=1) % 2.0)[:, None]
+        a, b = np.asarray(self.color_a), np.asarray(self.color_b)
+        base = a + (b - a) * checker
+        mod = np.sin(p @ np.asarray(self.waves).T + np.asarray(self.phases)).mean(axis=1)
+        return base * (1.0 + self.amp * mod)[:, None]
+
+
+def random_texture(rng: np.random.Generator, color_a, color_b, cell: float,
+                   n_waves: int = 3, amp: float = 0.25) -> Texture:
+    """A texture with the given tones and cell size; offsets and sinusoids drawn from `rng`."""
+    offset = rng.uniform(0.1, 0.9, 3) * cell
+    dirs = rng.normal(size=(n_waves, 3))
+    dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
+    wavelength = rng.uniform(0.1, 0.8, n_waves)
+    waves = dirs * (2 * np.pi / wavelength)[:, None]
+    phases = rng.uniform(0, 2 * np.pi, n_waves)
+    return Texture(
+        color_a=tuple(float(c) for c in color_a), color_b=tuple(float(c) for c in color_b),
+        cell=float(cell), offset=tuple(float(o) for o in offset),
+        waves=tuple(tuple(float(x) for x in w) for w in waves),
+        phases=tuple(float(x) for x in phases), amp=float(amp),
+    )

@@ -1,0 +1,123 @@
+"""Analytic checks of the numpy ray caster: known intersection depths for each primitive."""
+
+import math
+
+import numpy as np
+import pytest
+
+from vlm3.synthetic.raycast import render
+from vlm3.synthetic.scene import Camera, Obj, Room, Scene, look_at
+from vlm3.synthetic.textures import PALETTE, random_texture
+from vlm3.utils import rng_for
+
+W, H, F = 65, 49, 50.0
+CX, CY = 32.0, 24.0  # a pixel centre: the principal ray is exactly one pixel's ray
+
+
+def _tex(color=(0.5, 0.5, 0.5)):
+    return random_texture(rng_for(0, "test-tex"), color, np.asarray(color) * 0.6, 0.5)
+
+
+def _scene(objects=(), half=50.0, height=20.0):
+    room = Room(half, half, height, _tex(), _tex(), _tex())
+    return Scene("t", room, tuple(objects), (0.0, 0.0, 1.0), 0.4)
+
+
+def _cam(eye, target, roll=0.0, f=F):
+    return Camera(W, H, f, f, CX, CY, look_at(eye, target, roll))
+
+
+def _obj(category, center, size, yaw=0.0, color="red"):
+    c = np.asarray(PALETTE[color])
+    return Obj(f"the {color} {category}", color, category, tuple(center), tuple(size), yaw,
+               random_texture(rng_for(0, "obj"), c, c * 0.6, 0.2))
+
+
+def test_look_at_axes_opencv():
+    T = look_at([0, 0, 1], [0, 5, 1])  # looking north (+Y world) from 1 m height
+    np.testing.assert_allclose(T[:3, 0], [1, 0, 0], atol=1e-12)   # X right = east
+    np.testing.assert_allclose(T[:3, 1], [0, 0, -1], atol=1e-12)  # Y down = -Z world
+    np.testing.assert_allclose(T[:3, 2], [0, 1, 0], atol=1e-12)   # Z forward
+    np.testing.assert_allclose(T[:3, 3], [0, 0, 1])
+    with pytest.raises(ValueError, match="vertical"):
+        look_at([0, 0, 2], [0, 0, 0])
+
+
+@pytest.mark.parametrize("pitch_deg", [10.0, 25.0, 40.0])
+def test_ground_plane_depth_is_h_over_sin_pitch(pitch_deg):
+    h, th = 1.6, math.radians(pitch_deg)
+    cam = _cam([0, 0, h], [0, math.cos(th), h - math.sin(th)])
+    r = render(_scene(), cam)
+    assert r.depth.dtype == np.float32 and r.depth.shape == (H, W)
+    assert r.depth[int(CY), int(CX)] == pytest.approx(h / math.sin(th), rel=1e-6)
+    # Every ground row: z = h / (sin(pitch) + y_n cos(pitch)), y_n = (v - cy) / f, constant along u.
+    for v in range(H):
+        yn = (v - CY) / F
+        denom = math.sin(th) + yn * math.cos(th)
+        if denom <= 0 or h / denom > 40:  # above the horizon or hitting the far wall
+            continue
+        np.testing.assert_allclose(r.depth[v], h / denom, rtol=1e-6)
+    assert (r.instance == 0).all()
+
+
+def test_ceiling_and_wall_depths():
+    # Level camera 1 m above ground in a 10 m x 10 m x 3 m room, looking at the +Y wall.
+    room_scene = _scene(half=5.0, height=3.0)
+    r = render(room_scene, _cam([0, 1.0, 1.0], [0, 2.0, 1.0]))
+    assert r.depth[int(CY), int(CX)] == pytest.approx(4.0, rel=1e-6)  # wall at y = 5
+    # Top row centre ray: y_n = -24/50; it meets the ceiling (2 m up) at z = 2 / 0.48 = 4.1667 m,
+    # beyond the wall (4 m): so the wall is hit at z = 4 too.
+    assert r.depth[0, int(CX)] == pytest.approx(4.0, rel=1e-6)
+    # Looking up at 45 degrees: the principal ray meets the ceiling at distance 2 * sqrt(2).
+    r = render(room_scene, _cam([0, 0.0, 1.0], [0, 1.0, 2.0]))
+    assert r.depth[int(CY), int(CX)] == pytest.approx(2 * math.sqrt(2), rel=1e-6)
+
+
+def test_sphere_depth_and_instance():
+    rad, dist = 0.5, 5.0
+    sph = _obj("sphere", (0, 0, rad), (2 * rad,) * 3)
+    r = render(_scene([sph]), _cam([0, -dist, rad], [0, 0, rad]))
+    assert r.depth[int(CY), int(CX)] == pytest.approx(dist - rad, rel=1e-6)
+    assert r.instance[int(CY), int(CX)] == 1
+    # Silhouette: the sphere subtends asin(r / d); a ray at angle a hits iff tan(a) < tan(asin(r/d)).
+    lim = math.tan(math.asin(rad / dist)) * F
+    u = np.arange(W) - CX
+    np.testing.assert_array_equal(r.instance[int(CY)] == 1, np.abs(u) < lim)
+    assert r.hit_px[0] == (r.instance == 1).sum()
+    red = r.rgb[int(CY), int(CX)].astype(int)
+    assert red[0] > 2 * red[1] and red[0] > 2 * red[2]  # "the red sphere" looks red
+
+
+@pytest.mark.parametrize("yaw, depth_axis", [(0.0, 2), (math.pi / 2, 0)])
+def test_box_face_depth_follows_yaw(yaw, depth_axis):
+    size = (0.6, 1.0, 1.4)  # w along object X, h vertical, l along object Z
+    box = _obj("box", (0, 0, 0.5), size, yaw)
+    r = render(_scene([box]), _cam([0, -4.0, 0.5], [0, 0, 0.5]))
+    # yaw 0: object Z (length) is world +Y, so the face at y = -l/2 is seen; yaw 90 deg: width.
+    assert r.depth[int(CY), int(CX)] == pytest.approx(4.0 - size[depth_axis] / 2, rel=1e-6)
+    assert r.instance[int(CY), int(CX)] == 1
+    # The object's 3D corners span exactly its size in its own frame.
+    corners = box.corners_world()
+    local = (corners - np.asarray(box.center)) @ box.R_obj_to_world
+    np.testing.assert_allclose(np.abs(local), np.broadcast_to(np.asarray(size) / 2, (8, 3)), atol=1e-12)
+
+
+def test_cylinder_side_and_top_cap():
+    rad, hgt = 0.4, 1.2
+    cyl = _obj("cylinder", (0, 0, hgt / 2), (2 * rad, hgt, 2 * rad), 0.3)
+    r = render(_scene([cyl]), _cam([0, -3.0, 0.6], [0, 0, 0.6]))
+    assert r.depth[int(CY), int(CX)] == pytest.approx(3.0 - rad, rel=1e-6)
+    # From 1 m above the top, 1 m back, looking at the centre of the top cap (45 deg down):
+    # the principal ray hits the cap at its centre, z = sqrt(2).
+    r = render(_scene([cyl]), _cam([0, -1.0, hgt + 1.0], [0, 0, hgt]))
+    assert r.depth[int(CY), int(CX)] == pytest.approx(math.sqrt(2), rel=1e-6)
+    assert r.instance[int(CY), int(CX)] == 1
+
+
+def test_nearest_object_wins():
+    near = _obj("sphere", (0, -1.0, 0.3), (0.6,) * 3, color="blue")
+    far = _obj("box", (0, 1.0, 0.5), (2.0, 1.0, 1.0), color="red")
+    r = render(_scene([far, near]), _cam([0, -4.0, 0.3], [0, 0, 0.3]))
+    assert r.instance[int(CY), int(CX)] == 2  # the sphere, listed second, is in front
+    assert r.depth[int(CY), int(CX)] == pytest.approx(3.0 - 0.3, rel=1e-6)
+    assert r.hit_px[0] > (r.instance == 1).sum()  # the box is partly hidden behind the sphere
