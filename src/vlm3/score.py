@@ -1,0 +1,387 @@
+"""Stage `score`: results/predictions/{model}/{task}/{bench}.jsonl -> results/metrics/{model}/{task}/{bench}.json.
+
+    python -m vlm3.score --pred P.jsonl --out M.json --task depth --seed 0 [--model NAME]
+                         [--bench NAME] [--n-boot 1000]
+
+Every prediction line is `{"id", "turn", "question", "prediction" (raw text), "target"}`; the
+answer is read with `vlm3.qa.parse.parse(target["kind"], prediction)`. An answer that does not
+parse (or, for a choice, names no region of the question) is *unparsed*: counted in `n_unparsed`,
+wrong for every accuracy-type metric (delta_k, PCK, accuracies, AUC), and left out of the
+error-magnitude metrics (AbsRel, RMSE, EPE, angle errors), as docs/CONTRACTS.md fixes for depth.
+
+Output: `{"model", "task", "bench", "n", "n_unparsed", "metrics", "ci95", "notes",
+"unparsed_examples"}`. `n` counts questions (prediction lines). `ci95` holds the 95 % percentile
+bootstrap interval (resampling questions; pose: pairs) of the headline metrics, deterministic for
+`--seed`. `notes` states units and definitions; `unparsed_examples` are the first few unparsed
+answers in file order (for the report).
+
+Task definitions (all accuracies and AUCs are fractions in [0, 1]):
+- depth: delta1/2/3 = share of the n questions with max(p/g, g/p) < 1.25^k; abs_rel, rmse (m).
+- object (SpatialRGPT-Bench style): per category `acc/{category}`, plus `abs_rel/{category}` for
+  the metric ones; distance-type answers are correct iff 0.75 g <= p <= 1.25 g, direction iff the
+  clock-hour error is <= 1 (`direction_deg_err` = mean |hour error| x 30 degrees), yes/no and
+  choice by equality. `acc/{a}/{b}` groups the paper's qualitative columns (predicate + choice
+  questions of either word). qualitative_acc = over all qualitative questions; quantitative_acc =
+  mean of the per-category accuracies of the quantitative categories (as the paper's "overall");
+  quantitative_acc_micro; quantitative_abs_rel = mean of the categories' AbsRel; overall_acc =
+  over all questions.
+- correspondence: answers and targets are [0, 1000) normalised pixels of the second image
+  (x_n = round(x / W * 1000)); epe is in those units, epe_px in pixels of the resized second
+  image when the target carries `image_size_2` = [W, H]. pck_k = share of the n questions with
+  error < k % of the 1000 range (10 k units), k = 1, 3, 5.
+- pose: the questions of one `id` form a pair. Rotation error = rotation angle of
+  R_pred^T R_gt, R from the yaw/pitch/roll (`euler`) answer; translation error = angle between
+  the predicted and true unit vectors of the `direction` answer; pair error = max of the two
+  (a failure at every threshold when either answer is unparsed; a pair lacking either question
+  is not scored).
+  auc{5,10,20,30} = `pose_auc(errors, t, "histogram")` (VGGT: 1-degree bins), *_trapezoid the
+  SuperGlue/LoFTR variant. rotation_angle_err = mean |p - g| degrees of the `rotation_angle`
+  answers, distance_abs_rel over the `distance` answers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from vlm3 import metrics as M
+from vlm3.geometry.pose import ypr_to_rotation
+from vlm3.qa import templates
+from vlm3.qa.parse import parse, resolve_choice
+from vlm3.utils import atomic_path
+
+log = logging.getLogger("vlm3.score")
+
+TASKS = ("depth", "object", "correspondence", "pose")
+TASK_KINDS = {
+    "depth": {"depth"},
+    "object": {"distance", "clock", "yesno", "choice"},
+    "correspondence": {"point"},
+    "pose": {"rotation_angle", "euler", "direction", "distance"},
+}
+N_BOOT = 1000
+N_EXAMPLES = 5
+POINT_SCALE = 1000          # correspondence answers live in [0, 1000)
+PCK_PERCENT = (1, 3, 5)
+AUC_THRESHOLDS = (5, 10, 20, 30)
+# The paper's qualitative columns: both predicate words + the choice questions of either word.
+QUAL_GROUPS = (("below", "above"), ("left", "right"), ("big", "small"), ("tall", "short"),
+               ("wide", "thin"), ("behind", "front"))
+_BOX_RE = re.compile(r"bounding box region \((\d+), (\d+), (\d+), (\d+)\)")
+
+
+# ----------------------------------------------------------------------------- reading
+
+
+def load_predictions(path: str | Path, task: str) -> list[dict]:
+    """Read and check a predictions JSONL; ValueError names the file and line of any problem."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"--pred {path}: no such file")
+    recs, seen = [], set()
+    for ln, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            r = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path}:{ln}: not valid JSON ({e})") from e
+        for key in ("id", "turn", "prediction", "target"):
+            if key not in r:
+                raise ValueError(f"{path}:{ln}: prediction line lacks {key!r}")
+        kind = r["target"].get("kind") if isinstance(r["target"], dict) else None
+        if kind not in TASK_KINDS[task]:
+            raise ValueError(f"{path}:{ln}: target kind {kind!r} is not a {task} answer "
+                             f"(expected one of {sorted(TASK_KINDS[task])})")
+        key = (r["id"], r["turn"])
+        if key in seen:
+            raise ValueError(f"{path}:{ln}: duplicate question id={r['id']!r} turn={r['turn']!r}")
+        seen.add(key)
+        recs.append(r)
+    if not recs:
+        raise ValueError(f"{path}: no predictions")
+    return recs
+
+
+def _value(target: dict, where: str):
+    if "value" not in target:
+        raise ValueError(f"{where}: target lacks 'value'")
+    return target["value"]
+
+
+def _boxes(rec: dict) -> list[tuple[int, ...]]:
+    """Region boxes of an object question: target["boxes"], else read from the question text."""
+    boxes = rec["target"].get("boxes")
+    if boxes is None:
+        boxes = [tuple(int(v) for v in m) for m in _BOX_RE.findall(rec.get("question", ""))]
+    return [tuple(int(v) for v in b) for b in boxes]
+
+
+def read_answer(rec: dict):
+    """The parsed answer of one prediction line, or None when unparsed."""
+    kind = rec["target"]["kind"]
+    val = parse(kind, rec["prediction"])
+    if kind == "choice":
+        return resolve_choice(val, _boxes(rec))
+    if kind == "direction" and val is not None:
+        v = np.asarray(val[1], dtype=float)
+        return None if not np.all(np.isfinite(v)) or np.linalg.norm(v) == 0 else v
+    return val
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _ci(values, stat: Callable, seed: int, n_boot: int) -> list[float]:
+    """95 % percentile bootstrap (vlm3.metrics.bootstrap_ci); `values` an array or a tuple of
+    arrays resampled jointly by row."""
+    lo, hi = M.bootstrap_ci(values, stat, n_boot=n_boot, seed=seed)
+    return [float(lo), float(hi)]
+
+
+def _nanmean(x) -> float:
+    x = np.asarray(x, dtype=float)
+    x = x[np.isfinite(x)]
+    return float(x.mean()) if len(x) else float("nan")
+
+
+def _values(recs) -> list:
+    return [_value(r["target"], f"id {r['id']} turn {r['turn']}") for r in recs]
+
+
+# ----------------------------------------------------------------------------- depth
+
+
+def score_depth(recs, answers, seed, n_boot):
+    gt = np.array(_values(recs), dtype=float)
+    pred = np.array([np.nan if a is None else float(a) for a in answers])
+    mets = {"delta1": M.delta1(pred, gt), "delta2": M.delta2(pred, gt), "delta3": M.delta3(pred, gt),
+            "abs_rel": M.abs_rel(pred, gt), "rmse": M.rmse(pred, gt)}
+    ci = {"delta1": _ci((pred, gt), M.delta1, seed, n_boot),
+          "abs_rel": _ci((pred, gt), M.abs_rel, seed, n_boot)}
+    notes = {"units": "metres; delta_k over all n questions (unparsed = wrong), abs_rel/rmse over parsed"}
+    return mets, ci, notes, {"pred": pred, "gt": gt}
+
+
+# ----------------------------------------------------------------------------- object
+
+
+def _category(rec) -> str:
+    cat = rec["target"].get("category")
+    if cat not in templates.OBJECT_CATEGORIES:
+        raise ValueError(f"id {rec['id']}: object target needs a known 'category', got {cat!r}")
+    return cat
+
+
+def score_object(recs, answers, seed, n_boot):
+    n = len(recs)
+    cats = np.array([_category(r) for r in recs])
+    kinds = np.array([r["target"]["kind"] for r in recs])
+    gt = _values(recs)
+    correct = np.zeros(n, dtype=bool)
+    rel = np.full(n, np.nan)       # AbsRel of parsed distance-type answers
+    deg = np.full(n, np.nan)       # clock error in degrees of parsed direction answers
+    for i, (k, g, a) in enumerate(zip(kinds, gt, answers)):
+        if a is None:
+            continue
+        if k == "distance":
+            correct[i] = bool(M.spatial_quantitative_correct([float(a)], [float(g)])[0])
+            rel[i] = M.spatial_abs_rel([float(a)], [float(g)])
+        elif k == "clock":
+            correct[i] = bool(M.clock_correct([int(a)], [int(g)])[0])
+            deg[i] = 30.0 * float(M.clock_hour_error([int(a)], [int(g)])[0])
+        elif k == "yesno":
+            correct[i] = bool(a) == bool(g)
+        else:  # choice: a region index (resolved against the question's boxes)
+            correct[i] = int(a) == int(g)
+    qual = np.array([templates.OBJECT_CATEGORIES[c]["type"] == "qualitative" for c in cats])
+    quant_cats = sorted(set(cats[~qual].tolist()))
+
+    def quant_macro(idx):
+        accs = [correct[idx][cats[idx] == c].mean() for c in quant_cats if (cats[idx] == c).any()]
+        return float(np.mean(accs)) if accs else float("nan")
+
+    def share(mask):
+        return lambda idx: float(correct[idx][mask[idx]].mean()) if mask[idx].any() else float("nan")
+
+    mets: dict[str, float] = {}
+    for c in sorted(set(cats.tolist())):
+        m = cats == c
+        mets[f"acc/{c}"] = M.accuracy(correct[m])
+        if templates.OBJECT_CATEGORIES[c]["kind"] == "distance":
+            mets[f"abs_rel/{c}"] = _nanmean(rel[m])
+    for words in QUAL_GROUPS:
+        m = np.array([c.split("_")[0] in words for c in cats]) & qual
+        if m.any():
+            mets["acc/" + "/".join(words)] = M.accuracy(correct[m])
+    idx = np.arange(n)
+    mets["qualitative_acc"] = share(qual)(idx)
+    mets["quantitative_acc"] = quant_macro(idx)
+    mets["quantitative_acc_micro"] = share(~qual)(idx)
+    mets["quantitative_abs_rel"] = _nanmean([mets[f"abs_rel/{c}"] for c in quant_cats if f"abs_rel/{c}" in mets])
+    mets["direction_deg_err"] = _nanmean(deg)
+    mets["overall_acc"] = M.accuracy(correct)
+    ci = {"overall_acc": _ci(idx, lambda i: float(correct[i].mean()), seed, n_boot),
+          "qualitative_acc": _ci(idx, share(qual), seed, n_boot),
+          "quantitative_acc": _ci(idx, quant_macro, seed, n_boot)}
+    notes = {"quantitative": "correct iff 0.75*gt <= pred <= 1.25*gt (metres); abs_rel over parsed",
+             "direction": "correct iff clock-hour error <= 1; direction_deg_err = 30 deg per hour, parsed",
+             "quantitative_acc": "mean over quantitative categories (paper's overall); *_micro over questions"}
+    return mets, ci, notes, {}
+
+
+# ----------------------------------------------------------------------------- correspondence
+
+
+def score_correspondence(recs, answers, seed, n_boot):
+    n = len(recs)
+    gt = np.array(_values(recs), dtype=float).reshape(n, 2)
+    pred = np.array([[np.nan, np.nan] if a is None else a for a in answers], dtype=float)
+    thresholds = [k / 100.0 * POINT_SCALE for k in PCK_PERCENT]
+    mets = {"epe": M.epe(pred, gt)}
+    has_size = all("image_size_2" in r["target"] for r in recs)
+    if has_size:
+        # normalised -> pixels of the resized second image: x = x_n / 1000 * W (bin lower edge,
+        # the same map for pred and gt, so the difference is exact up to the normalisation)
+        wh = np.array([r["target"]["image_size_2"] for r in recs], dtype=float)
+        mets["epe_px"] = M.epe(pred / POINT_SCALE * wh, gt / POINT_SCALE * wh)
+    for k, v in zip(PCK_PERCENT, M.pck(pred, gt, thresholds).values()):
+        mets[f"pck_{k}"] = v
+    ci = {"epe": _ci((pred, gt), M.epe, seed, n_boot),
+          "pck_5": _ci((pred, gt), lambda p, g: M.pck(p, g, [thresholds[-1]])[thresholds[-1]], seed, n_boot)}
+    notes = {"epe": "mean L2 error in [0, 1000) normalised units of the second image, parsed answers only",
+             "pck_k": "share of all n questions with error < 10*k normalised units (k % of the range)"}
+    if has_size:
+        notes["epe_px"] = "mean L2 error in pixels of the resized second image, parsed answers only"
+    return mets, ci, notes, {"pred": pred, "gt": gt}
+
+
+# ----------------------------------------------------------------------------- pose
+
+
+def _direction_value(target: dict, where: str) -> np.ndarray:
+    v = _value(target, where)
+    if isinstance(v, dict):
+        v = v.get("unit", v.get("vector"))
+    return np.asarray(v, dtype=float).reshape(3)
+
+
+def pose_pair_errors(recs, answers) -> dict[str, dict]:
+    """{pair id: {"rot", "trans", "err"}} degrees for every id with both an `euler` and a
+    `direction` question; an unparsed answer makes its error NaN (a failure at every threshold)."""
+    pairs: dict[str, dict] = {}
+    for r, a in zip(recs, answers):
+        kind = r["target"]["kind"]
+        if kind not in ("euler", "direction"):
+            continue
+        where = f"id {r['id']} turn {r['turn']}"
+        p = pairs.setdefault(r["id"], {})
+        if kind == "euler":
+            R_gt = ypr_to_rotation(*_value(r["target"], where))
+            p["rot"] = float("nan") if a is None else M.rotation_error_deg(ypr_to_rotation(*a), R_gt)
+        else:
+            g = _direction_value(r["target"], where)
+            p["trans"] = float("nan") if a is None else M.translation_angle_deg(a, g)
+    out = {}
+    for pid, p in pairs.items():
+        if "rot" in p and "trans" in p:
+            err = float("nan") if np.isnan(p["rot"]) or np.isnan(p["trans"]) else max(p["rot"], p["trans"])
+            out[pid] = {"rot": p["rot"], "trans": p["trans"], "err": err}
+    return out
+
+
+def score_pose(recs, answers, seed, n_boot):
+    pairs = pose_pair_errors(recs, answers)
+    ids = sorted(pairs)
+    if not ids:
+        raise ValueError("pose predictions hold no pair with both a yaw/pitch/roll and a direction question")
+    err = np.array([pairs[i]["err"] for i in ids], dtype=float)
+    mets: dict[str, float] = {"n_pairs": float(len(ids))}
+    for t in AUC_THRESHOLDS:
+        mets[f"auc{t}"] = M.pose_auc(err, t, method="histogram")
+    for t in AUC_THRESHOLDS:
+        mets[f"auc{t}_trapezoid"] = M.pose_auc(err, t, method="trapezoid")
+    rot = np.array([pairs[i]["rot"] for i in ids])
+    trans = np.array([pairs[i]["trans"] for i in ids])
+    mets["rot_err_median"] = float(np.nanmedian(rot)) if np.isfinite(rot).any() else float("nan")
+    mets["trans_err_median"] = float(np.nanmedian(trans)) if np.isfinite(trans).any() else float("nan")
+    ang = [abs(float(a) - float(r["target"]["value"])) for r, a in zip(recs, answers)
+           if a is not None and r["target"]["kind"] == "rotation_angle"]
+    mets["rotation_angle_err"] = _nanmean(ang)
+    dist = [(np.nan if a is None else float(a), float(r["target"]["value"]))
+            for r, a in zip(recs, answers) if r["target"]["kind"] == "distance"]
+    mets["distance_abs_rel"] = M.abs_rel(*zip(*dist)) if dist else float("nan")
+    ci = {"auc30": _ci(err, lambda e: M.pose_auc(e, 30, method="histogram"), seed, n_boot)}
+    notes = {"pair_error": "max(rotation error of the yaw/pitch/roll answer, translation-direction "
+                           "angle error), degrees; unparsed = failure; bootstrap over pairs",
+             "auc": "aucT: histogram (VGGT, 1-degree bins); aucT_trapezoid: SuperGlue/LoFTR",
+             "rotation_angle_err": "mean |pred - gt| degrees of the rotation-angle answers (parsed)",
+             "distance_abs_rel": "AbsRel of the translation-distance answers (parsed), metres"}
+    return mets, ci, notes, {"pair_err": err, "pair_ids": ids}
+
+
+SCORERS = {"depth": score_depth, "object": score_object,
+           "correspondence": score_correspondence, "pose": score_pose}
+
+
+# ----------------------------------------------------------------------------- driver
+
+
+def score_records(recs: list[dict], task: str, seed: int = 0, n_boot: int = N_BOOT) -> tuple[dict, dict]:
+    """Score parsed-from-disk prediction lines: (partial metrics JSON, per-item details)."""
+    answers = [read_answer(r) for r in recs]
+    unparsed = [r for r, a in zip(recs, answers) if a is None]
+    mets, ci, notes, details = SCORERS[task](recs, answers, seed, n_boot)
+    out = {"n": len(recs), "n_unparsed": len(unparsed),
+           "metrics": {k: _json_float(v) for k, v in mets.items()},
+           "ci95": {k: [_json_float(x) for x in v] for k, v in ci.items()},
+           "notes": notes,
+           "unparsed_examples": [{"id": r["id"], "turn": r["turn"], "prediction": r["prediction"]}
+                                 for r in unparsed[:N_EXAMPLES]]}
+    return out, details
+
+
+def _json_float(v):
+    v = float(v)
+    return v if math.isfinite(v) else None
+
+
+def score_file(pred: str | Path, out: str | Path, task: str, seed: int = 0, n_boot: int = N_BOOT,
+               model: str | None = None, bench: str | None = None) -> dict:
+    """Score one predictions file and write the metrics JSON atomically; returns the record."""
+    if task not in TASKS:
+        raise ValueError(f"--task {task!r}: must be one of {', '.join(TASKS)}")
+    pred = Path(pred)
+    recs = load_predictions(pred, task)
+    body, _ = score_records(recs, task, seed, n_boot)
+    result = {"model": model or pred.parent.parent.name, "task": task, "bench": bench or pred.stem, **body}
+    with atomic_path(out) as tmp:
+        tmp.write_text(json.dumps(result, indent=1, sort_keys=False) + "\n")
+    log.info("%s %s %s: n=%d unparsed=%d %s", result["model"], task, result["bench"], result["n"],
+             result["n_unparsed"], {k: result["metrics"][k] for k in list(result["metrics"])[:3]})
+    return result
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--pred", required=True, help="predictions JSONL")
+    p.add_argument("--out", required=True, help="metrics JSON to write")
+    p.add_argument("--task", required=True, choices=TASKS)
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    p.add_argument("--n-boot", type=int, default=N_BOOT, help="bootstrap resamples")
+    p.add_argument("--model", help="model name (default: the predictions file's grandparent folder)")
+    p.add_argument("--bench", help="benchmark name (default: the predictions file's stem)")
+    a = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    score_file(a.pred, a.out, a.task, a.seed, a.n_boot, a.model, a.bench)
+
+
+if __name__ == "__main__":
+    main()

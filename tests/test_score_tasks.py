@@ -1,0 +1,177 @@
+"""Scoring: hand-computed metrics per task, unparsed handling, output file and bad inputs."""
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vlm3 import score
+from vlm3.qa import templates as T
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "vlm3-samples"
+
+
+def _line(i, turn, pred, target, question="q"):
+    return {"id": i, "turn": turn, "question": question, "prediction": pred, "target": target}
+
+
+def _write(path, lines):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    return path
+
+
+def test_depth_exact(tmp_path):
+    gts, preds = [2.0, 4.0, 5.0, 10.0], ["2.2 meters", "6 meters", "I cannot tell", "<answer>10</answer>"]
+    lines = [_line("a", t, p, {"kind": "depth", "value": g, "pixel": [0, 0]}) for t, (p, g) in enumerate(zip(preds, gts))]
+    pred = _write(tmp_path / "predictions" / "tiny" / "depth" / "synthetic_test.jsonl", lines)
+    out = tmp_path / "m.json"
+    res = score.score_file(pred, out, "depth", seed=0, n_boot=200)
+    assert json.loads(out.read_text()) == res
+    assert (res["model"], res["task"], res["bench"], res["n"], res["n_unparsed"]) == ("tiny", "depth", "synthetic_test", 4, 1)
+    m = res["metrics"]
+    assert m["delta1"] == 0.5 and m["delta2"] == 0.75 and m["delta3"] == 0.75
+    assert m["abs_rel"] == pytest.approx(0.2)
+    assert m["rmse"] == pytest.approx(math.sqrt(4.04 / 3))
+    assert res["unparsed_examples"] == [{"id": "a", "turn": 2, "prediction": "I cannot tell"}]
+    lo, hi = res["ci95"]["delta1"]
+    assert 0.0 <= lo <= 0.5 <= hi <= 1.0
+    # same seed -> byte-identical file; the bootstrap depends on the seed
+    out2 = tmp_path / "m2.json"
+    score.score_file(pred, out2, "depth", seed=0, n_boot=200)
+    assert out.read_bytes() == out2.read_bytes()
+    assert score.score_file(pred, out2, "depth", seed=1, n_boot=200)["ci95"] != res["ci95"]
+
+
+def test_depth_ci_degenerate():
+    lines = [_line("a", t, "3 meters", {"kind": "depth", "value": 3.0}) for t in range(5)]
+    body, _ = score.score_records(lines, "depth", seed=0, n_boot=50)
+    assert body["ci95"]["delta1"] == [1.0, 1.0] and body["ci95"]["abs_rel"] == [0.0, 0.0]
+
+
+def _obj(i, cat, value, boxes, pred_value=None, pred_text=None):
+    q = T.object_question(cat, 0, boxes)
+    text = pred_text if pred_text is not None else T.object_answer(cat, 0, boxes, pred_value)
+    return _line(i, 0, text, {"kind": T.OBJECT_CATEGORIES[cat]["kind"], "value": value, "category": cat,
+                              "boxes": boxes}, q)
+
+
+def test_object_exact():
+    b1, b2 = [[10, 20, 30, 40]], [[10, 20, 30, 40], [500, 600, 700, 800]]
+    lines = [_obj("w1", "width_data", 1.0, b1, 1.2),
+             _obj("w2", "width_data", 2.0, b1, 3.0),
+             _obj("d", "direction", 3, b2, 4),
+             _obj("lp", "left_predicate", True, b2, True),
+             _obj("lc", "left_choice", 1, b2, 1),
+             _obj("bp", "big_predicate", False, b2, pred_text="hmm, hard to say"),
+             ]
+    # a choice naming a box that is not in the question is unparsed
+    lines.append(_obj("rc", "right_choice", 0, b2, pred_text="bounding box region (1, 2, 3, 4) is further right."))
+    body, _ = score.score_records(lines, "object", seed=0, n_boot=100)
+    m = body["metrics"]
+    assert body["n"] == 7 and body["n_unparsed"] == 2
+    assert m["acc/width_data"] == 0.5 and m["abs_rel/width_data"] == pytest.approx(0.35)
+    assert m["acc/direction"] == 1.0 and m["direction_deg_err"] == 30.0
+    assert m["acc/left_predicate"] == 1.0 and m["acc/left_choice"] == 1.0 and m["acc/right_choice"] == 0.0
+    assert m["acc/left/right"] == pytest.approx(2 / 3) and m["acc/big/small"] == 0.0
+    assert m["quantitative_acc"] == 0.75 and m["quantitative_acc_micro"] == pytest.approx(2 / 3)
+    assert m["qualitative_acc"] == 0.5 and m["overall_acc"] == pytest.approx(4 / 7)
+    assert m["quantitative_abs_rel"] == pytest.approx(0.35)
+    assert set(body["ci95"]) == {"overall_acc", "qualitative_acc", "quantitative_acc"}
+
+
+def test_correspondence_exact():
+    tgt = lambda v: {"kind": "point", "value": v, "scale": 1000, "query": [0, 0], "image_size_2": [200, 100]}
+    lines = [_line("p", 0, "The corresponding pixel is (105, 100)", tgt([100, 100])),
+             _line("p", 1, "(530, 540)", tgt([500, 500])),
+             _line("p", 2, "no idea", tgt([0, 0]))]
+    body, _ = score.score_records(lines, "correspondence", seed=0, n_boot=100)
+    m = body["metrics"]
+    assert body["n_unparsed"] == 1
+    assert m["epe"] == pytest.approx(27.5)
+    assert m["epe_px"] == pytest.approx((1.0 + math.sqrt(52.0)) / 2)
+    assert (m["pck_1"], m["pck_3"], m["pck_5"]) == pytest.approx((1 / 3, 1 / 3, 1 / 3))
+
+
+def _pose_lines(pid, euler_gt, euler_pred, unit_gt, dir_pred, angle=(10.0, "Rotation angle: 12.5 degrees"),
+                dist=(2.0, "Translation distance: 3.00 meters")):
+    return [_line(pid, 0, angle[1], {"kind": "rotation_angle", "value": angle[0]}),
+            _line(pid, 1, euler_pred, {"kind": "euler", "value": euler_gt}),
+            _line(pid, 2, dir_pred, {"kind": "direction", "value": unit_gt, "words": "x"}),
+            _line(pid, 3, dist[1], {"kind": "distance", "value": dist[0]})]
+
+
+def test_pose_exact():
+    lines = _pose_lines("A", [10, 0, 0], "Yaw=+12.0°, Pitch=+0.0°, Roll=+0.0°", [0, 0, 1],
+                        "The camera moves forward, unit vector (+0.00, +0.00, +1.00).")
+    lines += _pose_lines("B", [0, 0, 0], "Yaw=+0.0°, Pitch=+0.0°, Roll=+0.0°", [1, 0, 0],
+                         "The camera moves right, forward, unit vector (+1.00, +0.00, +1.00).",
+                         dist=(2.0, "far"))
+    body, det = score.score_records(lines, "pose", seed=0, n_boot=100)
+    m = body["metrics"]
+    assert body["n"] == 8 and body["n_unparsed"] == 1 and m["n_pairs"] == 2
+    assert np.allclose(det["pair_err"], [2.0, 45.0])
+    assert m["auc30"] == pytest.approx(14 / 30) and m["auc5"] == pytest.approx(0.3)
+    assert m["auc30_trapezoid"] == pytest.approx(14.5 / 30)
+    assert m["rot_err_median"] == pytest.approx(1.0) and m["trans_err_median"] == pytest.approx(22.5)
+    assert m["rotation_angle_err"] == pytest.approx(2.5) and m["distance_abs_rel"] == pytest.approx(0.5)
+    # an unparsed euler answer fails its pair at every threshold
+    lines[1] = dict(lines[1], prediction="turn a bit")
+    body, det = score.score_records(lines, "pose", seed=0, n_boot=100)
+    assert np.isnan(det["pair_err"][0]) and body["metrics"]["auc30"] == 0.0
+
+
+@pytest.mark.shared_data
+def test_pose_released_sample_scores_perfect():
+    f = SHARED / "pose_labels.json"
+    if not f.is_file():
+        pytest.skip(f"reference data {f} not present (../shared/data is optional)")
+    d = json.loads(f.read_text())
+    g = d["ground_truth_pose"]
+    unit = [float(v) for v in g["translation_unit_vector"].strip("()").split(",")]
+    tgts = {"rotation_angle": {"kind": "rotation_angle", "value": g["rotation_angle_deg"]},
+            "euler_natural": {"kind": "euler", "value": [g["yaw_deg"], g["pitch_deg"], g["roll_deg"]]},
+            "translation_direction": {"kind": "direction", "value": unit},
+            "translation_distance": {"kind": "distance", "value": g["translation_distance_m"]}}
+    lines = [_line("s", t, qa["answer"], tgts[qa["question_id"]], qa["question"]) for t, qa in enumerate(d["qa_pairs"])]
+    body, det = score.score_records(lines, "pose", seed=0, n_boot=20)
+    assert body["n_unparsed"] == 0
+    assert det["pair_err"][0] < 0.1  # answers are rounded to 0.1 degree / 0.01
+    assert body["metrics"]["auc30"] == 1.0 and body["metrics"]["distance_abs_rel"] < 0.01
+
+
+def test_bad_inputs(tmp_path):
+    out = tmp_path / "out.json"
+    with pytest.raises(ValueError, match="no such file"):
+        score.score_file(tmp_path / "missing.jsonl", out, "depth")
+    p = _write(tmp_path / "a.jsonl", [_line("a", 0, "3 m", {"kind": "point", "value": [1, 2]})])
+    with pytest.raises(ValueError, match=r"a.jsonl:1: target kind 'point' is not a depth answer"):
+        score.score_file(p, out, "depth")
+    p = _write(tmp_path / "b.jsonl", [{"id": "a", "turn": 0, "target": {"kind": "depth", "value": 1}}])
+    with pytest.raises(ValueError, match="b.jsonl:1: prediction line lacks 'prediction'"):
+        score.score_file(p, out, "depth")
+    line = _line("a", 0, "3 m", {"kind": "depth", "value": 1.0})
+    p = _write(tmp_path / "c.jsonl", [line, line])
+    with pytest.raises(ValueError, match="c.jsonl:2: duplicate question"):
+        score.score_file(p, out, "depth")
+    (tmp_path / "d.jsonl").write_text("\n")
+    with pytest.raises(ValueError, match="no predictions"):
+        score.score_file(tmp_path / "d.jsonl", out, "depth")
+    (tmp_path / "e.jsonl").write_text("{oops\n")
+    with pytest.raises(ValueError, match="e.jsonl:1: not valid JSON"):
+        score.score_file(tmp_path / "e.jsonl", out, "depth")
+    p = _write(tmp_path / "f.jsonl", [_line("a", 0, "3 m", {"kind": "depth"})])
+    with pytest.raises(ValueError, match="lacks 'value'"):
+        score.score_file(p, out, "depth")
+    assert not out.exists() and not list(tmp_path.glob(".out.json*"))
+
+
+def test_cli(tmp_path):
+    p = _write(tmp_path / "x" / "depth" / "b.jsonl", [_line("a", 0, "3 m", {"kind": "depth", "value": 3.0})])
+    score.main(["--pred", str(p), "--out", str(tmp_path / "o.json"), "--task", "depth", "--seed", "0",
+                "--model", "named", "--n-boot", "10"])
+    res = json.loads((tmp_path / "o.json").read_text())
+    assert res["model"] == "named" and res["bench"] == "b" and res["metrics"]["delta1"] == 1.0
+    assert list(res)[:7] == ["model", "task", "bench", "n", "n_unparsed", "metrics", "ci95"]
