@@ -2,8 +2,8 @@
 
 Conventions: depth is camera z in metres (0 or non-finite = invalid); K in the pixel-centre
 convention; poses are 4x4 OpenCV camera-to-world. A view-1 pixel is visible in view 2 when it
-re-projects in front of camera 2, inside the image (nearest pixel centre), and its view-2 z agrees
-with view 2's depth there within a relative tolerance (so occluded points do not count).
+re-projects in front of camera 2, inside the image, and its view-2 z agrees with view 2's depth
+around that point within a relative tolerance (so occluded points do not count).
 """
 
 from __future__ import annotations
@@ -33,18 +33,31 @@ def reproject(depth1: np.ndarray, K1: np.ndarray, c2w1: np.ndarray, K2: np.ndarr
 
 
 def visible_mask(depth1, K1, c2w1, depth2, K2, c2w2, tol: float = 0.02) -> np.ndarray:
-    """(H1, W1) bool: valid view-1 pixels that are seen, unoccluded, by view 2."""
+    """(H1, W1) bool: valid view-1 pixels that are seen, unoccluded, by view 2.
+
+    A point re-projected to (u2, v2) inside view 2's image ([-0.5, W2 - 0.5) x [-0.5, H2 - 0.5))
+    is visible when its camera-2 z lies within [min * (1 - tol), max * (1 + tol)] of the valid
+    view-2 depths at the 2x2 pixel centres around (u2, v2). Comparing with the cell rather than
+    the nearest pixel keeps slanted surfaces (a floor at grazing angles) from failing on the
+    sub-pixel offset, while a point behind an occluder (all four depths in front) still fails.
+    """
     u2, v2, z2, valid = reproject(depth1, K1, c2w1, K2, c2w2)
     H2, W2 = depth2.shape
     with np.errstate(invalid="ignore"):
-        ui = np.floor(u2 + 0.5)
-        vi = np.floor(v2 + 0.5)
-        inside = valid & (z2 > 0) & (ui >= 0) & (ui < W2) & (vi >= 0) & (vi < H2)
-    d2 = np.zeros_like(z2)
-    d2[inside] = depth2[vi[inside].astype(np.int64), ui[inside].astype(np.int64)]
-    ok = inside & np.isfinite(d2) & (d2 > 0)
-    ok &= np.abs(z2 - np.where(ok, d2, 0.0)) <= tol * np.where(ok, z2, 0.0)
-    return ok
+        inside = valid & (z2 > 0) & (u2 >= -0.5) & (u2 < W2 - 0.5) & (v2 >= -0.5) & (v2 < H2 - 0.5)
+    u, v, z = u2[inside], v2[inside], z2[inside]
+    u0 = np.clip(np.floor(u).astype(np.int64), 0, max(W2 - 2, 0))
+    v0 = np.clip(np.floor(v).astype(np.int64), 0, max(H2 - 2, 0))
+    u1, v1 = np.minimum(u0 + 1, W2 - 1), np.minimum(v0 + 1, H2 - 1)
+    d2 = depth2.astype(np.float64)
+    cell = np.stack([d2[v0, u0], d2[v0, u1], d2[v1, u0], d2[v1, u1]])
+    ok_d = np.isfinite(cell) & (cell > 0)
+    lo = np.where(ok_d, cell, np.inf).min(axis=0)
+    hi = np.where(ok_d, cell, -np.inf).max(axis=0)
+    seen = ok_d.any(axis=0) & (z >= lo * (1 - tol)) & (z <= hi * (1 + tol))
+    out = np.zeros(depth1.shape, bool)
+    out[inside] = seen
+    return out
 
 
 def covisibility(depth1, K1, c2w1, depth2, K2, c2w2, tol: float = 0.02) -> float:
