@@ -31,6 +31,11 @@ DIST_MODELS = {"none", "opencv", "fisheye", "thin_prism_fisheye"}
 # never breaks the others.
 _MODULES = {
     "synthetic": "vlm3.datasets.synthetic",
+    # real benchmarks and training sources (config/datasets.yaml names these types)
+    "depthlm_jsonl": "vlm3.datasets.depthlm_jsonl",
+    "ibims1": "vlm3.datasets.ibims1",
+    "eth3d": "vlm3.datasets.eth3d",
+    "nuscenes": "vlm3.datasets.nuscenes",
 }
 
 

@@ -1,0 +1,166 @@
+"""ETH3D (COLMAP text + raw float32 depth) and nuScenes (13 json tables + .pcd.bin) fixtures."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import vlm3.datasets.readers  # noqa: F401  (registers the dataset readers)
+from vlm3.datasets import load_index
+from vlm3.datasets._common import covisibility
+from vlm3.datasets.eth3d import raw_depth_bytes
+from vlm3.io.depth import read_depth
+
+S = np.sqrt(0.5)
+
+
+def _img(path: Path, w=8, h=6, fmt=None):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.zeros((h, w, 3), np.uint8)).save(path, format=fmt)
+
+
+def _eth3d(root: Path):
+    sc = root / "courtyard"
+    cal = sc / "dslr_calibration_jpg"
+    cal.mkdir(parents=True)
+    (cal / "cameras.txt").write_text(
+        "# Camera list with one line of data per camera:\n# CAMERA_ID, MODEL, WIDTH, HEIGHT, PARAMS[]\n"
+        "# Number of cameras: 1\n"
+        "0 THIN_PRISM_FISHEYE 12 8 10.5 10.25 6.5 4.5 0.01 -0.02 0.001 0.002 0.003 0.004 0.0005 0.0006\n")
+    (cal / "images.txt").write_text(
+        "# Image list with two lines of data per image:\n#   IMAGE_ID, QW, QX, QY, QZ, TX, TY, TZ, CAMERA_ID, NAME\n"
+        "#   POINTS2D[] as (X, Y, POINT3D_ID)\n# Number of images: 2\n"
+        f"1 {S} 0 {S} 0 1 2 3 0 dslr_images/DSC_0001.JPG\n1.0 2.0 -1\n"
+        f"2 {S} 0 {S} 0 1 2 3 0 dslr_images/DSC_0002.JPG\n\n")
+    depth = np.full((8, 12), 4.0, np.float32)
+    depth[0, 0] = np.inf
+    for n in ("DSC_0001", "DSC_0002"):
+        _img(sc / "images" / "dslr_images" / f"{n}.JPG", 12, 8, "JPEG")
+        p = sc / "ground_truth_depth" / "dslr_images" / f"{n}.JPG"
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(raw_depth_bytes(depth))
+
+
+def test_eth3d_colmap_conventions(tmp_path):
+    _eth3d(tmp_path)
+    images, pairs = load_index("eth3d", tmp_path, "test")
+    assert pairs is None and list(images.image_id) == ["courtyard/DSC_0001", "courtyard/DSC_0002"]
+    r = images.iloc[0]
+    assert (r.width, r.height, r.fx, r.fy) == (12, 8, 10.5, 10.25)
+    assert (r.cx, r.cy) == (6.0, 4.0)  # COLMAP (0.5, 0.5) pixel-centre origin -> 0-based centres
+    assert r.dist_model == "thin_prism_fisheye"
+    assert list(r.dist_params) == [0.01, -0.02, 0.001, 0.002, 0.003, 0.004, 0.0005, 0.0006]
+    # world-to-camera R = Ry(90 deg), t = (1, 2, 3) -> cam_to_world = [R^T | -R^T t]
+    c2w = np.reshape(r.cam_to_world, (4, 4))
+    np.testing.assert_allclose(c2w, [[0, 0, -1, 3], [0, 1, 0, -2], [1, 0, 0, -1], [0, 0, 0, 1]], atol=1e-12)
+    d = read_depth(r.depth_path, r.depth_format, shape=(r.height, r.width))
+    assert d.shape == (8, 12) and d[0, 0] == 0 and d[3, 5] == 4.0 and r.depth_kind == "z"
+
+
+def test_eth3d_missing_depth_is_an_error(tmp_path):
+    _eth3d(tmp_path)
+    (tmp_path / "courtyard/ground_truth_depth/dslr_images/DSC_0002.JPG").unlink()
+    with pytest.raises(ValueError, match="DSC_0002.JPG not found"):
+        load_index("eth3d", tmp_path, "test")
+
+
+def test_covisibility_by_hand():
+    K = np.array([[2.0, 0, 1.5], [0, 2.0, 1.5], [0, 0, 1]])
+    d1 = np.full((4, 4), 2.0)
+    c2w2 = np.eye(4)
+    c2w2[0, 3] = 1.0  # camera 2 one metre to the right: pixel u lands on u - 1
+    assert covisibility(d1, K, np.eye(4), K, c2w2, (4, 4), stride=1) == 0.75
+    assert covisibility(d1, K, np.eye(4), K, c2w2, (4, 4), np.full((4, 4), 2.0), stride=1) == 0.75
+    occl = np.full((4, 4), 2.0)
+    occl[:, 0] = 1.0  # something nearer in view 2's first column hides u = 1
+    assert covisibility(d1, K, np.eye(4), K, c2w2, (4, 4), occl, stride=1) == 0.5
+    back = np.diag([-1.0, 1.0, -1.0, 1.0])  # camera 2 looks backwards
+    assert covisibility(d1, K, np.eye(4), K, back, (4, 4), stride=1) == 0.0
+
+
+def test_eth3d_pairs_from_depth(tmp_path):
+    _eth3d(tmp_path)
+    _, pairs = load_index("eth3d", tmp_path, "test", pairs=True, covis_stride=1)
+    # both views share one pose and one depth map: every valid pixel is covisible, both directions
+    assert list(pairs.pair_id) == ["courtyard/DSC_0001__courtyard/DSC_0002", "courtyard/DSC_0002__courtyard/DSC_0001"]
+    assert list(pairs.covisibility) == [1.0, 1.0]
+    _, few = load_index("eth3d", tmp_path, "test", pairs=True, covis_stride=1, max_pairs_per_scene=1, seed=3)
+    assert len(few) == 1 and few.pair_id[0] in set(pairs.pair_id)
+
+
+# ---------------------------------------------------------------------------------------- nuScenes
+def _tok(s):
+    return f"{s:0>32}"
+
+
+def _nuscenes(root: Path):
+    v = root / "v1.0-mini"
+    v.mkdir(parents=True)
+    cam_file, lid_file = "samples/CAM_FRONT/n015-cam.jpg", "samples/LIDAR_TOP/n015-lidar.pcd.bin"
+    _img(root / cam_file, fmt="JPEG")
+    pts = np.array([[20, 0, -0.3, 1, 0], [10, -2, 0.7, 1, 1], [-5, 0, 0, 1, 2], [2.9, 0, -0.3, 1, 3],
+                    [100, 0, -0.3, 1, 4]], np.float32)
+    (root / lid_file).parent.mkdir(parents=True)
+    pts.tofile(root / lid_file)
+    tables = {
+        "attribute": [], "category": [], "instance": [], "sample_annotation": [], "visibility": [],
+        "log": [{"token": _tok("log"), "logfile": "n015", "vehicle": "n015", "date_captured": "2018-07-24",
+                 "location": "singapore-onenorth"}],
+        "map": [{"token": _tok("map"), "log_tokens": [_tok("log")], "category": "semantic_prior",
+                 "filename": "maps/x.png"}],
+        "scene": [{"token": _tok("scene"), "log_token": _tok("log"), "nbr_samples": 1, "name": "scene-0061",
+                   "first_sample_token": _tok("s1"), "last_sample_token": _tok("s1"), "description": "x"}],
+        "sample": [{"token": _tok("s1"), "timestamp": 1000, "prev": "", "next": "", "scene_token": _tok("scene")}],
+        "sensor": [{"token": _tok("cam"), "channel": "CAM_FRONT", "modality": "camera"},
+                   {"token": _tok("lid"), "channel": "LIDAR_TOP", "modality": "lidar"}],
+        "calibrated_sensor": [
+            {"token": _tok("cscam"), "sensor_token": _tok("cam"), "translation": [1.5, 0, 1.5],
+             "rotation": [0.5, -0.5, 0.5, -0.5],
+             "camera_intrinsic": [[1000.0, 0, 800.0], [0, 1000.0, 450.0], [0, 0, 1]]},
+            {"token": _tok("cslid"), "sensor_token": _tok("lid"), "translation": [0, 0, 1.8],
+             "rotation": [1, 0, 0, 0], "camera_intrinsic": []}],
+        "ego_pose": [{"token": _tok("egocam"), "timestamp": 1010, "rotation": [1, 0, 0, 0], "translation": [10.5, 0, 0]},
+                     {"token": _tok("egolid"), "timestamp": 1000, "rotation": [1, 0, 0, 0], "translation": [10, 0, 0]}],
+        "sample_data": [
+            {"token": _tok("sdcam"), "sample_token": _tok("s1"), "ego_pose_token": _tok("egocam"),
+             "calibrated_sensor_token": _tok("cscam"), "timestamp": 1010, "fileformat": "jpg",
+             "is_key_frame": True, "height": 900, "width": 1600, "filename": cam_file, "prev": "", "next": ""},
+            {"token": _tok("sdlid"), "sample_token": _tok("s1"), "ego_pose_token": _tok("egolid"),
+             "calibrated_sensor_token": _tok("cslid"), "timestamp": 1000, "fileformat": "pcd",
+             "is_key_frame": True, "height": 0, "width": 0, "filename": lid_file, "prev": "", "next": ""}],
+    }
+    for name, recs in tables.items():
+        (v / f"{name}.json").write_text(json.dumps(recs))
+
+
+def test_nuscenes_projection_by_hand(tmp_path):
+    _nuscenes(tmp_path)
+    images, pairs = load_index("nuscenes", tmp_path, "mini")
+    assert pairs is None and len(images) == 1
+    r = images.iloc[0]
+    assert (r.width, r.height, r.fx, r.fy, r.cx, r.cy) == (1600, 900, 1000.0, 1000.0, 800.0, 450.0)
+    assert (r.scene_id, r.channel, r.depth_kind, r.depth_min, r.depth_max) == ("scene-0061", "CAM_FRONT", "z", 1.0, 80.0)
+    c2w = np.reshape(r.cam_to_world, (4, 4))
+    np.testing.assert_allclose(c2w, [[0, 0, 1, 12], [-1, 0, 0, 0], [0, -1, 0, 1.5], [0, 0, 0, 1]], atol=1e-12)
+    pts = read_depth(r.depth_path, r.depth_format)
+    # lidar (20,0,-.3) -> ego(lidar) (20,0,1.5) -> global (30,0,1.5) -> ego(cam) (19.5,0,1.5) -> cam (0,0,18);
+    # (10,-2,.7) -> cam (2,-1,8); behind, too close (z .9) and too far (z 98) points are dropped
+    np.testing.assert_allclose(pts, [[0, 0, 18], [2, -1, 8]], atol=1e-5)
+    np.testing.assert_allclose(np.reshape(r.lidar_to_cam, (4, 4))[:3, 3], [0, -0.3, -2.0], atol=1e-12)  # lidar origin -> cam
+    assert load_index("nuscenes", tmp_path, "train")[0].shape[0] == 1  # scene-0061 is in mini_train
+    with pytest.raises(ValueError, match="no images"):
+        load_index("nuscenes", tmp_path, "val")
+
+
+def test_nuscenes_empty_map_and_missing_table(tmp_path):
+    _nuscenes(tmp_path)
+    (tmp_path / "v1.0-mini" / "map.json").write_text("[]")
+    with pytest.raises(ValueError, match="map.json: empty"):
+        load_index("nuscenes", tmp_path, "mini")
+    (tmp_path / "v1.0-mini" / "visibility.json").unlink()
+    with pytest.raises(ValueError, match="visibility"):
+        load_index("nuscenes", tmp_path, "mini")
