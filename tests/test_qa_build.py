@@ -1,0 +1,312 @@
+"""QA generation on a hand-built 32x24 resized folder with known plane depth and known cameras.
+
+Scene: the plane Z = 5 m (world). f = 16 px, cx = 15.5, cy = 11.5 (pixel-centre convention).
+  v1: c2w = identity.             v2: centre (1.2, 0, 1.6), no rotation.
+  v3: centre (1, 0, 0), yaw +30 deg (turned right: R_y(30)).
+Depth of each view is computed analytically here (ray/plane intersection), independent of the code.
+"""
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from vlm3.datasets import INDEX_COLUMNS
+from vlm3.geometry import normalize_point
+from vlm3.qa import templates as T
+from vlm3.qa.build import build, main
+from vlm3.qa.correspondence import visible_in_view2
+from vlm3.qa.objects import gravity_down
+from vlm3.qa.parse import parse, resolve_choice
+from vlm3.qa.pose import pose_turns
+from vlm3.qa.resized import load_resized
+
+W, H, F, CX, CY, PLANE_Z = 32, 24, 16.0, 15.5, 11.5, 5.0
+
+
+def ry(deg):
+    a = math.radians(deg)
+    return np.array([[math.cos(a), 0, math.sin(a)], [0, 1, 0], [-math.sin(a), 0, math.cos(a)]])
+
+
+def c2w(R, C):
+    m = np.eye(4)
+    m[:3, :3], m[:3, 3] = R, C
+    return m
+
+
+POSES = {"v1": c2w(np.eye(3), [0, 0, 0]), "v2": c2w(np.eye(3), [1.2, 0, 1.6]), "v3": c2w(ry(30), [1, 0, 0])}
+OBJECTS = [  # camera-frame centres (m), sizes [w, h, l] (m), boxes in resized pixels
+    {"name": "the red box", "category": "box", "box2d": [4, 6, 12, 20], "center": [-1.0, 0.0, 5.0],
+     "size": [1.0, 2.0, 1.0], "yaw": 0.0, "mask_path": None},
+    {"name": "the blue ball", "category": "sphere", "box2d": [18, 8, 22, 12], "center": [1.0, -1.0, 8.0],
+     "size": [0.5, 0.5, 0.5], "yaw": 0.0, "mask_path": None},
+]
+BOX_A, BOX_B = [125, 250, 375, 833], [562, 333, 687, 500]  # int(x / 32 * 1000), int(y / 24 * 1000)
+
+
+def plane_depth(pose, kind):
+    u, v = np.meshgrid(np.arange(W, dtype=float), np.arange(H, dtype=float))
+    r = np.stack([(u - CX) / F, (v - CY) / F, np.ones_like(u)], axis=-1)
+    dw = r @ pose[:3, :3].T
+    s = (PLANE_Z - pose[2, 3]) / dw[..., 2]
+    return (s if kind == "z" else s * np.linalg.norm(r, axis=-1)).astype(np.float32)
+
+
+def make_resized(root, kind="z", depth_override=None, objects=True, poses=True):
+    folder = root / "resized" / "toy" / "test"
+    (folder / "depth").mkdir(parents=True)
+    rows = []
+    for name, pose in POSES.items():
+        d = plane_depth(pose, kind) if not (depth_override and name in depth_override) else depth_override[name]
+        np.save(folder / "depth" / f"{name}.npy", d)
+        rows.append({
+            "image_id": name, "scene_id": "s0", "image_path": f"results/resized/toy/test/images/{name}.png",
+            "width": W, "height": H, "fx": F, "fy": F, "cx": CX, "cy": CY, "dist_model": "none",
+            "dist_params": [], "depth_path": str(folder / "depth" / f"{name}.npy"), "depth_format": "npy",
+            "depth_kind": kind, "depth_min": 1.0, "depth_max": 20.0,
+            "cam_to_world": pose.reshape(-1).tolist() if poses else None,
+            "objects": json.dumps(OBJECTS if (objects and name == "v1") else []),
+            "source": "metadata", "scale": 1.0})
+    pd.DataFrame(rows, columns=INDEX_COLUMNS + ["source", "scale"]).to_parquet(folder / "index.parquet")
+    pd.DataFrame({"pair_id": ["p0", "p1", "p2"], "image_id_1": ["v1", "v1", "v2"],
+                  "image_id_2": ["v2", "v3", "v3"], "covisibility": [0.9, 0.6, 0.1]}).to_parquet(
+        folder / "pairs.parquet")
+    return folder
+
+
+def read(path):
+    return [json.loads(x) for x in path.read_text().splitlines()]
+
+
+# ----------------------------------------------------------------------------- depth
+
+
+def test_depth_records_exact(tmp_path):
+    folder = make_resized(tmp_path)
+    out = tmp_path / "depth.jsonl"
+    counts = build("depth", folder, out, seed=3, questions_per_image=10, border=10)
+    recs = read(out)
+    assert [r["id"] for r in recs] == ["toy/test/v1", "toy/test/v2", "toy/test/v3"]
+    assert counts["depth"] == 30 and counts["records"] == 3
+    for r in recs:
+        d = np.load(folder / "depth" / f"{r['meta']['image_ids'][0]}.npy")
+        assert r["task"] == "depth" and r["meta"]["depth_kind"] == "z"
+        assert r["messages"][0]["content"][0] == {"type": "image"}
+        pix = [tuple(t["pixel"]) for t in r["meta"]["targets"]]
+        assert len(set(pix)) == 10
+        for i, t in enumerate(r["meta"]["targets"]):
+            u, v = t["pixel"]
+            assert 10 <= u < W - 10 and 10 <= v < H - 10
+            assert t["value"] == float(d[v, u])
+            xn, yn = math.floor(u / W * 2000 + 0.5), math.floor(v / H * 2000 + 0.5)  # half-up
+            assert t["pixel_norm"] == [xn, yn]
+            assert r["messages"][2 * i]["content"][-1]["text"] == T.depth_question(xn, yn)
+            assert r["messages"][2 * i + 1]["content"][0]["text"] == f"{t['value']:.2f} meters"
+    # v1 looks straight at the plane: z = 5 everywhere
+    assert {t["value"] for t in recs[0]["meta"]["targets"]} == {5.0}
+
+
+def test_depth_deterministic_styles_and_limits(tmp_path):
+    folder = make_resized(tmp_path)
+    a, b, c = tmp_path / "a.jsonl", tmp_path / "b.jsonl", tmp_path / "c.jsonl"
+    build("depth", folder, a, seed=1)
+    build("depth", folder, b, seed=1)
+    build("depth", folder, c, seed=2)
+    assert a.read_bytes() == b.read_bytes()
+    assert a.read_bytes() != c.read_bytes()
+    f = tmp_path / "f.jsonl"
+    build("depth", folder, f, seed=1, answer_style="fixed", max_records=2, questions_per_image=3, border=0)
+    recs = read(f)
+    assert len(recs) == 2 and all(len(r["meta"]["targets"]) == 3 for r in recs)
+    assert recs[0]["messages"][1]["content"][0]["text"] == "05.00 meters"
+
+
+# ----------------------------------------------------------------------------- correspondence
+
+
+def test_visible_hand_computed_point(tmp_path):
+    res = load_resized(make_resized(tmp_path), need_pairs=True)
+    d2 = np.load(res.folder / "depth" / "v2.npy")
+    ok, uv2 = visible_in_view2(np.array([[20, 12]]), np.array([5.0]), res.row("v1"), res.row("v2"), d2)
+    # X = (20 - 15.5) / 16 * 5 = 1.40625, Y = 0.15625; in camera 2: (0.20625, 0.15625, 3.4)
+    assert ok.tolist() == [True]
+    np.testing.assert_allclose(uv2[0], [16 * 0.20625 / 3.4 + 15.5, 16 * 0.15625 / 3.4 + 11.5], atol=1e-12)
+    assert normalize_point(*uv2[0], W, H, scale=1000) == (515, 510)  # 16.4706/32, 12.2353/24
+    # u1 = 8 lands at u2 = -1.18 (outside), u1 = 9 at u2 = 0.294 (inside)
+    ok, uv2 = visible_in_view2(np.array([[8, 12], [9, 12]]), np.array([5.0, 5.0]), res.row("v1"),
+                               res.row("v2"), d2)
+    assert ok.tolist() == [False, True]
+    np.testing.assert_allclose(uv2[:, 0], [16 * (-2.34375 - 1.2) / 3.4 + 15.5, 16 * (-2.03125 - 1.2) / 3.4 + 15.5])
+
+
+@pytest.mark.parametrize("kind", ["z", "ray"])
+def test_correspondence_records_exact(tmp_path, kind):
+    folder = make_resized(tmp_path, kind=kind)
+    out = tmp_path / "corr.jsonl"
+    counts = build("correspondence", folder, out, seed=0, questions_per_image=10, border=2)
+    recs = read(out)
+    assert [r["id"] for r in recs] == ["toy/test/p0", "toy/test/p1"]  # p2 is below covisibility 0.25
+    assert counts["pairs_below_min_covisibility"] == 1
+    for r in recs:
+        v1, v2 = r["meta"]["image_ids"]
+        assert r["messages"][0]["content"][:2] == [{"type": "image"}, {"type": "image"}]
+        w2c = np.linalg.inv(POSES[v2])
+        assert len(r["meta"]["targets"]) == 10
+        for i, t in enumerate(r["meta"]["targets"]):
+            u1, v1_ = t["pixel_1"]
+            p = np.array([(u1 - CX) / F * PLANE_Z, (v1_ - CY) / F * PLANE_Z, PLANE_Z, 1.0])  # v1 = identity
+            q = w2c @ p
+            u2, v2_ = F * q[0] / q[2] + CX, F * q[1] / q[2] + CY
+            np.testing.assert_allclose(t["pixel_2"], [u2, v2_], atol=1e-6)
+            assert -0.5 <= u2 < W - 0.5 and -0.5 <= v2_ < H - 0.5
+            assert t["value"] == list(normalize_point(u2, v2_, W, H, scale=1000))
+            assert t["query"] == list(normalize_point(u1, v1_, W, H, scale=1000))
+            assert parse("point", r["messages"][2 * i + 1]["content"][0]["text"]) == tuple(t["value"])
+            assert f"({t['query'][0]}, {t['query'][1]})" in r["messages"][2 * i]["content"][-1]["text"]
+
+
+def test_correspondence_occlusion(tmp_path):
+    # an occluder 2 m in front of camera 2 over its right half: those projections are rejected
+    d2 = plane_depth(POSES["v2"], "z")
+    d2[:, 16:] = 2.0
+    folder = make_resized(tmp_path, depth_override={"v2": d2})
+    out = tmp_path / "corr.jsonl"
+    build("correspondence", folder, out, seed=0, questions_per_image=50, border=0)
+    t = read(out)[0]["meta"]["targets"]
+    assert len(t) == 50
+    assert all(math.floor(x["pixel_2"][0] + 0.5) < 16 for x in t)
+    # off-image projections are rejected too: u2 = 16 * (X - 1.2) / 3.4 + 15.5 >= -0.5 needs u1 >= 9
+    assert all(x["pixel_1"][0] >= 9 for x in t)
+
+
+# ----------------------------------------------------------------------------- pose
+
+
+def test_pose_records_exact(tmp_path):
+    out = tmp_path / "pose.jsonl"
+    build("pose", make_resized(tmp_path), out, seed=0)
+    recs = read(out)
+    assert [r["id"] for r in recs] == ["toy/test/p0", "toy/test/p1"]
+    texts = [[m["content"][-1]["text"] for m in r["messages"]] for r in recs]
+    assert texts[0][0::2] == list(T.POSE_QUESTIONS.values())
+    assert texts[0][1::2] == ["Rotation angle: 0.0 degrees", "Yaw=+0.0\u00b0, Pitch=+0.0\u00b0, Roll=+0.0\u00b0",
+                              "The camera moves right, forward, unit vector (+0.60, +0.00, +0.80).",
+                              "Translation distance: 2.00 meters"]
+    assert texts[1][1::2] == ["Rotation angle: 30.0 degrees", "Yaw=+30.0\u00b0, Pitch=+0.0\u00b0, Roll=+0.0\u00b0",
+                              "The camera moves right, unit vector (+1.00, +0.00, +0.00).",
+                              "Translation distance: 1.00 meters"]
+    tg = recs[1]["meta"]["targets"]
+    assert [t["kind"] for t in tg] == ["rotation_angle", "euler", "direction", "distance"]
+    assert tg[0]["value"] == pytest.approx(30.0, abs=1e-9)
+    np.testing.assert_allclose(tg[1]["value"], [30.0, 0.0, 0.0], atol=1e-9)
+    np.testing.assert_allclose(tg[2]["value"], [1.0, 0.0, 0.0], atol=1e-12)
+    assert tg[3]["value"] == pytest.approx(1.0, abs=1e-12)
+    np.testing.assert_allclose(np.reshape(recs[1]["meta"]["T_12"], (4, 4)), POSES["v3"], atol=1e-12)
+    # the fixed style pads the distance; all pairs with --min-covisibility 0
+    build("pose", tmp_path / "resized" / "toy" / "test", out, answer_style="fixed", min_covisibility=0.0)
+    recs = read(out)
+    assert len(recs) == 3 and recs[0]["messages"][-1]["content"][0]["text"] == "Translation distance: 02.00 meters"
+
+
+def test_pose_same_centre_rejected():
+    with pytest.raises(ValueError, match="share a centre"):
+        pose_turns(np.eye(4), c2w(ry(10), [0, 0, 0]))
+
+
+# ----------------------------------------------------------------------------- objects
+
+# ordered pair (A = red box, B = blue ball): d = B - A = (2, -1, 3), camera gravity (0, 1, 0)
+EXPECTED_AB = {
+    "distance_data": math.sqrt(14), "horizontal_distance_data": math.sqrt(13), "vertical_distance_data": 1.0,
+    "direction": 1,  # atan2(2, 3) = 33.7 deg -> 1 o'clock
+    "above_predicate": False, "below_predicate": True, "left_predicate": True, "right_predicate": False,
+    "behind_predicate": False, "front_predicate": True, "big_predicate": True, "small_predicate": False,
+    "tall_predicate": True, "short_predicate": False, "wide_predicate": True, "thin_predicate": False,
+    "left_choice": 0, "right_choice": 1, "above_choice": 1, "below_choice": 0, "tall_choice": 0,
+    "short_choice": 1,
+}
+EXPECTED_BA = {**{k: (not v if isinstance(v, bool) else v) for k, v in EXPECTED_AB.items()},
+               **{k: 1 - v for k, v in EXPECTED_AB.items() if k.endswith("_choice")},
+               "direction": 7}  # atan2(-2, -3) = -146.3 deg -> -4.88 h -> 7 o'clock
+SINGLE = {("width_data", 0): 1.0, ("height_data", 0): 2.0, ("width_data", 1): 0.5, ("height_data", 1): 0.5}
+
+
+def test_object_records_exact_and_balanced(tmp_path):
+    out = tmp_path / "obj.jsonl"
+    counts = build("object", make_resized(tmp_path), out, seed=5, questions_per_image=48, world_up="camera")
+    recs = read(out)
+    assert len(recs) == 48 and counts["images_without_objects"] == 2  # only v1 has objects
+    cats = [r["meta"]["targets"][0]["category"] for r in recs]
+    assert len(set(cats[:24])) == 24  # balanced: every category once before any repeats
+    assert sorted(set(cats)) == sorted(T.OBJECT_CATEGORIES)
+    seen = set()
+    for r in recs:
+        (t,) = r["meta"]["targets"]
+        boxes, cat = t["boxes"], t["category"]
+        ids = tuple({tuple(BOX_A): 0, tuple(BOX_B): 1}[tuple(b)] for b in boxes)
+        seen.add((cat, ids))
+        if len(ids) == 1:
+            assert t["value"] == SINGLE[(cat, ids[0])]
+        else:
+            exp = (EXPECTED_AB if ids == (0, 1) else EXPECTED_BA)[cat]
+            assert t["value"] == pytest.approx(exp, abs=1e-12) and type(t["value"]) is type(exp)
+        q, a = r["messages"][0]["content"][-1]["text"], r["messages"][1]["content"][0]["text"]
+        assert q.count("bounding box region") == len(boxes)
+        got = parse(t["kind"], a)
+        if t["kind"] == "choice":
+            got = resolve_choice(got, boxes)
+        if t["kind"] == "distance":
+            assert got == pytest.approx(t["value"], abs=0.005)
+        else:
+            assert got == t["value"]
+    assert len(seen) == 48  # every candidate question exactly once
+
+
+def test_gravity_from_pose():
+    # a level camera in a Z-up world: camera X = world X, camera Y (down) = world -Z, forward = world +Y
+    R = np.array([[1.0, 0, 0], [0, 0, 1], [0, -1, 0]])
+    row = {"image_id": "x", "cam_to_world": c2w(R, [0, 0, 1.5]).reshape(-1).tolist()}
+    down, from_pose = gravity_down(row, "auto")
+    np.testing.assert_allclose(down, [0, 1, 0], atol=1e-12)
+    assert from_pose
+    down, from_pose = gravity_down({"image_id": "x", "cam_to_world": None}, "auto")
+    assert down.tolist() == [0, 1, 0] and not from_pose
+    with pytest.raises(ValueError, match="world_up"):
+        gravity_down(row, "up")
+
+
+# ----------------------------------------------------------------------------- bad input
+
+
+def test_bad_inputs(tmp_path, capsys):
+    out = tmp_path / "x.jsonl"
+    with pytest.raises(ValueError, match="no index.parquet"):
+        build("depth", tmp_path / "nowhere", out)
+    folder = make_resized(tmp_path)
+    with pytest.raises(ValueError, match="--task"):
+        build("height", folder, out)
+    with pytest.raises(ValueError, match="--questions-per-image"):
+        build("depth", folder, out, questions_per_image=0)
+    # a border that leaves no pixel: clear error, nothing written
+    with pytest.raises(ValueError, match="no depth question could be generated"):
+        build("depth", folder, out, border=12)
+    assert not out.exists() and not list(tmp_path.glob(".x.jsonl.*"))
+    (folder / "pairs.parquet").unlink()
+    with pytest.raises(ValueError, match="no pairs.parquet"):
+        build("pose", folder, out)
+    empty = tmp_path / "e" / "toy" / "test"
+    empty.mkdir(parents=True)
+    pd.read_parquet(folder / "index.parquet").iloc[:0].to_parquet(empty / "index.parquet")
+    with pytest.raises(ValueError, match="no rows"):
+        build("depth", empty, out)
+    with pytest.raises(SystemExit) as e:
+        main(["--task", "depth", "--resized", str(empty), "--out", str(out)])
+    assert e.value.code == 2 and "no rows" in capsys.readouterr().err
+
+
+def test_missing_pose_is_an_error(tmp_path):
+    with pytest.raises(ValueError, match="cam_to_world missing"):
+        build("pose", make_resized(tmp_path, poses=False), tmp_path / "p.jsonl")
