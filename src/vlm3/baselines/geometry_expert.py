@@ -13,7 +13,7 @@ import numpy as np
 
 # Lowe's ratio test threshold and the RANSAC reprojection threshold (pixels) for F and E.
 RATIO = 0.8
-RANSAC_PX = 1.5
+RANSAC_PX = 1.0
 # Neighbours used for the local affine transfer of a query pixel.
 K_NEAREST = 8
 
