@@ -18,7 +18,7 @@ from vlm3.geometry import normalize_point
 from vlm3.qa import templates as T
 from vlm3.qa.build import build, main
 from vlm3.qa.correspondence import visible_in_view2
-from vlm3.qa.objects import gravity_down
+from vlm3.qa.objects import _valid_objects, gravity_down
 from vlm3.qa.parse import parse, resolve_choice
 from vlm3.qa.pose import pose_turns
 from vlm3.qa.resized import load_resized
@@ -263,6 +263,14 @@ def test_object_records_exact_and_balanced(tmp_path):
         else:
             assert got == t["value"]
     assert len(seen) == 48  # every candidate question exactly once
+
+
+def test_unusable_objects_ignored():
+    good = dict(OBJECTS[0])
+    objs = [good, {**good, "visible_px": 0}, {**good, "center": [0, 0, -1]}, {**good, "size": [0, 1, 1]},
+            {**good, "box2d": [5, 5, 5, 9]}, {k: v for k, v in good.items() if k != "center"}]
+    kept = _valid_objects(objs, W, H)
+    assert len(kept) == 1 and kept[0].box == BOX_A and kept[0].name == "the red box"
 
 
 def test_gravity_from_pose():

@@ -12,7 +12,8 @@ computes them on canonicalised point clouds, we have exact 3D boxes):
 - above/below compare centre heights; left/right compare camera X; behind/front compare camera Z.
 - direction ("If you are at A, where will you find B?"): clock hour of B - A in the horizontal plane,
   12 o'clock = the camera's forward direction, 3 o'clock = the camera's right.
-Comparisons closer than TIE (1 mm or 1e-3 m^3) and lengths under MIN_LENGTH are not asked.
+Comparisons closer than TIE (1 mm or 1e-3 m^3) and lengths under MIN_LENGTH are not asked. Objects
+without a usable box/center/size, behind the camera, or with `visible_px` 0 (when present) are ignored.
 
 One question per record; per image `questions_per_image` records, choosing each time the category
 used least so far in this file among those the image supports (ties in a per-image random order),
@@ -65,6 +66,8 @@ class _Obj:
 def _valid_objects(objs: list[dict], w: int, h: int) -> list[_Obj]:
     out = []
     for o in objs:
+        if o.get("visible_px") is not None and o["visible_px"] <= 0:  # synthetic data: fully hidden
+            continue
         try:
             ob = _Obj(o, w, h)
         except (KeyError, TypeError, ValueError):
