@@ -22,7 +22,7 @@ from vlm3.train.trainer import TrainConfig, train
 
 _TYPES = {"max_steps": int, "lr": float, "batch_size": int, "grad_accum": int, "seed": int,
           "save_steps": int, "max_minutes": float, "warmup_ratio": float, "weight_decay": float,
-          "max_grad_norm": float, "threads": int, "logging_steps": int}
+          "grad_clip": float, "threads": int, "logging_steps": int}
 
 
 def parse_config(argv: list[str] | None = None) -> TrainConfig:
@@ -33,6 +33,7 @@ def parse_config(argv: list[str] | None = None) -> TrainConfig:
     ap.add_argument("--data", nargs="+")
     ap.add_argument("--out")
     ap.add_argument("--image-root")
+    ap.add_argument("--state", help="checkpoint folder (default OUT/trainer_state)")
     for name, typ in _TYPES.items():
         ap.add_argument("--" + name.replace("_", "-"), type=typ)
     args = vars(ap.parse_args(argv))

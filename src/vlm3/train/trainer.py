@@ -7,7 +7,8 @@ ends with bitwise the same weights as an uninterrupted run (tests/test_train_res
 
 Output folder (docs/CONTRACTS.md, "Train"):
   {out}/model.safetensors, config.json, generation_config.json, tokenizer + processor files
-  {out}/trainer_state/checkpoint-{step}/   resumable checkpoints (`save_steps`, last 2 kept)
+  {out}/trainer_state/checkpoint-{step}/   resumable checkpoints (`save_steps`, last 2 kept;
+                                           `state` puts them elsewhere)
   {out}/loss.csv (step, loss, lr), {out}/loss.png, {out}/train_summary.json (step reached, stop reason)
 
 Signals and caps: SIGTERM (SLURM preemption) saves a checkpoint at the end of the current step and
@@ -32,7 +33,7 @@ from pathlib import Path
 
 import torch
 from transformers import Qwen3VLForConditionalGeneration, Trainer, TrainerCallback, TrainingArguments
-from transformers.trainer_utils import get_last_checkpoint
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from vlm3.model.processor import load_processor
 from vlm3.train.data import QACollator, QADataset
@@ -59,9 +60,11 @@ class TrainConfig:
     max_minutes: float | None = None  # wall-clock cap; ends cleanly with a saved model
     warmup_ratio: float = 0.1       # linear warm-up as a fraction of max_steps
     weight_decay: float = 0.0
-    max_grad_norm: float = 1.0      # gradient clipping (the paper used 0.02 at 4B scale)
+    grad_clip: float = 1.0          # max gradient norm (the paper used 0.02 at 4B scale)
     threads: int | None = None      # torch CPU threads (None: leave torch's default)
     image_root: str = "."           # relative image paths are taken from here
+    state: str | None = None        # checkpoint folder (default {out}/trainer_state); put it outside
+                                    # `out` when a workflow manager deletes `out` of failed jobs
     logging_steps: int = 1
     extra: dict = field(default_factory=dict)  # passed through to TrainingArguments
 
@@ -103,6 +106,29 @@ class _StopControl(TrainerCallback):
             self.timed_out = True
             control.should_training_stop = True
         return control
+
+
+def last_complete_checkpoint(folder: str | Path) -> str | None:
+    """The highest-step `checkpoint-N` in `folder` whose trainer_state.json is readable.
+
+    The Trainer writes trainer_state.json last and not atomically, so a run killed while saving
+    leaves a checkpoint without (or with a truncated) state file; transformers'
+    `get_last_checkpoint` would pick it and the resume would fail.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return None
+    steps = []
+    for d in folder.iterdir():
+        name = d.name
+        if d.is_dir() and name.startswith(PREFIX_CHECKPOINT_DIR + "-") and name.split("-")[-1].isdigit():
+            try:
+                json.loads((d / "trainer_state.json").read_text())
+            except (OSError, json.JSONDecodeError):
+                log.warning("ignoring incomplete checkpoint %s", d)
+                continue
+            steps.append((int(name.split("-")[-1]), str(d)))
+    return max(steps)[1] if steps else None
 
 
 def write_loss(log_history: list[dict], out: Path) -> list[tuple[int, float, float]]:
@@ -149,7 +175,7 @@ def _save_final(model, processor, out: Path) -> None:
 
 def training_arguments(cfg: TrainConfig) -> TrainingArguments:
     return TrainingArguments(
-        output_dir=str(Path(cfg.out) / "trainer_state"),
+        output_dir=str(cfg.state or Path(cfg.out) / "trainer_state"),
         max_steps=cfg.max_steps,
         per_device_train_batch_size=cfg.batch_size,
         gradient_accumulation_steps=cfg.grad_accum,
@@ -158,7 +184,7 @@ def training_arguments(cfg: TrainConfig) -> TrainingArguments:
         warmup_steps=cfg.warmup_ratio,  # a float in [0, 1) is a ratio of max_steps
         optim="adamw_torch",
         weight_decay=cfg.weight_decay,
-        max_grad_norm=cfg.max_grad_norm,
+        max_grad_norm=cfg.grad_clip,
         seed=cfg.seed,
         data_seed=cfg.seed,
         logging_steps=cfg.logging_steps,
@@ -192,9 +218,7 @@ def train(cfg: TrainConfig, load_fn=load_model, collator=None) -> dict:
     old_handler = signal.signal(signal.SIGTERM, lambda *_: setattr(stop, "terminated", True))
     try:
         args = training_arguments(cfg)
-        resume = None
-        if Path(args.output_dir).is_dir():
-            resume = get_last_checkpoint(args.output_dir)
+        resume = last_complete_checkpoint(args.output_dir)
         if resume:
             log.info("resuming from %s", resume)
         trainer = Trainer(model=model, args=args, train_dataset=dataset, data_collator=collator,
@@ -213,7 +237,6 @@ def train(cfg: TrainConfig, load_fn=load_model, collator=None) -> dict:
         "global_step": int(trainer.state.global_step),
         "max_steps": cfg.max_steps,
         "stopped_by": "max_minutes" if stop.timed_out else "max_steps",
-        "resumed_from": None if resume is None else Path(resume).name,
         "config": {k: v for k, v in asdict(cfg).items()},
     }
     with atomic_path(out / "train_summary.json") as tmp:
