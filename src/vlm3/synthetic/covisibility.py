@@ -22,14 +22,14 @@ def reproject(depth1: np.ndarray, K1: np.ndarray, c2w1: np.ndarray, K2: np.ndarr
     z = depth1.astype(np.float64)
     valid = np.isfinite(z) & (z > 0)
     z = np.where(valid, z, 0.0)
-    u, v = np.meshgrid(np.arange(W, dtype=np.float64), np.arange(H, dtype=np.float64))
-    pc1 = np.stack([(u - K1[0, 2]) / K1[0, 0] * z, (v - K1[1, 2]) / K1[1, 1] * z, z], axis=-1)
+    x = ((np.arange(W) - K1[0, 2]) / K1[0, 0])[None, :] * z  # camera-1 coordinates
+    y = ((np.arange(H) - K1[1, 2]) / K1[1, 1])[:, None] * z
     T = np.linalg.inv(c2w2) @ c2w1  # camera 1 -> camera 2
-    pc2 = pc1 @ T[:3, :3].T + T[:3, 3]
+    x2, y2, z2 = (T[k, 0] * x + T[k, 1] * y + T[k, 2] * z + T[k, 3] for k in range(3))
     with np.errstate(divide="ignore", invalid="ignore"):
-        u2 = K2[0, 0] * pc2[..., 0] / pc2[..., 2] + K2[0, 2]
-        v2 = K2[1, 1] * pc2[..., 1] / pc2[..., 2] + K2[1, 2]
-    return u2, v2, pc2[..., 2], valid
+        u2 = K2[0, 0] * x2 / z2 + K2[0, 2]
+        v2 = K2[1, 1] * y2 / z2 + K2[1, 2]
+    return u2, v2, z2, valid
 
 
 def visible_mask(depth1, K1, c2w1, depth2, K2, c2w2, tol: float = 0.02) -> np.ndarray:

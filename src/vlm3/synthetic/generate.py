@@ -36,7 +36,7 @@ from vlm3.utils import rng_for
 log = logging.getLogger("vlm3.synthetic.generate")
 
 FORMAT = "vlm3-synthetic/1"
-PNG_PARAMS = [cv2.IMWRITE_PNG_COMPRESSION, 3]
+PNG_PARAMS = [cv2.IMWRITE_PNG_COMPRESSION, 1]  # fast; files are rewritten by the resize stage
 # Keys accepted by --params besides the SyntheticParams fields.
 RUN_KEYS = {"n_scenes", "seed"}
 

@@ -127,48 +127,57 @@ def render(scene: Scene, cam: Camera) -> Render:
 
 
 def _shade(scene: Scene, o, D, t, face, inst) -> np.ndarray:
-    """Lambertian shading of the visible surface of every pixel: (H, W, 3) uint8."""
+    """Lambertian shading of the visible surface of every pixel: (H, W, 3) uint8.
+
+    Works in float32 (colours and texture coordinates need no more precision) on pixels grouped
+    by surface: key 0-3 = room face (floor, ceiling, x-wall, y-wall), 4 + k = object k.
+    """
     H, W = t.shape
-    P = np.stack([o[k] + t * D[k] for k in range(3)], axis=-1).reshape(-1, 3)
-    Dflat = np.stack(D, axis=-1).reshape(-1, 3)
-    inst, face = inst.reshape(-1), face.reshape(-1)
-    albedo = np.zeros((H * W, 3))
-    normal = np.zeros((H * W, 3))
+    tf = np.where(np.isfinite(t), t, 0.0).astype(np.float32).reshape(-1)
+    P = np.empty((H * W, 3), np.float32)
+    for k in range(3):
+        P[:, k] = np.float32(o[k]) + tf * D[k].astype(np.float32).reshape(-1)
+    key = np.where(inst == 0, face, 3 + inst.astype(np.int64)).reshape(-1)
+    order = np.argsort(key, kind="stable")
+    bounds = np.concatenate([[0], np.cumsum(np.bincount(key, minlength=4 + len(scene.objects)))])
+    albedo = np.zeros((H * W, 3), np.float32)
+    normal = np.zeros((H * W, 3), np.float32)
     room = scene.room
-    for fid, tex in ((0, room.floor), (1, room.ceiling), (2, room.walls), (3, room.walls)):
-        idx = np.flatnonzero((inst == 0) & (face == fid))
+    for fid, tex in enumerate((room.floor, room.ceiling, room.walls, room.walls)):
+        idx = order[bounds[fid]:bounds[fid + 1]]
         if idx.size == 0:
             continue
         albedo[idx] = tex.albedo(P[idx])
         if fid < 2:
             normal[idx, 2] = 1.0 if fid == 0 else -1.0
         else:
-            ax = fid - 2  # inward normal of the wall the ray exits through
-            normal[idx, ax] = -np.sign(Dflat[idx, ax])
+            ax = fid - 2  # the wall at +half faces -axis, the wall at -half faces +axis
+            normal[idx, ax] = -np.sign(P[idx, ax])
     for k, obj in enumerate(scene.objects, start=1):
-        idx = np.flatnonzero(inst == k)
+        idx = order[bounds[3 + k]:bounds[4 + k]]
         if idx.size == 0:
             continue
-        R, c = obj.R_obj_to_world, np.asarray(obj.center)
-        pl = (P[idx] - c) @ R  # object-frame coordinates
+        R = obj.R_obj_to_world.astype(np.float32)
+        rel = P[idx] - np.asarray(obj.center, np.float32)
+        pl = rel @ R  # object-frame coordinates
         albedo[idx] = obj.texture.albedo(pl)
         if obj.category == "box":
-            half = 0.5 * np.asarray(obj.size)
+            half = 0.5 * np.asarray(obj.size, np.float32)
             ax = np.argmax(np.abs(pl) / half, axis=1)
             nl = np.zeros_like(pl)
-            nl[np.arange(idx.size), ax] = np.sign(pl[np.arange(idx.size), ax])
+            rows = np.arange(idx.size)
+            nl[rows, ax] = np.sign(pl[rows, ax])
             normal[idx] = nl @ R.T
         elif obj.category == "sphere":
-            normal[idx] = (P[idx] - c) / (obj.size[0] / 2)
+            normal[idx] = rel / np.float32(obj.size[0] / 2)
         else:  # vertical cylinder: caps where |local y| reaches h/2, else radial
-            cap = np.abs(pl[:, 1]) >= obj.size[1] / 2 - 1e-6
-            radial = P[idx] - c
-            radial[:, 2] = 0.0
-            radial /= np.maximum(np.linalg.norm(radial, axis=1, keepdims=True), 1e-12)
-            radial[cap] = [0.0, 0.0, 1.0]
-            radial[cap & (pl[:, 1] > 0)] = [0.0, 0.0, -1.0]
-            normal[idx] = radial
-    lam = np.maximum(normal @ np.asarray(scene.light_dir), 0.0)
-    shade = scene.ambient + (1.0 - scene.ambient) * lam
-    rgb = np.clip(albedo * shade[:, None], 0.0, 1.0)
-    return np.rint(rgb * 255.0).astype(np.uint8).reshape(H, W, 3)
+            cap = np.abs(pl[:, 1]) >= obj.size[1] / 2 - 1e-4
+            rel[:, 2] = 0.0
+            rel /= np.maximum(np.linalg.norm(rel, axis=1, keepdims=True), np.float32(1e-12))
+            rel[cap] = [0.0, 0.0, 1.0]
+            rel[cap & (pl[:, 1] > 0)] = [0.0, 0.0, -1.0]
+            normal[idx] = rel
+    lam = np.maximum(normal @ np.asarray(scene.light_dir, np.float32), np.float32(0.0))
+    shade = np.float32(scene.ambient) + np.float32(1.0 - scene.ambient) * lam
+    rgb = albedo * (shade * np.float32(255.0))[:, None] + np.float32(0.5)
+    return np.clip(rgb, 0.0, 255.0).astype(np.uint8).reshape(H, W, 3)

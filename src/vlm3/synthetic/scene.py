@@ -32,7 +32,7 @@ CATEGORIES = ("box", "sphere", "cylinder")
 # model can learn metric depth. "hard": clutter, random camera heights, tilts and tile sizes.
 DIFFICULTY = {
     "easy": dict(n_objects=(1, 3), room_half=(8.0, 12.0), room_height=(3.0, 4.5),
-                 region=1.8, target_offset=1.0, target_height=(0.0, 0.5),
+                 region=1.8, target_offset=1.0, target_height=(0.0, 0.5),  # target: no objects
                  distance=(3.0, 6.0), spread_deg=40.0, roll_deg=2.0, jitter_deg=3.0,
                  floor_cell=(0.5, 0.5), camera_height=None),
                  # camera_height None -> SyntheticParams.camera_height (fixed, known)
@@ -165,7 +165,7 @@ def _u(rng, lo_hi) -> float:
 
 
 def sample_scene(rng: np.random.Generator, scene_id: str, params: SyntheticParams) -> Scene:
-    """A random room with objects on the ground around a random look-at target."""
+    """A random room with objects standing on the ground around a random region centre."""
     d = DIFFICULTY[params.difficulty]
     hx, hy, hz = _u(rng, d["room_half"]), _u(rng, d["room_half"]), _u(rng, d["room_height"])
     tones = rng.permutation(len(NEUTRALS))
@@ -178,7 +178,7 @@ def sample_scene(rng: np.random.Generator, scene_id: str, params: SyntheticParam
     )
     ang = rng.uniform(0, 2 * np.pi)
     rad = d["target_offset"] * math.sqrt(rng.uniform())
-    target = (rad * math.cos(ang), rad * math.sin(ang), _u(rng, d["target_height"]))
+    region = (rad * math.cos(ang), rad * math.sin(ang), _u(rng, d["target_height"]))
 
     n_obj = int(rng.integers(d["n_objects"][0], d["n_objects"][1] + 1))
     colors = list(PALETTE)
@@ -202,7 +202,7 @@ def sample_scene(rng: np.random.Generator, scene_id: str, params: SyntheticParam
         foot = Obj("", color, cat, (0, 0, 0), tuple(map(float, size)), float(yaw), tex).footprint
         for _ in range(200):
             a, rr = rng.uniform(0, 2 * np.pi), d["region"] * math.sqrt(rng.uniform())
-            x, y = target[0] + rr * math.cos(a), target[1] + rr * math.sin(a)
+            x, y = region[0] + rr * math.cos(a), region[1] + rr * math.sin(a)
             inside = abs(x) + foot < hx - 0.2 and abs(y) + foot < hy - 0.2
             clear = all(math.hypot(x - o.center[0], y - o.center[1]) > foot + o.footprint + 0.1
                         for o in objects)
@@ -212,6 +212,13 @@ def sample_scene(rng: np.random.Generator, scene_id: str, params: SyntheticParam
             continue  # no room left for this object; the scene simply has fewer
         objects.append(Obj(f"the {color} {cat}", color, cat, (x, y, 0.5 * float(size[1])),
                            tuple(map(float, size)), float(yaw), tex))
+    # Every view looks at the first object (so each view shows it and views overlap), at a
+    # random height within its box; a scene without objects looks at the region centre.
+    if objects:
+        o0 = objects[0]
+        target = (o0.center[0], o0.center[1], float(rng.uniform(0.25, 1.0)) * 2 * o0.center[2])
+    else:
+        target = region
     el, az = rng.uniform(np.radians(35), np.radians(75)), rng.uniform(0, 2 * np.pi)
     light = (math.cos(el) * math.cos(az), math.cos(el) * math.sin(az), math.sin(el))
     return Scene(scene_id, room, tuple(objects), light, 0.4, target)
