@@ -113,7 +113,7 @@ def test_depth_deterministic_styles_and_limits(tmp_path):
     folder = make_resized(tmp_path)
     a, b, c = tmp_path / "a.jsonl", tmp_path / "b.jsonl", tmp_path / "c.jsonl"
     build("depth", folder, a, seed=1)
-    build("depth", folder, b, seed=1)
+    main(["--task", "depth", "--resized", str(folder), "--out", str(b), "--seed", "1"])  # the CLI path
     build("depth", folder, c, seed=2)
     assert a.read_bytes() == b.read_bytes()
     assert a.read_bytes() != c.read_bytes()
