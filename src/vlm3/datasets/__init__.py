@@ -36,6 +36,12 @@ _MODULES = {
     "ibims1": "vlm3.datasets.ibims1",
     "eth3d": "vlm3.datasets.eth3d",
     "nuscenes": "vlm3.datasets.nuscenes",
+    "sunrgbd": "vlm3.datasets.sunrgbd",
+    "nyuv2": "vlm3.datasets.nyuv2",
+    "spatialrgpt_bench": "vlm3.datasets.spatialrgpt_bench",
+    "wai": "vlm3.datasets.wai",
+    "loftr_scannet": "vlm3.datasets.loftr",
+    "loftr_megadepth": "vlm3.datasets.loftr",
 }
 
 

@@ -109,15 +109,15 @@ def read_exr(p: Path) -> np.ndarray:
     except ImportError:
         raise ValueError(f"depth {p}: reading .exr needs the OpenEXR package (pip install OpenEXR)") from None
     try:
-        with OpenEXR.File(str(p)) as f:
+        with OpenEXR.File(str(p)) as f:  # pixels are only valid while the file is open
             ch = f.channels()
+            names = list(ch)
+            pick = next((n for n in ("Z", "Y", "depth", "R") if n in ch), names[0] if len(names) == 1 else None)
+            d = None if pick is None else np.array(ch[pick].pixels)
     except Exception as e:  # the bindings raise RuntimeError/OSError for corrupt files
         raise ValueError(f"depth {p}: unreadable EXR ({e})") from None
-    names = list(ch)
-    pick = next((n for n in ("Z", "Y", "depth", "R") if n in ch), names[0] if len(names) == 1 else None)
-    if pick is None:
+    if d is None:
         raise ValueError(f"depth {p}: EXR has channels {names}; expected one depth channel")
-    d = np.asarray(ch[pick].pixels)
     if d.ndim == 3:
         d = d[..., 0]
     return d.astype(np.float32)

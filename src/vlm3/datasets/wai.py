@@ -1,0 +1,111 @@
+"""MapAnything WAI format scenes (pose/correspondence benchmarks: ETH3D, ScanNet++, TA-WB) -> index.
+
+Layout (map-anything data_processing/wai_processing, e.g. scripts/conversion/eth3d.py):
+  <raw>/<scene>/scene_meta.json   {"scene_name", "camera_model": "PINHOLE", "camera_convention":
+                                   "opencv", "scale_type": "metric", "shared_intrinsics": bool,
+                                   [fl_x, fl_y, cx, cy, w, h when shared], "frames": [...]}
+  frames[i]: {"frame_name", "image" or "file_path" (relative to the scene), "depth" (relative,
+             .exr z-depth metres, 0 invalid), "transform_matrix" 4x4 camera-to-world (OpenCV axes),
+             "fl_x", "fl_y", "cx", "cy", "w", "h"}
+Only `camera_convention: opencv` and pinhole models are accepted (anything else is an error).
+WAI stores pixel coordinates as given by the converter (ETH3D/ScanNet++: COLMAP's undistorted
+cameras); they are kept unchanged. Depth kind: z (MapAnything's `depth`).
+Pairs: `pairs.json` in the raw folder (`[[scene, frame_1, frame_2], ...]`, e.g. a benchmark's
+view sets) when present, covisibility computed from depth; else every ordered pair within a scene
+with covisibility >= min_covisibility (default 0.25, the paper's training filter).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from vlm3.datasets import register
+from vlm3.datasets._common import covisibility, frame, pairs_frame, require, row, scene_pairs
+
+_FORMATS = {".exr": "exr", ".npy": "npy", ".png": "png_mm"}
+
+
+def _meta(path: Path) -> dict:
+    try:
+        return json.loads(require(path, "wai").read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: invalid json ({e})") from None
+
+
+def scene_rows(raw: Path, scene: str, depth_max: float) -> list[dict]:
+    mp = raw / scene / "scene_meta.json"
+    meta = _meta(mp)
+    conv = meta.get("camera_convention", "opencv")
+    if conv != "opencv":
+        raise ValueError(f"{mp}: camera_convention {conv!r}; only 'opencv' is supported")
+    if meta.get("camera_model", "PINHOLE") not in ("PINHOLE", "SIMPLE_PINHOLE"):
+        raise ValueError(f"{mp}: camera_model {meta.get('camera_model')!r}; undistorted pinhole expected")
+    rows = []
+    for fr in meta["frames"]:
+        name = fr.get("frame_name") or Path(fr.get("image") or fr["file_path"]).stem
+        where = f"{mp} frame {name!r}"
+        get = (lambda k: fr.get(k, meta.get(k)))
+        try:
+            fx, fy, cx, cy, w, h = (get(k) for k in ("fl_x", "fl_y", "cx", "cy", "w", "h"))
+            c2w = np.asarray(fr["transform_matrix"], dtype=np.float64)
+        except KeyError as e:
+            raise ValueError(f"{where}: missing {e}") from None
+        if None in (fx, fy, cx, cy, w, h) or c2w.shape != (4, 4):
+            raise ValueError(f"{where}: needs fl_x, fl_y, cx, cy, w, h and a 4x4 transform_matrix")
+        depth = fr.get("depth")
+        dpath = require(raw / scene / depth, where) if depth else None
+        fmt = _FORMATS.get(Path(depth).suffix.lower()) if depth else None
+        if depth and fmt is None:
+            raise ValueError(f"{where}: unknown depth file type {depth!r}")
+        rows.append(row(f"{scene}/{name}", scene, require(raw / scene / (fr.get("image") or fr["file_path"]), where),
+                        w, h, fx=fx, fy=fy, cx=cx, cy=cy, depth_path=dpath, depth_format=fmt,
+                        depth_kind="z" if depth else None, depth_min=0.0, depth_max=depth_max,
+                        cam_to_world=c2w))
+    return rows
+
+
+def _depth(r: dict) -> np.ndarray:
+    from vlm3.io.depth import read_depth
+
+    import vlm3.datasets.readers  # noqa: F401  (exr reader)
+    return read_depth(r["depth_path"], r["depth_format"], shape=(r["height"], r["width"]))
+
+
+@register("wai")
+def load(raw: Path, split: str, scenes: list[str] | None = None, depth_max: float = 200.0,
+         pairs: bool = True, min_covisibility: float = 0.25, max_pairs_per_scene: int | None = None,
+         seed: int = 0, covis_stride: int = 8):
+    raw = Path(raw)
+    scenes = scenes or sorted(p.parent.name for p in raw.glob("*/scene_meta.json"))
+    if not scenes:
+        raise ValueError(f"wai: no <scene>/scene_meta.json under {raw}")
+    images = frame([r for s in scenes for r in scene_rows(raw, s, depth_max)], f"wai {raw}")
+    if not pairs:
+        return images, None
+    if images["depth_path"].isna().any():
+        raise ValueError(f"wai {raw}: pairs need depth for covisibility; some frames have none (pairs=False?)")
+    pj = raw / "pairs.json"
+    if not pj.exists():
+        return images, scene_pairs(images, _depth, min_covisibility, max_pairs_per_scene, seed, covis_stride)
+    by_id = images.set_index("image_id", drop=False).to_dict("index")
+    out, cache = [], {}
+    for item in json.loads(pj.read_text()):
+        scene, f1, f2 = item
+        a, b = by_id.get(f"{scene}/{f1}"), by_id.get(f"{scene}/{f2}")
+        if a is None or b is None:
+            raise ValueError(f"{pj}: pair {item} names an unknown frame")
+        for r in (a, b):
+            if r["image_id"] not in cache:
+                cache[r["image_id"]] = _depth(r)
+
+        def K(r):
+            return [[r["fx"], 0, r["cx"]], [0, r["fy"], r["cy"]], [0, 0, 1]]
+
+        c = covisibility(cache[a["image_id"]], K(a), np.reshape(a["cam_to_world"], (4, 4)), K(b),
+                         np.reshape(b["cam_to_world"], (4, 4)), (b["width"], b["height"]),
+                         cache[b["image_id"]], stride=covis_stride)
+        out.append((a["image_id"], b["image_id"], round(c, 6)))
+    return images, pairs_frame(out)
