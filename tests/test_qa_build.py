@@ -318,3 +318,53 @@ def test_bad_inputs(tmp_path, capsys):
 def test_missing_pose_is_an_error(tmp_path):
     with pytest.raises(ValueError, match="cam_to_world missing"):
         build("pose", make_resized(tmp_path, poses=False), tmp_path / "p.jsonl")
+
+
+# ----------------------------------------------------------------------------- benchmark rows
+
+
+def make_bench(root):
+    """Rows as the SpatialRGPT-Bench loader writes them (after resize): regions + conversations."""
+    folder = root / "resized" / "srgpt" / "test"
+    folder.mkdir(parents=True)
+    two = [[0, 33, 740, 850], [7, 324, 258, 479]]  # px of a 1134x851 image
+    qas = [("small_predicate", "<image>\n Can you confirm if <mask> is smaller than <mask>?",
+            "Incorrect, Region [0] is not smaller in size than Region [1].", two),
+           ("height_data", "<image>\nWhat is the height of <mask>?", "The height of Region [0] is 63.5 inches.",
+            two[:1]),
+           ("left_choice", "<image>\nWhich is more to the left, <mask> or <mask>?", "Region [1] is more to the left.",
+            two),
+           ("direction", "<image>\nIf you are at <mask>, where will you find <mask>?",
+            "Region [1] is roughly at 10 o'clock from Region [0].", two),
+           ("distance_data", "<image>\nHow far apart are <mask> and <mask>?", "I don't know.", two)]
+    rows = []
+    for i, (cat, q, a, boxes) in enumerate(qas):
+        objs = [{"name": f"Region [{k}]", "category": None, "box2d": b, "center": None, "size": None,
+                 "yaw": None, "mask_path": None} for k, b in enumerate(boxes)]
+        rows.append({"image_id": f"q{i}", "scene_id": "s", "image_path": "img.png", "width": 1134, "height": 851,
+                     "fx": 1000.0, "fy": 1000.0, "cx": 566.0, "cy": 425.0, "dist_model": "none", "dist_params": [],
+                     "depth_path": None, "depth_format": None, "depth_kind": None, "depth_min": np.nan,
+                     "depth_max": np.nan, "cam_to_world": None, "objects": json.dumps(objs), "question": "",
+                     "conversations": json.dumps([{"from": "human", "value": q}, {"from": "gpt", "value": a}]),
+                     "answer": a, "qa_type": "x", "qa_category": cat})
+    pd.DataFrame(rows).to_parquet(folder / "index.parquet")
+    return folder
+
+
+def test_benchmark_rows_keep_their_questions(tmp_path):
+    out = tmp_path / "bench.jsonl"
+    counts = build("object", make_bench(tmp_path), out)
+    recs = read(out)
+    assert counts["benchmark_answers_unparsed"] == 1 and len(recs) == 4
+    A, B = "bounding box region (0, 38, 652, 998)", "bounding box region (6, 380, 227, 562)"
+    texts = [(r["messages"][0]["content"][1]["text"], r["messages"][1]["content"][0]["text"]) for r in recs]
+    assert texts[0] == (f"Can you confirm if {A} is smaller than {B}?",
+                        f"Incorrect, {A} is not smaller in size than {B}.")
+    assert texts[1] == (f"What is the height of {A}?", f"The height of {A} is 63.5 inches.")
+    assert texts[2][1] == f"{B} is more to the left."
+    t = [r["meta"]["targets"][0] for r in recs]
+    assert [x["kind"] for x in t] == ["yesno", "distance", "choice", "clock"]
+    assert t[0]["value"] is False and t[2]["value"] == 1 and t[3]["value"] == 10
+    assert t[1]["value"] == pytest.approx(63.5 * 0.0254, abs=1e-12)
+    assert t[0]["boxes"] == [[0, 38, 652, 998], [6, 380, 227, 562]]
+    assert [r["id"] for r in recs] == ["srgpt/test/q0", "srgpt/test/q1", "srgpt/test/q2", "srgpt/test/q3"]

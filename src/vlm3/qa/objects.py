@@ -15,13 +15,18 @@ computes them on canonicalised point clouds, we have exact 3D boxes):
 Comparisons closer than TIE (1 mm or 1e-3 m^3) and lengths under MIN_LENGTH are not asked. Objects
 without a usable box/center/size, behind the camera, or with `visible_px` 0 (when present) are ignored.
 
-One question per record; per image `questions_per_image` records, choosing each time the category
+Benchmark rows (the SpatialRGPT-Bench loader's `conversations`, `qa_category` columns) keep their
+own question and answer instead: `<mask>` / `Region [i]` become "bounding box region (...)" and the
+target is the ground-truth answer read with `vlm3.qa.parse` (id = the row's image_id).
+
+Generated questions: one question per record; per image `questions_per_image` records, choosing each time the category
 used least so far in this file among those the image supports (ties in a per-image random order),
 so categories stay balanced.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from collections import Counter
@@ -32,6 +37,7 @@ from tqdm import tqdm
 
 from vlm3.geometry import normalize_box
 from vlm3.qa import templates as T
+from vlm3.qa.parse import parse, resolve_choice
 from vlm3.qa.resized import Resized, cam_to_world, objects
 from vlm3.utils import rng_for
 
@@ -126,6 +132,44 @@ def truths(a: _Obj, b: _Obj | None, down: np.ndarray) -> dict[str, object]:
     return out
 
 
+def _is_benchmark_row(row: dict) -> bool:
+    c = row.get("conversations")
+    return isinstance(c, str) and bool(c.strip())
+
+
+def benchmark_record(res: Resized, row: dict, counts: Counter) -> dict | None:
+    """A benchmark row (SpatialRGPT-Bench loader: `conversations` JSON, `qa_category`, regions in
+    `objects`) -> its own question and answer with regions filled, the truth parsed from the answer."""
+    where = f"image {row['image_id']!r}"
+    cat = row.get("qa_category")
+    if cat not in T.OBJECT_CATEGORIES:
+        raise ValueError(f"{where}: qa_category {cat!r} is not a SpatialRGPT category")
+    try:
+        convs = json.loads(row["conversations"])
+        human = next(c["value"] for c in convs if c.get("from") == "human")
+        gpt = next(c["value"] for c in convs if c.get("from") == "gpt")
+    except (json.JSONDecodeError, TypeError, KeyError, StopIteration) as e:
+        raise ValueError(f"{where}: conversations is not a human/gpt JSON list ({e})") from None
+    w, h = int(row["width"]), int(row["height"])
+    boxes = [list(normalize_box(o["box2d"], w, h, scale=1000)) for o in objects(row)]
+    kind = T.OBJECT_CATEGORIES[cat]["kind"]
+    value = parse(kind, gpt)
+    if kind == "choice":
+        value = resolve_choice(value, boxes)
+    if value is None:
+        counts["benchmark_answers_unparsed"] += 1
+        log.warning("%s: ground-truth answer not parseable as %s, question skipped: %r", where, kind, gpt)
+        return None
+    counts[cat] += 1
+    target = {"kind": kind, "value": value, "category": cat, "type": T.OBJECT_CATEGORIES[cat]["type"],
+              "boxes": boxes, "objects": [str(o.get("name", "")) for o in objects(row)],
+              "answer_text": gpt}
+    return T.make_record(f"{res.dataset}/{res.split}/{row['image_id']}", "object", res.dataset, res.split,
+                         [row["image_path"]],
+                         [(T.fill_regions(T.clean_user_msg(human), boxes), T.fill_regions(gpt, boxes))],
+                         [target], image_ids=[row["image_id"]])
+
+
 def object_records(res: Resized, seed: int, questions_per_image: int = 10,
                    answer_style: str = "paper", fixed_width: int = T.DEFAULT_FIXED_WIDTH,
                    world_up: str = "auto", counts: Counter | None = None) -> Iterator[dict]:
@@ -133,6 +177,11 @@ def object_records(res: Resized, seed: int, questions_per_image: int = 10,
     counts = Counter() if counts is None else counts
     cat_names = list(T.OBJECT_CATEGORIES)
     for row in tqdm(res.images.to_dict("records"), desc="object QA", unit="img", leave=False):
+        if _is_benchmark_row(row):
+            rec = benchmark_record(res, row, counts)
+            if rec is not None:
+                yield rec
+            continue
         w, h = int(row["width"]), int(row["height"])
         objs = _valid_objects(objects(row), w, h)
         if not objs:
