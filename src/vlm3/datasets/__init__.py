@@ -42,6 +42,13 @@ _MODULES = {
     "wai": "vlm3.datasets.wai",
     "loftr_scannet": "vlm3.datasets.loftr",
     "loftr_megadepth": "vlm3.datasets.loftr",
+    "ufm_pairs": "vlm3.datasets.wai",
+    "omnidata": "vlm3.datasets.omnidata",
+    "matterport3d": "vlm3.datasets.matterport3d",
+    "blendedmvs": "vlm3.datasets.blendedmvs",
+    "tartanair": "vlm3.datasets.tartanair",
+    "argoverse2": "vlm3.datasets.argoverse2",
+    "ddad": "vlm3.datasets.ddad",
 }
 
 

@@ -8,6 +8,10 @@ Importing this module registers (see each function for units and invalid values)
   x y z intensity ring, lidar frame) moved into the camera frame by the 3x4 row-major matrix in
   the parameter (lidar -> ego -> global -> ego at camera time -> camera, built by the loader);
   keeps 1 m < z <= 80 m (DepthLM's protocol).
+- `lidar_npz:<12 floats>` (DDAD), `av2_lidar:<12 floats>` (Argoverse 2 feather) (sparse): same
+  idea for other lidar files, no z cap.
+- `omnidata_png`: Taskonomy/HM3D depth_zbuffer uint16, m = v / 512, 65535 invalid.
+- `tartanair_depth`: TartanAir v2 depth PNG, float32 packed into RGBA bytes.
 - `ibims_masked`: iBims-1 PNG release depth (uint16, m = v * 50 / 65535), multiplied by the
   sibling `mask_invalid/` and `mask_transp/` PNGs (nonzero = valid) when they exist.
 - `exr`: single-channel OpenEXR depth (WAI/MapAnything), via the `OpenEXR` package.
@@ -25,7 +29,7 @@ import numpy as np
 
 from vlm3.io.depth import SPARSE_FORMATS, register_reader
 
-SPARSE_FORMATS.update({"depthlm_points", "nuscenes_lidar"})
+SPARSE_FORMATS.update({"depthlm_points", "nuscenes_lidar", "lidar_npz", "av2_lidar"})
 
 
 @functools.lru_cache(maxsize=8)
@@ -60,22 +64,75 @@ def lidar_param(T_cam_from_lidar: np.ndarray) -> str:
     return ",".join(repr(float(v)) for v in np.asarray(T_cam_from_lidar, dtype=np.float64)[:3, :4].ravel())
 
 
-@register_reader("nuscenes_lidar", parametric=True)
-def read_nuscenes_lidar(p: Path, param: str, z_min: float = 1.0, z_max: float = 80.0) -> np.ndarray:
+def _matrix_param(p: Path, fmt: str, param: str) -> np.ndarray:
     try:
         M = np.array([float(v) for v in param.split(",")], dtype=np.float64)
     except ValueError:
-        raise ValueError(f"depth {p}: nuscenes_lidar parameter is not 12 numbers") from None
+        raise ValueError(f"depth {p}: {fmt} parameter is not 12 numbers") from None
     if M.size != 12:
-        raise ValueError(f"depth {p}: nuscenes_lidar parameter has {M.size} numbers, expected 12")
+        raise ValueError(f"depth {p}: {fmt} parameter has {M.size} numbers, expected 12")
+    return M.reshape(3, 4)
+
+
+def to_camera(pts: np.ndarray, M: np.ndarray, z_min: float = 0.0, z_max: float = np.inf) -> np.ndarray:
+    """Points (N, 3) through the 3x4 `M`, keeping finite z_min < z <= z_max; float32 (N, 3)."""
+    cam = np.asarray(pts, dtype=np.float64) @ M[:, :3].T + M[:, 3]
+    keep = np.isfinite(cam).all(1) & (cam[:, 2] > z_min) & (cam[:, 2] <= z_max)
+    return cam[keep].astype(np.float32)
+
+
+@register_reader("nuscenes_lidar", parametric=True)
+def read_nuscenes_lidar(p: Path, param: str, z_min: float = 1.0, z_max: float = 80.0) -> np.ndarray:
+    M = _matrix_param(p, "nuscenes_lidar", param)
     raw = np.fromfile(p, dtype="<f4")
     if raw.size % 5:
         raise ValueError(f"depth {p}: {raw.size} floats is not a multiple of 5 (x y z intensity ring)")
-    pts = raw.reshape(-1, 5)[:, :3].astype(np.float64)
-    M = M.reshape(3, 4)
-    cam = pts @ M[:, :3].T + M[:, 3]
-    keep = np.isfinite(cam).all(1) & (cam[:, 2] > z_min) & (cam[:, 2] <= z_max)
-    return cam[keep].astype(np.float32)
+    return to_camera(raw.reshape(-1, 5)[:, :3], M, z_min, z_max)
+
+
+@register_reader("lidar_npz", parametric=True)
+def read_lidar_npz(p: Path, param: str) -> np.ndarray:
+    """DDAD (DGP) point_cloud/*.npz: array `data` (N, >=3) x y z [...] in the lidar frame."""
+    M = _matrix_param(p, "lidar_npz", param)
+    with np.load(p) as z:
+        if "data" not in z:
+            raise ValueError(f"depth {p}: no 'data' array (has {list(z.keys())})")
+        pts = np.asarray(z["data"])
+    if pts.ndim != 2 or pts.shape[1] < 3:
+        raise ValueError(f"depth {p}: expected (N, >=3) points, got {pts.shape}")
+    return to_camera(pts[:, :3], M)
+
+
+@register_reader("av2_lidar", parametric=True)
+def read_av2_lidar(p: Path, param: str) -> np.ndarray:
+    """Argoverse 2 sensors/lidar/<ts>.feather (columns x, y, z in the ego frame at sweep time)."""
+    import pyarrow.feather as feather
+
+    M = _matrix_param(p, "av2_lidar", param)
+    t = feather.read_table(p, columns=["x", "y", "z"])
+    pts = np.stack([t.column(c).to_numpy() for c in ("x", "y", "z")], 1)
+    return to_camera(pts, M)
+
+
+@register_reader("omnidata_png")
+def read_omnidata_png(p: Path) -> np.ndarray:
+    """Taskonomy/HM3D (omnidata) depth_zbuffer PNG: uint16, metres = v / 512, 65535 = invalid."""
+    v = cv2.imread(str(p), cv2.IMREAD_UNCHANGED)
+    if v is None or v.dtype != np.uint16:
+        raise ValueError(f"depth {p}: expected a uint16 PNG")
+    v = v if v.ndim == 2 else v[..., 0]
+    d = v.astype(np.float32) / np.float32(512.0)
+    d[v == 65535] = 0
+    return d
+
+
+@register_reader("tartanair_depth")
+def read_tartanair_depth(p: Path) -> np.ndarray:
+    """TartanAir v2 depth PNG: float32 metres packed little-endian into the 4 bytes of RGBA."""
+    v = cv2.imread(str(p), cv2.IMREAD_UNCHANGED)
+    if v is None or v.dtype != np.uint8 or v.ndim != 3 or v.shape[2] != 4:
+        raise ValueError(f"depth {p}: expected an 8-bit 4-channel PNG (packed float32)")
+    return np.ascontiguousarray(v).view("<f4")[..., 0]
 
 
 def _mask(p: Path) -> np.ndarray | None:

@@ -109,3 +109,16 @@ def load(raw: Path, split: str, scenes: list[str] | None = None, depth_max: floa
                          cache[b["image_id"]], stride=covis_stride)
         out.append((a["image_id"], b["image_id"], round(c, 6)))
     return images, pairs_frame(out)
+
+
+@register("ufm_pairs")
+def load_ufm(raw: Path, split: str, **opts):
+    """UFM-protocol correspondence pairs: WAI scenes + a required `pairs.json`.
+
+    UFM's evaluation (ETH3D, DTU, TA-WB; 8192 samples each) is not published as one file; this
+    project's layout is the WAI scenes of the benchmark plus `pairs.json` ([[scene, frame_1,
+    frame_2], ...]); the QA stage samples the query pixels (valid depth, visible in view 2).
+    """
+    if not (Path(raw) / "pairs.json").exists():
+        raise ValueError(f"ufm_pairs: {Path(raw) / 'pairs.json'} not found (the benchmark's pair list)")
+    return load(raw, split, pairs=True, **opts)
