@@ -45,19 +45,21 @@ def visible_mask(depth1, K1, c2w1, depth2, K2, c2w2, tol: float = 0.02) -> np.nd
     H2, W2 = depth2.shape
     with np.errstate(invalid="ignore"):
         inside = valid & (z2 > 0) & (u2 >= -0.5) & (u2 < W2 - 0.5) & (v2 >= -0.5) & (v2 < H2 - 0.5)
-    u, v, z = u2[inside], v2[inside], z2[inside]
-    u0 = np.clip(np.floor(u).astype(np.int64), 0, max(W2 - 2, 0))
-    v0 = np.clip(np.floor(v).astype(np.int64), 0, max(H2 - 2, 0))
-    u1, v1 = np.minimum(u0 + 1, W2 - 1), np.minimum(v0 + 1, H2 - 1)
-    d2 = depth2.astype(np.float64)
-    cell = np.stack([d2[v0, u0], d2[v0, u1], d2[v1, u0], d2[v1, u1]])
-    ok_d = np.isfinite(cell) & (cell > 0)
-    lo = np.where(ok_d, cell, np.inf).min(axis=0)
-    hi = np.where(ok_d, cell, -np.inf).max(axis=0)
-    seen = ok_d.any(axis=0) & (z >= lo * (1 - tol)) & (z <= hi * (1 + tol))
-    out = np.zeros(depth1.shape, bool)
-    out[inside] = seen
-    return out
+    # Work on the whole grid (cheaper than compacting); outside pixels are masked at the end.
+    u0 = np.clip(np.floor(np.nan_to_num(u2, nan=0.0, posinf=0.0, neginf=0.0)), 0, max(W2 - 2, 0)).astype(np.int64)
+    v0 = np.clip(np.floor(np.nan_to_num(v2, nan=0.0, posinf=0.0, neginf=0.0)), 0, max(H2 - 2, 0)).astype(np.int64)
+    du, dv = int(W2 > 1), W2 * int(H2 > 1)
+    d2 = depth2.astype(np.float64).ravel()
+    ok2 = np.isfinite(d2) & (d2 > 0)
+    d_lo, d_hi = np.where(ok2, d2, np.inf), np.where(ok2, d2, -np.inf)
+    flat = v0 * W2 + u0
+    lo, hi = d_lo[flat], d_hi[flat]
+    for off in (du, dv, du + dv):
+        lo = np.minimum(lo, d_lo[flat + off])
+        hi = np.maximum(hi, d_hi[flat + off])
+    with np.errstate(invalid="ignore"):
+        seen = (z2 >= lo * (1 - tol)) & (z2 <= hi * (1 + tol))
+    return inside & seen
 
 
 def covisibility(depth1, K1, c2w1, depth2, K2, c2w2, tol: float = 0.02) -> float:
