@@ -178,8 +178,9 @@ def test_depth_values_come_from_the_nearest_source_pixel(model, ratio):
     assert valid.mean() > 0.99
     idx = d.ravel()[valid].astype(np.int64) - 1
     got = np.c_[idx % W, idx // W]
-    # pinhole: one nearest step (<= 0.5 px); with distortion two nearest steps (remap, resize)
-    tol = 0.5 + 1e-6 if model is None else 1.3
+    # pinhole: one nearest step (<= 0.5 source px); with distortion, when shrinking, a nearest
+    # pre-shrink (<= 0.5 source px) then a nearest remap (<= 0.5 shrunk px = 0.5 / s0 source px)
+    tol = 0.5 + 1e-6 if model is None else 0.5 + 0.5 / min(plan.s0x, plan.s0y) * (plan.s0x < 1) + 1e-3
     assert np.abs(got - want[valid]).max() <= tol
 
 
@@ -220,11 +221,12 @@ def test_deterministic_output():
 
 
 def test_opencv_maps_agree_with_numpy_formula():
-    for model in ("opencv", "fisheye"):
-        plan = plan_unify_focal(make_K(300.0, 300.0, 160.0, 120.0), 320, 240, 300.0, (model, DISTS[model]))
+    for model, target in (("opencv", 300.0), ("fisheye", 300.0), ("opencv", 140.0), ("fisheye", 170.0)):
+        plan = plan_unify_focal(make_K(300.0, 300.0, 160.0, 120.0), 320, 240, target, (model, DISTS[model]))
+        assert (plan.s0x < 1) == (target < 300)
         mx, my = focal_mod._undistort_maps(plan)
         vv, uu = np.mgrid[0 : plan.height_u : 7, 0 : plan.width_u : 7]
-        K, Ku = plan.K, plan.K_u
+        K, Ku = plan.K0, plan.K_u
         xy = np.c_[(uu.ravel() - Ku[0, 2]) / Ku[0, 0], (vv.ravel() - Ku[1, 2]) / Ku[1, 1]]
         xd = distort(model, plan.dist[1], xy)
         np.testing.assert_allclose(mx[vv, uu].ravel(), K[0, 0] * xd[:, 0] + K[0, 2], atol=2e-3)
@@ -253,3 +255,29 @@ def test_bad_input_raises(kwargs):
     args.update(kwargs)
     with pytest.raises(ValueError):
         unify_focal(**args)
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**31), s=st.floats(0.12, 0.95), frac=st.floats(0.0, 0.95))
+def test_depth_footprint_search_matches_brute_force(seed, s, frac):
+    rng = np.random.default_rng(seed)
+    H, W = 23, 31
+    d = rng.uniform(1, 9, (H, W)).astype(np.float32)
+    d[rng.random((H, W)) < frac] = 0
+    f = 50.0
+    _, _, o = unify_focal(np.zeros((H, W), np.uint8), make_K(f, f, 15.0, 11.0), f * s, depth=d)
+    r = 0.5 / s
+    qy, qx = np.nonzero(d > 0)
+    for v in range(o.shape[0]):
+        for u in range(o.shape[1]):
+            cx, cy = (u + 0.5) / s - 0.5, (v + 0.5) / s - 0.5
+            near = d[min(int(np.floor(cy + 0.5)), H - 1), min(int(np.floor(cx + 0.5)), W - 1)]
+            if near > 0:
+                assert o[v, u] == near
+                continue
+            inside = (np.abs(qx - cx) <= r) & (np.abs(qy - cy) <= r)
+            if not inside.any():
+                assert o[v, u] == 0
+                continue
+            dist = (qx[inside] - cx) ** 2 + (qy[inside] - cy) ** 2
+            assert o[v, u] in d[qy[inside], qx[inside]][dist == dist.min()]

@@ -2,13 +2,18 @@
 
 Pipeline for an image of size W x H with intrinsics K and optional distortion `dist`:
 1. Distortion present (any non-zero coefficient): remap to a pinhole camera K_u with
-   fx = fy = f_u, where f_u = max(fx, fy, target) (keeps the source resolution; when the target is
-   larger the remap already lands on it and step 2 is the identity). K_u and the size W_u x H_u
-   cover the largest axis-aligned rectangle of undistorted normalised coordinates whose edges lie
-   inside the source image's undistorted border (OpenCV's alpha = 0 idea: no black borders, a
-   little of the source's border is cropped), clamped to +-MAX_HALF_FOV_DEG for wide fisheyes.
-   Maps come from `cv2.initUndistortRectifyMap` (opencv), `cv2.fisheye.initUndistortRectifyMap`
-   (fisheye) or the exact numpy COLMAP formula (thin_prism_fisheye); `cv2.remap` samples them.
+   fx = fy = target. Distortion coefficients act on normalised coordinates, so when the source
+   focal exceeds the target the distorted image is first shrunk exactly (cv2.INTER_AREA, per-axis
+   scales s0 = target / fx, target / fy, the same exact-scale resize as step 2): its K becomes
+   K0 = [[target, 0, (cx + 0.5) s0x - 0.5], [0, target, (cy + 0.5) s0y - 0.5]] with the same
+   coefficients. This antialiases and keeps the remap near 1:1 (ETH3D's 6048x4032 images would
+   otherwise need ~35 Mpixel maps). K_u and the output size W_u x H_u cover the largest
+   axis-aligned rectangle of undistorted normalised coordinates whose edges lie inside the
+   (shrunk) source's undistorted border (OpenCV's alpha = 0 idea: no black borders, a little of
+   the source's border is cropped), clamped to +-MAX_HALF_FOV_DEG for wide fisheyes. Maps come
+   from `cv2.initUndistortRectifyMap` (opencv), `cv2.fisheye.initUndistortRectifyMap` (fisheye)
+   or the exact numpy COLMAP formula (thin_prism_fisheye); `cv2.remap` (bilinear) samples them.
+   Step 2 is then the identity (sx = sy = 1) and the output K is K_u.
 2. Resize with per-axis scales sx = target / fx_u, sy = target / fy_u (equal unless fx != fy
    without distortion, which this step fixes exactly) to size (int(W_u sx), int(H_u sy)), the
    paper's int(W * s) (+1e-9 against float noise). `cv2.resize(img, None, fx=sx, fy=sy)` uses
@@ -18,9 +23,9 @@ Pipeline for an image of size W x H with intrinsics K and optional distortion `d
        fx' = fy' = target, cx' = (cx_u + 0.5) sx - 0.5, cy' = (cy_u + 0.5) sy - 0.5.
    (VLM3's release scales cx by s without the half-pixel term, i.e. up to 0.5 px different.)
    Interpolation: cv2.INTER_AREA when shrinking (antialiasing), cv2.INTER_CUBIC when enlarging.
-Dense depth follows the same geometric map but is never interpolated: each output pixel takes the
+Dense depth follows the same geometric maps but is never interpolated: each output pixel takes the
 value of its nearest source pixel; when that is invalid and the output pixel's footprint (when
-shrinking) contains a valid source pixel, the nearest valid one (Euclidean, scipy's EDT) is used.
+shrinking) contains a valid source pixel, the valid one nearest to the sample position is used.
 Values are copied unchanged: both z and ray depth of a 3D point are unchanged by undistortion and
 resizing (the camera centre and axes stay put), so the kind is kept. Invalid = 0 in the output
 (NaN/inf/<= 0 inputs are invalid). Sparse (lidar) depth should be re-projected instead: see
@@ -34,7 +39,6 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-from scipy import ndimage
 
 from vlm3.geometry.camera import check_K
 from vlm3.geometry.distortion import check_dist, distort, undistort
@@ -51,10 +55,15 @@ class FocalPlan:
     width: int
     height: int
     dist: tuple[str, np.ndarray] | None  # validated distortion, None if none
+    s0x: float  # pre-shrink of the distorted source (1.0 = none; only with distortion)
+    s0y: float
+    K0: np.ndarray  # intrinsics of the pre-shrunk distorted source (== K when s0 = 1)
+    width0: int
+    height0: int
     K_u: np.ndarray  # pinhole intrinsics after undistortion (== K without distortion)
     width_u: int
     height_u: int
-    sx: float  # resize scale along x (target / fx_u)
+    sx: float  # resize scale along x (target / fx_u; 1.0 with distortion)
     sy: float
     K_new: np.ndarray
     width_new: int
@@ -94,7 +103,7 @@ def _undistorted_camera(K, W, H, model, params, target) -> tuple[np.ndarray, int
             f"distortion {model} {np.asarray(params).tolist()} with K {K.tolist()} leaves no "
             "undistorted image area (principal point outside the image or invalid coefficients)"
         )
-    f = max(K[0, 0], K[1, 1], target)
+    f = target
     W_u = int(math.floor((x_max - x_min) * f + 1e-9))
     H_u = int(math.floor((y_max - y_min) * f + 1e-9))
     if W_u < 1 or H_u < 1:
@@ -102,6 +111,13 @@ def _undistorted_camera(K, W, H, model, params, target) -> tuple[np.ndarray, int
     # the left edge of pixel 0 (u = -0.5) sits at x_min: -0.5 = f x_min + cx
     K_u = np.array([[f, 0, -0.5 - f * x_min], [0, f, -0.5 - f * y_min], [0, 0, 1.0]])
     return K_u, W_u, H_u
+
+
+def _scaled_K(K: np.ndarray, sx: float, sy: float) -> np.ndarray:
+    """K of an image resized by exact scales (sx, sy) in the pixel-centre convention."""
+    return np.array(
+        [[K[0, 0] * sx, 0, (K[0, 2] + 0.5) * sx - 0.5], [0, K[1, 1] * sy, (K[1, 2] + 0.5) * sy - 0.5], [0, 0, 1.0]]
+    )
 
 
 def plan_unify_focal(K, width, height, target_focal=1000.0, dist=None) -> FocalPlan:
@@ -112,18 +128,24 @@ def plan_unify_focal(K, width, height, target_focal=1000.0, dist=None) -> FocalP
         raise ValueError(f"image size must be positive integers, got {width}x{height}")
     target = _check_target(target_focal)
     d = check_dist(dist)
+    s0x = s0y = 1.0
+    K0, W0, H0 = K, W, H
     if d is None:
         K_u, W_u, H_u = K, W, H
     else:
-        K_u, W_u, H_u = _undistorted_camera(K, W, H, d[0], d[1], target)
+        if max(K[0, 0], K[1, 1]) > target:
+            s0x, s0y = target / K[0, 0], target / K[1, 1]
+            K0 = _scaled_K(K, s0x, s0y)
+            W0, H0 = int(W * s0x + 1e-9), int(H * s0y + 1e-9)
+            if W0 < 1 or H0 < 1:
+                raise ValueError(f"target_focal {target} shrinks the {W}x{H} image to nothing")
+        K_u, W_u, H_u = _undistorted_camera(K0, W0, H0, d[0], d[1], target)
     sx, sy = target / K_u[0, 0], target / K_u[1, 1]
     W_new, H_new = int(W_u * sx + 1e-9), int(H_u * sy + 1e-9)
     if W_new < 1 or H_new < 1:
         raise ValueError(f"target_focal {target} shrinks the {W_u}x{H_u} image to nothing")
-    K_new = np.array(
-        [[target, 0, (K_u[0, 2] + 0.5) * sx - 0.5], [0, target, (K_u[1, 2] + 0.5) * sy - 0.5], [0, 0, 1]]
-    )
-    return FocalPlan(K, W, H, d, K_u, W_u, H_u, sx, sy, K_new, W_new, H_new)
+    K_new = _scaled_K(K_u, sx, sy)
+    return FocalPlan(K, W, H, d, s0x, s0y, K0, W0, H0, K_u, W_u, H_u, sx, sy, K_new, W_new, H_new)
 
 
 def unify_focal_K(K, width, height, target_focal=1000.0, dist=None) -> tuple[np.ndarray, int, int]:
@@ -141,6 +163,7 @@ def unified_to_source(uv, plan: FocalPlan) -> np.ndarray:
     K_u, K = plan.K_u, plan.K
     xy = np.stack([(uu[:, 0] - K_u[0, 2]) / K_u[0, 0], (uu[:, 1] - K_u[1, 2]) / K_u[1, 1]], 1)
     xd = distort(plan.dist[0], plan.dist[1], xy)
+    # original K (not K0): the pre-shrink is exact, so both give the same source position
     return np.stack([K[0, 0] * xd[:, 0] + K[0, 2], K[1, 1] * xd[:, 1] + K[1, 2]], 1)
 
 
@@ -158,17 +181,18 @@ def source_to_unified(uv, plan: FocalPlan) -> np.ndarray:
 
 
 def _undistort_maps(plan: FocalPlan) -> tuple[np.ndarray, np.ndarray]:
-    """float32 maps (H_u, W_u): source pixel coordinates of every undistorted pixel centre."""
+    """float32 maps (H_u, W_u): pixel coordinates in the (pre-shrunk) distorted source image of
+    every undistorted pixel centre."""
     model, params = plan.dist
     size = (plan.width_u, plan.height_u)
     if model == "opencv":
-        return cv2.initUndistortRectifyMap(plan.K, params, None, plan.K_u, size, cv2.CV_32FC1)
+        return cv2.initUndistortRectifyMap(plan.K0, params, None, plan.K_u, size, cv2.CV_32FC1)
     if model == "fisheye":
         return cv2.fisheye.initUndistortRectifyMap(
-            plan.K, params.reshape(4, 1), np.eye(3), plan.K_u, size, cv2.CV_32FC1
+            plan.K0, params.reshape(4, 1), np.eye(3), plan.K_u, size, cv2.CV_32FC1
         )
     # thin_prism_fisheye: OpenCV has no such model; evaluate COLMAP's formula row by row.
-    K, K_u = plan.K, plan.K_u
+    K, K_u = plan.K0, plan.K_u
     xs = (np.arange(plan.width_u) - K_u[0, 2]) / K_u[0, 0]
     mx = np.empty((plan.height_u, plan.width_u), np.float32)
     my = np.empty_like(mx)
@@ -181,51 +205,64 @@ def _undistort_maps(plan: FocalPlan) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _clean_depth(depth) -> np.ndarray:
-    d = np.asarray(depth, dtype=np.float64)
-    d = np.where(np.isfinite(d) & (d > 0), d, 0.0)
-    return d.astype(np.float32)
+    """float32 copy with every non-finite or <= 0 value set to 0."""
+    d = np.array(depth, dtype=np.float32, copy=True)
+    d[~(d > 0) | np.isinf(d)] = 0.0  # NaN fails d > 0
+    return d
 
 
 def _nearest_valid(depth: np.ndarray, ix, iy, fx, fy, radius_x, radius_y) -> np.ndarray:
-    """Sample depth at integer (iy, ix); where invalid, use the nearest valid source pixel if it
-    lies within +-radius of the continuous sample position (fx, fy), else 0."""
+    """Sample depth at integer (iy, ix); where invalid, use the valid source pixel nearest to the
+    continuous sample position (fx, fy) within +-radius (the output pixel's footprint), else 0.
+
+    Hand-written local search (numpy has no "nearest valid within a box" gather): it loops over the
+    (2r + 1)^2 integer offsets of the footprint but only over the invalid samples, which is far
+    cheaper than a full-image distance transform on large depth maps.
+    """
     out = depth[iy, ix]
-    invalid = depth <= 0
-    if (radius_x < 0.5 and radius_y < 0.5) or not invalid.any() or invalid.all():
+    hole = np.flatnonzero(out <= 0)
+    rx, ry = int(math.floor(radius_x + 0.5)), int(math.floor(radius_y + 0.5))
+    if hole.size == 0 or (rx == 0 and ry == 0):
         return out
-    hole = out <= 0
-    if not hole.any():
-        return out
-    # indices of the nearest valid pixel for every source pixel (scipy EDT on the invalid mask)
-    ny, nx = ndimage.distance_transform_edt(invalid, return_distances=False, return_indices=True)
-    qy, qx = ny[iy[hole], ix[hole]], nx[iy[hole], ix[hole]]
-    ok = (np.abs(qx - fx[hole]) <= radius_x) & (np.abs(qy - fy[hole]) <= radius_y)
-    vals = np.where(ok, depth[qy, qx], 0.0)
+    hx, hy = ix.ravel()[hole], iy.ravel()[hole]
+    cx, cy = fx.ravel()[hole], fy.ravel()[hole]
+    best = np.full(hole.size, np.inf)
+    val = np.zeros(hole.size, np.float32)
+    H, W = depth.shape
+    for dy in range(-ry, ry + 1):
+        for dx in range(-rx, rx + 1):
+            qx, qy = hx + dx, hy + dy
+            ok = (qx >= 0) & (qx < W) & (qy >= 0) & (qy < H)
+            ok &= (np.abs(qx - cx) <= radius_x) & (np.abs(qy - cy) <= radius_y)
+            v = np.where(ok, depth[np.clip(qy, 0, H - 1), np.clip(qx, 0, W - 1)], 0)
+            dist = (qx - cx) ** 2 + (qy - cy) ** 2
+            better = (v > 0) & (dist < best)  # strict: ties keep the first offset (deterministic)
+            best[better], val[better] = dist[better], v[better]
     out = out.copy()
-    out[hole] = vals
+    out.ravel()[hole] = val
     return out
 
 
-def _resize_depth(depth: np.ndarray, plan: FocalPlan) -> np.ndarray:
-    """Nearest-valid resize of an (H_u, W_u) depth map by (sx, sy) to the output size."""
-    fx = (np.arange(plan.width_new) + 0.5) / plan.sx - 0.5
-    fy = (np.arange(plan.height_new) + 0.5) / plan.sy - 0.5
+def _resize_depth(depth: np.ndarray, sx: float, sy: float, W_out: int, H_out: int) -> np.ndarray:
+    """Nearest-valid resize of a depth map by exact scales (sx, sy), cropped to W_out x H_out."""
+    fx = (np.arange(W_out) + 0.5) / sx - 0.5
+    fy = (np.arange(H_out) + 0.5) / sy - 0.5
     ix = np.clip(np.floor(fx + 0.5).astype(np.int64), 0, depth.shape[1] - 1)
     iy = np.clip(np.floor(fy + 0.5).astype(np.int64), 0, depth.shape[0] - 1)
     FX, FY = np.meshgrid(fx, fy)
     IX, IY = np.meshgrid(ix, iy)
-    return _nearest_valid(depth, IX, IY, FX, FY, 0.5 / plan.sx, 0.5 / plan.sy)
+    return _nearest_valid(depth, IX, IY, FX, FY, 0.5 / sx, 0.5 / sy).astype(np.float32)
 
 
-def _resize_image(image: np.ndarray, plan: FocalPlan) -> np.ndarray:
-    if plan.sx == 1.0 and plan.sy == 1.0:
+def _resize_image(image: np.ndarray, sx: float, sy: float, W_out: int, H_out: int) -> np.ndarray:
+    """cv2.resize by exact scales (sx, sy) (output pixel u samples (u + 0.5) / sx - 0.5), cropped."""
+    if sx == 1.0 and sy == 1.0:
         return image
-    interp = cv2.INTER_AREA if plan.sx * plan.sy < 1.0 else cv2.INTER_CUBIC
-    out = cv2.resize(image, None, fx=plan.sx, fy=plan.sy, interpolation=interp)
-    if out.shape[0] < plan.height_new or out.shape[1] < plan.width_new:
-        raise RuntimeError(f"cv2.resize returned {out.shape[:2]}, expected at least "
-                           f"{(plan.height_new, plan.width_new)}")
-    return out[: plan.height_new, : plan.width_new]
+    interp = cv2.INTER_AREA if sx * sy < 1.0 else cv2.INTER_CUBIC
+    out = cv2.resize(image, None, fx=sx, fy=sy, interpolation=interp)
+    if out.shape[0] < H_out or out.shape[1] < W_out:
+        raise RuntimeError(f"cv2.resize returned {out.shape[:2]}, expected at least {(H_out, W_out)}")
+    return out[:H_out, :W_out]
 
 
 def unify_focal(image, K, target_focal=1000.0, dist=None, depth=None):
@@ -248,12 +285,18 @@ def unify_focal(image, K, target_focal=1000.0, dist=None, depth=None):
             raise ValueError(f"depth shape {d.shape} != image shape {(H, W)}")
         d = _clean_depth(d)
     if plan.dist is not None:
+        W0, H0 = plan.width0, plan.height0
+        img = _resize_image(img, plan.s0x, plan.s0y, W0, H0)
+        if d is not None and (plan.s0x != 1.0 or plan.s0y != 1.0):
+            d = _resize_depth(d, plan.s0x, plan.s0y, W0, H0)
         mx, my = _undistort_maps(plan)
         img = cv2.remap(img, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
         if d is not None:
             ix, iy = np.floor(mx + 0.5).astype(np.int64), np.floor(my + 0.5).astype(np.int64)
-            inside = (ix >= 0) & (ix < W) & (iy >= 0) & (iy < H)
-            d = np.where(inside, d[np.clip(iy, 0, H - 1), np.clip(ix, 0, W - 1)], 0).astype(np.float32)
-    new_img = _resize_image(img, plan)
-    new_d = None if d is None else _resize_depth(d, plan).astype(np.float32)
+            inside = (ix >= 0) & (ix < W0) & (iy >= 0) & (iy < H0)
+            d = np.where(inside, d[np.clip(iy, 0, H0 - 1), np.clip(ix, 0, W0 - 1)], 0).astype(np.float32)
+    new_img = _resize_image(img, plan.sx, plan.sy, plan.width_new, plan.height_new)
+    new_d = None
+    if d is not None:
+        new_d = d if plan.sx == 1.0 and plan.sy == 1.0 else _resize_depth(d, plan.sx, plan.sy, plan.width_new, plan.height_new)
     return new_img, plan.K_new.copy(), new_d
