@@ -148,7 +148,7 @@ def covisibility(depth1: np.ndarray, K1, c2w1, K2, c2w2, size2: tuple[int, int],
     rel_tol * depth2 at the nearest pixel (pixels with no depth2 count as visible).
     Depth maps are camera-z metres.
     """
-    d = np.asarray(depth1, dtype=np.float64)[::stride, ::stride]
+    d = np.asarray(depth1)[::stride, ::stride].astype(np.float64)  # subsample before converting
     vv, uu = np.nonzero(np.isfinite(d) & (d > 0))
     if len(vv) == 0:
         return 0.0
@@ -168,7 +168,7 @@ def covisibility(depth1: np.ndarray, K1, c2w1, K2, c2w2, size2: tuple[int, int],
     iu, iv = np.floor(u2 + 0.5).astype(np.int64), np.floor(v2 + 0.5).astype(np.int64)
     inside = front & (iu >= 0) & (iu < W2) & (iv >= 0) & (iv < H2)
     if depth2 is not None and inside.any():
-        d2 = np.asarray(depth2, dtype=np.float64)[iv[inside], iu[inside]]
+        d2 = np.asarray(depth2)[iv[inside], iu[inside]].astype(np.float64)
         ok = ~(np.isfinite(d2) & (d2 > 0)) | (np.abs(p2[inside, 2] - d2) <= rel_tol * d2)
         vis = inside.copy()
         vis[inside] = ok
@@ -180,25 +180,29 @@ def scene_pairs(images: pd.DataFrame, depth_of, min_covisibility: float, max_pai
                 rng_seed: int, stride: int = 8) -> pd.DataFrame:
     """Ordered pairs (i != j) inside each scene with covisibility computed from depth and poses.
 
-    `depth_of(row) -> (H, W) z-depth` reads a row's depth. Pairs below `min_covisibility` are
-    dropped; then at most `max_pairs_per_scene` are drawn per scene with rng_for(seed, scene).
+    `depth_of(row) -> (H, W) z-depth` reads a row's depth; only every `stride`-th pixel is kept
+    (view-2 occlusion tests use that grid too). Pairs below `min_covisibility` are dropped; then at most `max_pairs_per_scene` are drawn per scene with rng_for(seed, scene).
     """
     from vlm3.utils import rng_for
 
     out = []
     for scene, grp in images.groupby("scene_id", sort=True):
         rows = grp.sort_values("image_id").to_dict("records")
-        depths = {r["image_id"]: depth_of(r) for r in rows}
+        # keep only every `stride`-th depth pixel (a 6048x4032 ETH3D map is 97 MB) and scale K to
+        # that grid: pixel i of the small map is pixel i * stride of the original
+        depths = {r["image_id"]: np.asarray(depth_of(r))[::stride, ::stride] for r in rows}
+
+        def K(r):
+            return [[r["fx"] / stride, 0, r["cx"] / stride], [0, r["fy"] / stride, r["cy"] / stride], [0, 0, 1]]
+
         cand = []
         for a in rows:
             for b in rows:
                 if a["image_id"] == b["image_id"]:
                     continue
-                K1 = [[a["fx"], 0, a["cx"]], [0, a["fy"], a["cy"]], [0, 0, 1]]
-                K2 = [[b["fx"], 0, b["cx"]], [0, b["fy"], b["cy"]], [0, 0, 1]]
-                c = covisibility(depths[a["image_id"]], K1, np.reshape(a["cam_to_world"], (4, 4)), K2,
-                                 np.reshape(b["cam_to_world"], (4, 4)), (b["width"], b["height"]),
-                                 depths[b["image_id"]], stride=stride)
+                db = depths[b["image_id"]]
+                c = covisibility(depths[a["image_id"]], K(a), np.reshape(a["cam_to_world"], (4, 4)), K(b),
+                                 np.reshape(b["cam_to_world"], (4, 4)), (db.shape[1], db.shape[0]), db, stride=1)
                 if c >= min_covisibility and c > 0:
                     cand.append((a["image_id"], b["image_id"], round(c, 6)))
         if max_pairs_per_scene is not None and len(cand) > max_pairs_per_scene:
