@@ -94,9 +94,18 @@ def read_depth(path: str | os.PathLike, fmt: str,
 
 
 def clean_depth(d: np.ndarray) -> np.ndarray:
-    """float32 copy with non-finite and non-positive values set to 0 (invalid)."""
+    """float32 array with non-finite and non-positive values set to 0 (invalid).
+
+    `~(d > 0)` catches NaN, 0 and negatives in one pass, `d == inf` the rest; the input is copied
+    only when something must change (a float32 input without invalid values is returned as is).
+    """
     d = np.asarray(d, dtype=np.float32)
-    return np.where(np.isfinite(d) & (d > 0), d, np.float32(0)).astype(np.float32, copy=False)
+    bad = ~(d > 0)
+    bad |= d == np.inf
+    if bad.any():
+        d = d.copy()
+        d[bad] = 0
+    return d
 
 
 def _read_uint16_png(p: Path) -> np.ndarray:

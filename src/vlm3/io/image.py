@@ -13,6 +13,9 @@ import numpy as np
 
 from vlm3.utils import atomic_path
 
+# Decode straight to RGB (no BGR->RGB pass), keep 16-bit depth visible so it can be refused, and
+# ignore the EXIF orientation tag: pixels stay in stored order, as the intrinsics refer to them.
+_READ_FLAGS = cv2.IMREAD_COLOR_RGB | cv2.IMREAD_ANYDEPTH | cv2.IMREAD_IGNORE_ORIENTATION
 # Fixed PNG settings so the same array always gives the same bytes.
 _PNG_PARAMS = [cv2.IMWRITE_PNG_COMPRESSION, 3]
 
@@ -21,22 +24,18 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     """Decode an image file (PNG/JPEG/...) into RGB uint8 (H, W, 3).
 
     Grey images are expanded to three channels, alpha is dropped, 16-bit images are refused
-    (they are depth maps, not photos). Raises ValueError naming the file when it is missing or
-    cannot be decoded.
+    (they are depth maps, not photos); the EXIF orientation tag is ignored (stored pixel order).
+    Raises ValueError naming the file when it is missing or cannot be decoded.
     """
     p = Path(path)
     if not p.is_file():
         raise ValueError(f"image {p}: file not found")
-    img = cv2.imread(str(p), cv2.IMREAD_UNCHANGED)
+    img = cv2.imread(str(p), _READ_FLAGS)
     if img is None:
         raise ValueError(f"image {p}: unreadable or unsupported image format")
     if img.dtype != np.uint8:
         raise ValueError(f"image {p}: expected 8-bit colour image, got dtype {img.dtype}")
-    if img.ndim == 2:
-        return cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
-    if img.shape[2] == 4:
-        return cv2.cvtColor(img, cv2.COLOR_BGRA2RGB)
-    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    return img
 
 
 def read_mask(path: str | os.PathLike) -> np.ndarray:
