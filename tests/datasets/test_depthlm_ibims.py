@@ -127,3 +127,28 @@ def test_ibims1_keeps_raw_pp_on_request_and_rejects_split(tmp_path):
     (tmp_path / "ibims1_core_raw" / "calib" / "corridor_01.txt").write_text("1,2,3")
     with pytest.raises(ValueError, match="corridor_01.txt: expected"):
         load_index("ibims1", tmp_path, "test")
+
+
+def test_ibims1_mat_release(tmp_path):
+    import scipy.io
+
+    expect = _ibims_fixture(tmp_path, "559.62,558.14,361.87,241.99")
+    core = tmp_path / "ibims1_core_raw"
+    depth = cv2.imread(str(core / "depth" / "corridor_01.png"), cv2.IMREAD_UNCHANGED).astype(np.float64) * 50 / 65535
+    inv = (np.array(Image.open(core / "mask_invalid" / "corridor_01.png")) > 0).astype(np.uint8)
+    tr = (np.array(Image.open(core / "mask_transp" / "corridor_01.png")) > 0).astype(np.uint8)
+    calib = np.array([[559.62, 0, 0], [0, 558.14, 0], [361.87, 241.99, 1]])  # stored transposed (MATLAB)
+    (tmp_path / "ibims1_core_mat").mkdir()
+    mat = tmp_path / "ibims1_core_mat" / "corridor_01.mat"
+    scipy.io.savemat(mat, {"data": {"rgb": np.zeros((12, 16, 3), np.uint8), "depth": depth, "calib": calib,
+                                    "mask_invalid": inv, "mask_transp": tr}})
+    images, _ = load_index("ibims1", tmp_path, "test", depth_source="mat")
+    r = images.iloc[0]
+    assert (r.fx, r.fy, r.cx, r.cy) == (559.62, 558.14, pytest.approx(360.87), pytest.approx(240.99))
+    assert r.depth_format == "ibims_mat"
+    np.testing.assert_allclose(read_depth(r.depth_path, r.depth_format), expect, rtol=1e-6)
+    (core / "calib" / "corridor_01.txt").unlink()  # calib from the .mat alone
+    assert load_index("ibims1", tmp_path, "test")[0].cx[0] == pytest.approx(360.87)
+    (core / "calib" / "corridor_01.txt").write_text("559.62,558.14,362.87,241.99")
+    with pytest.raises(ValueError, match="disagrees with the .mat"):
+        load_index("ibims1", tmp_path, "test")

@@ -3,7 +3,10 @@
 Layout: rgb/<name>.png (640x480), depth/<name>.png (uint16, m = v * 50 / 65535, 0 = missing),
 mask_invalid/<name>.png and mask_transp/<name>.png (1-bit, nonzero = valid), calib/<name>.txt.
 Depth is camera z. Rows use the `ibims_masked` reader (vlm3.datasets.readers): depth with both
-masks applied, 0 invalid.
+masks applied, 0 invalid. With the .mat release beside it (ibims1_core_mat/<name>.mat:
+loadmat(f)['data'][key][0][0], keys rgb, depth, calib, mask_invalid, mask_transp), the .mat's
+calib (stored transposed) is read too and must agree with calib/<name>.txt; `depth_source="mat"`
+points depth at the .mat instead (`ibims_mat` reader: depth * mask_invalid * mask_transp).
 
 Intrinsics: calib/<name>.txt holds "fx,fy,cx,cy" (or a 3x3 matrix, possibly MATLAB-transposed as
 in the .mat's `calib`). The official evaluation script builds pixel grids with
@@ -36,8 +39,27 @@ def read_calib(path: Path) -> tuple[float, float, float, float]:
     raise ValueError(f"{path}: expected 'fx,fy,cx,cy' or a 3x3 matrix, got {len(vals)} numbers")
 
 
+def mat_field(path: Path, key: str) -> np.ndarray:
+    """loadmat(f)['data'][key][0][0], the access pattern of the official iBims-1 scripts."""
+    import scipy.io
+
+    try:
+        return np.asarray(scipy.io.loadmat(path)["data"][key][0][0])
+    except (KeyError, ValueError, IndexError) as e:
+        raise ValueError(f"{path}: no data.{key} ({e})") from None
+
+
+def mat_calib(path: Path) -> tuple[float, float, float, float]:
+    """(fx, fy, cx, cy) as stored: calib is MATLAB-transposed, K = calib.T."""
+    K = mat_field(path, "calib").astype(np.float64).T
+    if K.shape != (3, 3) or K[0, 2] == 0:
+        raise ValueError(f"{path}: data.calib is not a transposed 3x3 K ({K.tolist()})")
+    return K[0, 0], K[1, 1], K[0, 2], K[1, 2]
+
+
 @register("ibims1")
-def load(raw: Path, split: str, one_based_pp: bool = True, depth_max: float = 50.0):
+def load(raw: Path, split: str, one_based_pp: bool = True, depth_max: float = 50.0,
+         depth_source: str = "png"):
     if split != "test":
         raise ValueError(f"ibims1: the 100 core images form one evaluation split 'test', got {split!r}")
     raw = Path(raw)
@@ -51,9 +73,22 @@ def load(raw: Path, split: str, one_based_pp: bool = True, depth_max: float = 50
     for n in names:
         img = require(rgb / f"{n}.png", "ibims1 image")
         W, H = image_size(img)
-        fx, fy, cx, cy = read_calib(root / "calib" / f"{n}.txt")
+        mat = raw / "ibims1_core_mat" / f"{n}.mat"
+        txt = root / "calib" / f"{n}.txt"
+        if txt.exists() or not mat.exists():
+            fx, fy, cx, cy = read_calib(txt)
+            if mat.exists() and not np.allclose(mat_calib(mat), (fx, fy, cx, cy), atol=1e-3):
+                raise ValueError(f"ibims1 {n}: calib txt {(fx, fy, cx, cy)} disagrees with the .mat {mat_calib(mat)}")
+        else:
+            fx, fy, cx, cy = mat_calib(mat)
+        if depth_source == "png":
+            dpath, dfmt = require(root / "depth" / f"{n}.png", "ibims1 depth"), "ibims_masked"
+        elif depth_source == "mat":
+            dpath, dfmt = require(mat, "ibims1 depth"), "ibims_mat"
+        else:
+            raise ValueError(f"ibims1: depth_source must be 'png' or 'mat', got {depth_source!r}")
         head, _, tail = n.rpartition("_")
         rows.append(row(n, head if tail.isdigit() else n, img, W, H, fx=fx, fy=fy, cx=cx + shift,
-                        cy=cy + shift, depth_path=require(root / "depth" / f"{n}.png", "ibims1 depth"),
-                        depth_format="ibims_masked", depth_kind="z", depth_min=0.0, depth_max=depth_max))
+                        cy=cy + shift, depth_path=dpath, depth_format=dfmt, depth_kind="z", depth_min=0.0,
+                        depth_max=depth_max))
     return frame(rows, f"ibims1 {raw}"), None

@@ -14,6 +14,7 @@ Importing this module registers (see each function for units and invalid values)
 - `tartanair_depth`: TartanAir v2 depth PNG, float32 packed into RGBA bytes.
 - `ibims_masked`: iBims-1 PNG release depth (uint16, m = v * 50 / 65535), multiplied by the
   sibling `mask_invalid/` and `mask_transp/` PNGs (nonzero = valid) when they exist.
+- `ibims_mat`: iBims-1 .mat release, data.depth with both masks applied.
 - `exr`: single-channel OpenEXR depth (WAI/MapAnything), via the `OpenEXR` package.
 - `megadepth_h5`: MegaDepth `depths/*.h5` dataset `depth` (needs h5py, optional).
 """
@@ -156,6 +157,20 @@ def read_ibims_masked(p: Path) -> np.ndarray:
             if m.shape != d.shape:
                 raise ValueError(f"mask {folder}/{p.name}: size {m.shape} differs from depth {d.shape}")
             d[~m] = 0
+    return d
+
+
+@register_reader("ibims_mat")
+def read_ibims_mat(p: Path) -> np.ndarray:
+    """iBims-1 .mat: data.depth (metres, 0 missing) * data.mask_invalid * data.mask_transp."""
+    from vlm3.datasets.ibims1 import mat_field
+
+    d = mat_field(p, "depth").astype(np.float32)
+    for key in ("mask_invalid", "mask_transp"):
+        m = mat_field(p, key)
+        if m.shape != d.shape:
+            raise ValueError(f"depth {p}: data.{key} size {m.shape} differs from depth {d.shape}")
+        d[m == 0] = 0
     return d
 
 
