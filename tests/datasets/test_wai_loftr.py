@@ -62,6 +62,9 @@ def test_wai_scene_and_pairs(tmp_path):
     assert cov == {"courtyard/DSC_0000__courtyard/DSC_0001": 0.75, "courtyard/DSC_0001__courtyard/DSC_0000": 0.75}
     _, kept = load_index("wai", tmp_path, "test", min_covisibility=0.8, covis_stride=1)
     assert kept.empty
+    (tmp_path / "val.txt").write_text("nowhere\n")  # a split's scene list names the scenes to load
+    with pytest.raises(ValueError, match="nowhere/scene_meta.json not found"):
+        load_index("wai", tmp_path, "val")
 
 
 def test_wai_pairs_file_and_conventions(tmp_path):

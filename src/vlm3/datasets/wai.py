@@ -10,6 +10,7 @@ Layout (map-anything data_processing/wai_processing, e.g. scripts/conversion/eth
 Only `camera_convention: opencv` and pinhole models are accepted (anything else is an error).
 WAI stores pixel coordinates as given by the converter (ETH3D/ScanNet++: COLMAP's undistorted
 cameras); they are kept unchanged. Depth kind: z (MapAnything's `depth`).
+Split: `<raw>/<split>.txt` (scene names, one per line) when present, else every scene.
 Pairs: `pairs.json` in the raw folder (`[[scene, frame_1, frame_2], ...]`, e.g. a benchmark's
 view sets) when present, covisibility computed from depth; else every ordered pair within a scene
 with covisibility >= min_covisibility (default 0.25, the paper's training filter).
@@ -79,6 +80,9 @@ def load(raw: Path, split: str, scenes: list[str] | None = None, depth_max: floa
          pairs: bool = True, min_covisibility: float = 0.25, max_pairs_per_scene: int | None = None,
          seed: int = 0, covis_stride: int = 8):
     raw = Path(raw)
+    lst = raw / f"{split}.txt"  # optional scene list of a split (e.g. ScanNet++ nvs_sem_val names)
+    if scenes is None and lst.exists():
+        scenes = lst.read_text().split()
     scenes = scenes or sorted(p.parent.name for p in raw.glob("*/scene_meta.json"))
     if not scenes:
         raise ValueError(f"wai: no <scene>/scene_meta.json under {raw}")
