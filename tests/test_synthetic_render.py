@@ -4,9 +4,13 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
+from vlm3.synthetic import raycast
 from vlm3.synthetic.raycast import render
-from vlm3.synthetic.scene import Camera, Obj, Room, Scene, look_at
+from vlm3.synthetic.scene import (Camera, Obj, Room, Scene, SyntheticParams, look_at,
+                                  sample_cameras, sample_scene)
 from vlm3.synthetic.textures import PALETTE, random_texture
 from vlm3.utils import rng_for
 
@@ -121,3 +125,40 @@ def test_nearest_object_wins():
     assert r.instance[int(CY), int(CX)] == 2  # the sphere, listed second, is in front
     assert r.depth[int(CY), int(CX)] == pytest.approx(3.0 - 0.3, rel=1e-6)
     assert r.hit_px[0] > (r.instance == 1).sum()  # the box is partly hidden behind the sphere
+
+
+@settings(max_examples=40, deadline=None)
+@given(eye=st.tuples(st.floats(-5, 5), st.floats(-5, 5), st.floats(0.1, 3)),
+       tgt=st.tuples(st.floats(-5, 5), st.floats(-5, 5), st.floats(0, 2)),
+       roll=st.floats(-0.5, 0.5))
+def test_look_at_is_a_rotation_aimed_at_the_target(eye, tgt, roll):
+    d = np.subtract(tgt, eye)
+    assume(np.linalg.norm(d[:2]) > 1e-2)
+    T = look_at(eye, tgt, roll)
+    R = T[:3, :3]
+    np.testing.assert_allclose(R.T @ R, np.eye(3), atol=1e-12)
+    assert np.linalg.det(R) == pytest.approx(1.0)
+    np.testing.assert_allclose(R[:, 2], d / np.linalg.norm(d), atol=1e-12)
+    # Roll turns X about Z from the horizontal towards camera Y (down): positive banks right,
+    # so X's world-down component is sin(roll) times the cosine of the pitch.
+    assert -R[2, 0] == pytest.approx(math.sin(roll) * math.hypot(R[0, 2], R[1, 2]), abs=1e-12)
+
+
+@pytest.mark.parametrize("difficulty", ["easy", "hard"])
+def test_screen_space_culling_changes_nothing(monkeypatch, difficulty):
+    """Testing objects only inside their projected bounding rectangle is exact."""
+    p = SyntheticParams(difficulty=difficulty, sizes=((64, 48),), focal_range=(30.0, 300.0))
+    scenes = []
+    for i in range(4):
+        rng = rng_for(3, "cull", difficulty, i)
+        scene = sample_scene(rng, f"c{i}", p)
+        scenes += [(scene, cam) for cam in sample_cameras(rng, scene, p)]
+    culled = [render(s, c) for s, c in scenes]
+    monkeypatch.setattr(raycast, "_screen_rect", lambda cam, obj: (0, cam.height, 0, cam.width))
+    full = [render(s, c) for s, c in scenes]
+    for a, b in zip(culled, full):
+        np.testing.assert_array_equal(a.depth, b.depth)
+        np.testing.assert_array_equal(a.instance, b.instance)
+        np.testing.assert_array_equal(a.rgb, b.rgb)
+        np.testing.assert_array_equal(a.hit_px, b.hit_px)
+    assert sum(int(r.hit_px.sum()) for r in full) > 0
