@@ -154,8 +154,9 @@ def test_spatialrgpt_bench(tmp_path):
     objs = json.loads(r.objects)
     assert [o["name"] for o in objs] == ["Region [0]", "Region [1]"]
     assert [o["box2d"] for o in objs] == [[2, 5, 7, 9], [30, 20, 38, 24]]
-    for o, m in zip(objs, masks):
-        dm = rle_decode(o["rle"])
+    assert all(set(o) == {"name", "category", "box2d", "center", "size", "yaw", "mask_path"} for o in objs)
+    for o, rle, m in zip(objs, json.loads(r.region_rle), masks):
+        dm = rle_decode(rle)
         np.testing.assert_array_equal(dm, m)
         ys, xs = np.nonzero(dm)
         assert [xs.min(), ys.min(), xs.max(), ys.max()] == o["box2d"]

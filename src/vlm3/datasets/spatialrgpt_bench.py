@@ -3,9 +3,10 @@
 Each benchmark record `{id, image_info{file_path, ...}, text_q, qa_info{type, category},
 conversations[{from, value}], rle[COCO RLE], bbox[[x1, y1, x2, y2] px]}` becomes one row
 (image_id = record id; several questions may share one image). `objects` lists the regions in
-order (`name` "Region [i]", `box2d` px, `rle` kept for masks; 3D fields unknown = null); the
-question and answer stay in extra columns for the QA stage: `question` (text_q),
-`conversations` (JSON), `answer` (first gpt turn), `qa_type`, `qa_category`.
+order (`name` "Region [i]", `box2d` px; 3D fields unknown = null); the question and answer stay
+in extra columns for the QA stage: `question` (text_q), `conversations` (JSON), `answer` (first
+gpt turn), `qa_type`, `qa_category`, and `region_rle` (JSON list of the COCO RLE masks, in the
+ORIGINAL image's pixels: resizing does not move them, decode then resample if needed).
 Intrinsics: joined from Omni3D's per-image K (Omni3D_json/*.json `images[].K`, `file_path`) by
 the longest common path suffix; images without a match keep NaN (the calibrate stage fills them).
 COCO RLE is decoded here with numpy (`rle_decode`), so pycocotools is not needed.
@@ -125,14 +126,14 @@ def load(raw: Path, split: str, json_name: str = "SpatialRGPT-Bench_v1.json", im
             if not (0 <= x1 <= x2 <= W and 0 <= y1 <= y2 <= H):
                 raise ValueError(f"{where}: box {b} is not [x1, y1, x2, y2] inside {W}x{H}")
             objects.append({"name": f"Region [{i}]", "category": None, "box2d": [x1, y1, x2, y2],
-                            "center": None, "size": None, "yaw": None, "mask_path": None,
-                            "rle": rles[i] if rles else None})
+                            "center": None, "size": None, "yaw": None, "mask_path": None})
         K = _match(fp.replace("\\", "/"), omni, by_name)
         unmatched += K is None
         K = np.asarray(K, dtype=np.float64) if K is not None else np.full((3, 3), NAN)
         rows.append(row(str(rec["id"]), Path(fp).with_suffix("").as_posix(), img, W, H, fx=K[0, 0],
                         fy=K[1, 1], cx=K[0, 2], cy=K[1, 2], objects=objects, question=rec.get("text_q", ""),
                         conversations=json.dumps(convs), answer=answer,
+                        region_rle=json.dumps(rles, sort_keys=True),
                         qa_type=rec.get("qa_info", {}).get("type"),
                         qa_category=rec.get("qa_info", {}).get("category")))
     if unmatched:
