@@ -48,7 +48,7 @@ class RangeHandler(http.server.BaseHTTPRequestHandler):
             self.send_response(404)
             self.end_headers()
             return
-        rng = self.headers.get("Range")
+        rng = None if path == "/norange.bin" else self.headers.get("Range")
         start = int(rng.split("=")[1].rstrip("-")) if rng else 0
         self.send_response(206 if rng else 200)
         self.send_header("Content-Length", str(len(data) - start))
@@ -61,7 +61,8 @@ class RangeHandler(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture()
 def server():
-    RangeHandler.files = {"/data.bin": PAYLOAD, "/bad.bin": PAYLOAD[:-1] + b"\x00", "/arch.zip": ZIP}
+    RangeHandler.files = {"/data.bin": PAYLOAD, "/bad.bin": PAYLOAD[:-1] + b"\x00", "/arch.zip": ZIP,
+                          "/norange.bin": PAYLOAD}
     RangeHandler.log = []
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), RangeHandler)
     t = threading.Thread(target=srv.serve_forever, daemon=True)
@@ -102,6 +103,15 @@ def test_resume_after_truncated_part(server, tmp_path):
     dl.download_dataset("toy", reg, out)
     assert (out / "data.bin").read_bytes() == PAYLOAD
     assert RangeHandler.log[-1][1] == "bytes=300001-"
+
+
+def test_server_without_range_support_restarts(server, tmp_path):
+    reg = _registry(tmp_path, [{"name": "data.bin", "urls": [server + "/norange.bin"], "sha256": SHA}])
+    out = tmp_path / "raw"
+    out.mkdir()
+    (out / "data.bin.part").write_bytes(PAYLOAD[:1000])
+    dl.download_dataset("toy", reg, out)
+    assert (out / "data.bin").read_bytes() == PAYLOAD  # not the 1000 bytes twice
 
 
 def test_corrupted_file_detected_and_removed(server, tmp_path):
