@@ -186,3 +186,13 @@ def test_netrc_credentials(tmp_path, monkeypatch):
     hdr = dl.auth_header("https://data.example.org/f", None, env={"NETRC": str(rc)})
     assert hdr == {"Authorization": "Basic Ym9iOnB3"}  # base64("bob:pw")
     assert dl.auth_header("https://other.org/f", None, env={"NETRC": str(rc)}) == {}
+
+
+def test_mirror_fallback_and_all_failing(server, tmp_path):
+    reg = _registry(tmp_path, [{"name": "data.bin", "urls": [server + "/gone.bin", server + "/data.bin"],
+                                "sha256": SHA}])
+    assert dl.download_dataset("toy", reg, tmp_path / "a") == {"data.bin": SHA}
+    reg = _registry(tmp_path, [{"name": "data.bin", "urls": [server + "/gone.bin"], "sha256": SHA}])
+    with pytest.raises(RuntimeError, match="every URL failed for data.bin.*HTTP 404"):
+        dl.download_dataset("toy", reg, tmp_path / "b")
+    assert not (tmp_path / "b" / ".verified").exists()
