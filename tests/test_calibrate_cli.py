@@ -47,7 +47,7 @@ def test_cli_sources_and_determinism(index):
     assert list(out.columns) == INDEX_COLUMNS + ["source"]
     assert out["source"].tolist() == ["metadata", "vanishing"]
     assert out.loc[0, "fx"] == 350.0
-    assert abs(out.loc[1, "fx"] / 400 - 1) < 0.02 and out.loc[1, "cx"] == 159.5
+    assert abs(out.loc[1, "fx"] / 400 - 1) < 0.03 and out.loc[1, "cx"] == 159.5  # measured 1.4 %
     assert np.isfinite(out[["fx", "fy", "cx", "cy"]].to_numpy()).all()
     # second run: served from the cache (one JSON entry), byte-identical output
     assert len(list((t / "cache").rglob("*.json"))) == 1
