@@ -149,3 +149,33 @@ def test_register_reader(tmp_path):
         np.testing.assert_array_equal(read_depth(tmp_path / "d.npy", "test_twice_npy"), [[2, 2]])
     finally:
         READERS.pop("test_twice_npy")
+
+
+def test_extension_readers_load_on_demand(tmp_path, monkeypatch):
+    """A format registered by an extension module is found without importing it first (as in a
+    fresh resize worker): the module is imported on the first unknown name."""
+    from vlm3.io import depth as D
+
+    (tmp_path / "ext_readers_for_test.py").write_text(
+        "import numpy as np\n"
+        "from vlm3.io.depth import register_reader\n"
+        "@register_reader('test_ext_pts', sparse=True)\n"
+        "def _r(p):\n"
+        "    return np.load(p).astype(np.float32)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(D, "EXTENSION_MODULES", ["ext_readers_for_test"])
+    monkeypatch.setattr(D, "_extensions_loaded", False)
+    np.save(tmp_path / "p.npy", np.ones((2, 3)))
+    try:
+        assert "test_ext_pts" not in READERS
+        assert is_sparse("test_ext_pts")
+        np.testing.assert_array_equal(read_depth(tmp_path / "p.npy", "test_ext_pts"), np.ones((2, 3)))
+    finally:
+        READERS.pop("test_ext_pts", None)
+        D.SPARSE_FORMATS.discard("test_ext_pts")
+
+
+def test_dataset_readers_registered_lazily():
+    """The project's real extension module registers its names on first lookup."""
+    assert is_sparse("nuscenes_lidar:" + ",".join(["0"] * 12))
+    assert "ibims_mat" in READERS

@@ -22,6 +22,7 @@ Formats
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -36,26 +37,45 @@ _NEEDS_SHAPE: set[str] = set()
 # Readers whose format string carries a parameter after a colon (`png_scale:5000`).
 _PARAMETRIC: set[str] = set()
 SPARSE_FORMATS = {"points_npy"}
+# Modules that register more readers (real-dataset formats); imported on the first lookup of a
+# name not registered yet, so a stage that only reads an index (e.g. resize, in a fresh worker
+# process) still finds the readers the dataset loaders named.
+EXTENSION_MODULES = ["vlm3.datasets.readers"]
+_extensions_loaded = False
 
 
-def register_reader(name: str, *, needs_shape: bool = False, parametric: bool = False):
+def register_reader(name: str, *, needs_shape: bool = False, parametric: bool = False,
+                    sparse: bool = False):
     """Decorator adding a reader to `READERS` under `name`.
 
     A plain reader is `fn(path: Path) -> np.ndarray`. With `needs_shape=True` it is called as
     `fn(path, shape=(H, W))`; with `parametric=True` as `fn(path, param="...")` for a format
-    string `name:param`.
+    string `name:param`. `sparse=True` marks a reader returning (N, 3) camera-frame points.
     """
     def deco(fn: Reader) -> Reader:
         READERS[name] = fn
+        if sparse:
+            SPARSE_FORMATS.add(name)
         (_NEEDS_SHAPE.add if needs_shape else _NEEDS_SHAPE.discard)(name)
         (_PARAMETRIC.add if parametric else _PARAMETRIC.discard)(name)
         return fn
     return deco
 
 
+def _load_extensions() -> None:
+    global _extensions_loaded
+    if not _extensions_loaded:
+        _extensions_loaded = True
+        for mod in EXTENSION_MODULES:
+            importlib.import_module(mod)
+
+
 def is_sparse(fmt: str) -> bool:
     """True when `fmt` yields (N, 3) points instead of an (H, W) map."""
-    return fmt.split(":", 1)[0] in SPARSE_FORMATS
+    name = str(fmt).split(":", 1)[0]
+    if name not in READERS:
+        _load_extensions()
+    return name in SPARSE_FORMATS
 
 
 def read_depth(path: str | os.PathLike, fmt: str,
@@ -67,6 +87,8 @@ def read_depth(path: str | os.PathLike, fmt: str,
     """
     p = Path(path)
     name, _, param = str(fmt).partition(":")
+    if name not in READERS:
+        _load_extensions()
     if name not in READERS:
         raise ValueError(f"depth {p}: unknown depth_format {fmt!r}; known: {', '.join(sorted(READERS))}")
     if not p.is_file():
