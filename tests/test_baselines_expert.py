@@ -127,7 +127,7 @@ def test_expert_correspondence_and_pose(scene, tmp_path):
     body, det = score.score_records(score.load_predictions(out, "pose"), "pose", n_boot=10)
     assert body["n_unparsed"] == 0
     # a sign or transpose error would give >= 17 degrees here
-    assert det["pair_err"][0] < 5.0 and body["metrics"]["rotation_angle_err"] < 1.0
+    assert det["pair_err"][0] < 5.0 and body["metrics"]["rotation_angle_err"] < 2.0
 
 
 def test_expert_needs_resized_index(scene, tmp_path):

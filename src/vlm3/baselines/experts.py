@@ -5,10 +5,11 @@ Images are the QA record's `images` (image 1, image 2). Intrinsics come from the
 `.../{split}/index.parquet`, row `image_id` = meta.image_ids[i] or the file stem): fx = fy = the
 focal target, principal point of the resized image.
 
-- correspondence: SIFT + ratio/mutual matching, MAGSAC++ fundamental matrix; a query pixel is
-  carried over by a local affine map fitted to its 8 nearest inlier matches and then snapped to
-  its epipolar line (`geometry_expert.transfer_point`). Query and answer are [0, 1000)
-  normalised pixels of image 1 and image 2.
+- correspondence: SIFT (on images upscaled to 480 px) + ratio/mutual matching, MAGSAC++
+  fundamental matrix to reject wrong matches; a query pixel moves by the median displacement of
+  its 8 nearest inlier matches (`geometry_expert.transfer_point`, whose docstring says why not
+  a local affine + epipolar snap). Query and answer are [0, 1000) normalised pixels of image 1
+  and image 2.
 - pose: essential matrix from the same matches (each view normalised with its own K) and
   `recoverPose` -> R_12 and the unit direction of camera 2's centre in camera-1 coordinates;
   answered as rotation angle, yaw/pitch/roll and direction words + unit vector. Two views fix no
@@ -98,7 +99,7 @@ class OpenCVExpert:
             out = []
             for q in qs:
                 qx, qy = denormalize_point(*query_point(q), w1, h1, scale=POINT_SCALE)
-                x, y = ge.transfer_point(np.array([qx, qy]), i1, i2, F)
+                x, y = ge.transfer_point(np.array([qx, qy]), i1, i2)
                 x, y = float(np.clip(x, 0, w2 - 1)), float(np.clip(y, 0, h2 - 1))
                 out.append((q, T.correspondence_answer(*normalize_point(x, y, w2, h2, scale=POINT_SCALE))))
             return out
