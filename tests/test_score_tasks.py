@@ -175,3 +175,20 @@ def test_cli(tmp_path):
     res = json.loads((tmp_path / "o.json").read_text())
     assert res["model"] == "named" and res["bench"] == "b" and res["metrics"]["delta1"] == 1.0
     assert list(res)[:7] == ["model", "task", "bench", "n", "n_unparsed", "metrics", "ci95"]
+
+
+@pytest.mark.shared_data
+def test_released_depth_and_object_answers_score_perfect():
+    fd, fo = SHARED / "depth_labels.json", SHARED / "spatialrgpt_labels.json"
+    if not (fd.is_file() and fo.is_file()):
+        pytest.skip(f"reference data in {SHARED} not present (../shared/data is optional)")
+    d = json.loads(fd.read_text())
+    lines = [_line("d", t, T.depth_answer(s["depth_meters"]), {"kind": "depth", "value": s["depth_meters"]})
+             for t, s in enumerate(d["samples"])]
+    body, _ = score.score_records(lines, "depth", n_boot=20)
+    assert body["n"] == 16 and body["metrics"]["delta1"] == 1.0 and body["metrics"]["abs_rel"] < 1e-3
+    o = json.loads(fo.read_text())
+    boxes = [b["bbox_normalized_1000"] for b in o["bboxes"]]
+    tgt = {"kind": "yesno", "value": False, "category": o["qa_info"]["category"], "boxes": boxes}
+    body, _ = score.score_records([_line("o", 0, o["answer"], tgt, o["prompt"])], "object", n_boot=20)
+    assert body["n_unparsed"] == 0 and body["metrics"]["acc/small_predicate"] == 1.0
