@@ -33,8 +33,9 @@ def test_normalize_point_hand_values():
     # 639 / 640 * 2000 = 1996.875 -> 1997; the far pixel edge clips to 1999
     assert normalize_point(639, 479, 640, 480) == (1997, 1996)
     assert normalize_point(640, 480, 640, 480) == (1999, 1999)
-    # exact .5 rounds up: 1 / 4000 * 2000 = 0.5
-    assert normalize_point(1, 1, 4000, 4000) == (1, 1)
+    # exact .5 cases round half to even, as Python's round of the literal formula
+    assert normalize_point(1, 3, 800, 800) == (2, 8)  # 2.5 -> 2, 7.5 -> 8
+    np.testing.assert_array_equal(normalize_points([[1, 3], [5, 7]], 800, 800), [[2, 8], [12, 18]])
     assert normalize_point(3, 0, 6, 1, scale=10) == (5, 0)
 
 
@@ -53,6 +54,10 @@ def test_normalize_box_hand_values():
     assert normalize_box([740, 0, 740, 0], 1134, 851) == (652, 0, 652, 0)
     assert normalize_box([0, 0, 640, 480], 640, 480) == (0, 0, 1000, 1000)
     assert normalize_box([29, 29, 99.99, 50], 100, 100) == (290, 290, 999, 500)
+    # truncation of the literal float formula: 7 / 700 * 1000 = 10.000000000000002 -> 10,
+    # 0.29 * 100 style cancellations are kept as Python computes them
+    assert normalize_box([7, 0, 699.9, 1], 700, 1000) == (int(7 / 700 * 1000), 0, 999, 1)
+    np.testing.assert_allclose(denormalize_box([0, 10, 999, 1000], 700, 1000), (0.35, 10.5, 699.65, 1000.0))
 
 
 def test_normalize_box_against_vlm3_spatialrgpt_labels():
@@ -130,9 +135,9 @@ def test_point_pixel_error_bounded(w, h, data):
 @given(w=sizes, h=sizes, box=st.lists(st.integers(0, 1000), min_size=4, max_size=4))
 def test_box_roundtrip(w, h, box):
     assert normalize_box(denormalize_box(box, w, h), w, h) == tuple(box)
-    # truncation: any pixel inside the bin maps to the same integer
-    x = denormalize_box(box, w, h)
-    inner = [x[0] + 0.999 * w / 1000, x[1] + 0.999 * h / 1000, x[2], x[3]]
-    got = normalize_box(inner, w, h)
-    assert got[:2] == tuple(min(v, 1000) for v in box[:2]) or box[0] == 1000 or box[1] == 1000
+    # truncation: points a little inside either end of a bin map to the bin
+    for v in box:
+        if v < 1000:
+            assert normalize_box([(v + 0.01) / 1000 * w] * 4, w, w)[0] == v
+            assert normalize_box([(v + 0.99) / 1000 * w] * 4, w, w)[0] == v
     assert math.isclose(denormalize_box([1000] * 4, w, h)[2], w)

@@ -3,8 +3,10 @@
 Points use [0, 2000): x_n = round(x / W * 2000), clipped to 1999 (VLM3/DepthLM "coord2k").
 Boxes use [0, 1000] with truncation: int(x / W * 1000), as in VLM3's released SpatialRGPT labels.
 Pixel coordinates follow docs/CONTRACTS.md: integer (u, v) name pixel centres, top-left is (0, 0).
-Rounding is Python's `round` semantics replaced by round-half-up (floor(v + 0.5)) so .5 cases do not
-depend on banker's rounding; the released labels never hit an exact .5 so both agree on them.
+Both formulas are evaluated literally in float64 in the published order (x / W * scale), with
+Python's `round` (half to even, as numpy's) and `int` (truncation), so results match a Python
+implementation of the paper's formula bit for bit, exact .5 cases included (x = 1, W = 800:
+2.5 -> 2; x = 3: 7.5 -> 8).
 """
 
 from __future__ import annotations
@@ -42,8 +44,8 @@ def normalize_point(x, y, width, height, scale: int = 2000) -> tuple[int, int]:
     w, h = _check_size(width, height)
     s = _check_scale(scale)
     _finite("point (x, y)", x, y)
-    xn = math.floor(float(x) / w * s + 0.5)
-    yn = math.floor(float(y) / h * s + 0.5)
+    xn = round(float(x) / w * s)
+    yn = round(float(y) / h * s)
     return int(min(max(xn, 0), s - 1)), int(min(max(yn, 0), s - 1))
 
 
@@ -71,12 +73,12 @@ def normalize_box(box, width, height, scale: int = 1000) -> tuple[int, int, int,
         raise ValueError(f"box must have 4 values [x1, y1, x2, y2], got {box!r}")
     _finite("box", *b)
     out = [b[0] / w * s, b[1] / h * s, b[2] / w * s, b[3] / h * s]
-    # 1e-9 guards exact integers computed as n - epsilon by float division (e.g. 0.29*100 -> 28.99..)
-    return tuple(int(min(max(math.floor(v + 1e-9), 0), s)) for v in out)  # type: ignore[return-value]
+    return tuple(min(max(int(v), 0), s) for v in out)  # type: ignore[return-value]
 
 
 def denormalize_box(box_n, width, height, scale: int = 1000) -> tuple[float, float, float, float]:
-    """Inverse of `normalize_box`: the lower edge of each truncation bin, v / scale * W (floats).
+    """Inverse of `normalize_box`: the centre of each truncation bin, (v + 0.5) / scale * W,
+    capped at W (floats; v = scale maps to W).
 
     `normalize_box(denormalize_box(b, W, H), W, H) == b` for integer boxes in [0, scale].
     """
@@ -86,7 +88,12 @@ def denormalize_box(box_n, width, height, scale: int = 1000) -> tuple[float, flo
     if len(b) != 4:
         raise ValueError(f"box must have 4 values [x1, y1, x2, y2], got {box_n!r}")
     _finite("normalised box", *b)
-    return (b[0] / s * w, b[1] / s * h, b[2] / s * w, b[3] / s * h)
+    return (
+        min((b[0] + 0.5) / s * w, w),
+        min((b[1] + 0.5) / s * h, h),
+        min((b[2] + 0.5) / s * w, w),
+        min((b[3] + 0.5) / s * h, h),
+    )
 
 
 def normalize_points(xy, width, height, scale: int = 2000) -> np.ndarray:
@@ -96,5 +103,5 @@ def normalize_points(xy, width, height, scale: int = 2000) -> np.ndarray:
     xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
     if not np.all(np.isfinite(xy)):
         raise ValueError("points must be finite")
-    n = np.floor(xy / np.array([w, h]) * s + 0.5)
+    n = np.round(xy / np.array([w, h]) * s)  # half to even, like Python's round
     return np.clip(n, 0, s - 1).astype(np.int64)
