@@ -173,6 +173,21 @@ def test_loader_validates_and_maps_withheld_to_nan(raw):
         load_index("synthetic", raw, "nosuchsplit")
 
 
+def test_index_cli_writes_contract_types(raw, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from vlm3.index import main as index_main
+    out, pout = tmp_path / "train.parquet", tmp_path / "train_pairs.parquet"
+    index_main(["--type", "synthetic", "--raw", str(raw), "--split", "train", "--out", str(out),
+                "--pairs-out", str(pout)])
+    schema = pq.read_schema(out)
+    assert schema.field("dist_params").type == pa.list_(pa.float64())
+    assert schema.field("cam_to_world").type == pa.list_(pa.float64())
+    assert schema.field("width").type == pa.int32()
+    assert pq.read_table(pout).num_rows == 9
+
+
 def test_splits_are_disjoint_and_independent(raw, tmp_path):
     train, test = _meta(raw, "train"), _meta(raw, "test")
     assert not {s["scene_id"] for s in train["scenes"]} & {s["scene_id"] for s in test["scenes"]}

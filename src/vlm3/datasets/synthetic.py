@@ -13,6 +13,7 @@ import math
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 
 from vlm3.datasets import register
 
@@ -71,6 +72,8 @@ def load(raw_dir: Path, split: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     images["height"] = images["height"].astype("int32")
     for c in ("fx", "fy", "cx", "cy", "depth_min", "depth_max"):
         images[c] = images[c].astype("float64")
+    # All-empty lists would be written to parquet as list<null>; the contract says list<float64>.
+    images["dist_params"] = pd.Series(images["dist_params"].tolist(), dtype=pd.ArrowDtype(pa.list_(pa.float64())))
     pairs_df = pd.DataFrame(
         [{"pair_id": p["pair_id"], "image_id_1": p["image_id_1"], "image_id_2": p["image_id_2"],
           "covisibility": float(p["covisibility"])} for p in pairs],
