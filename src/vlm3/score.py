@@ -365,7 +365,7 @@ def score_file(pred: str | Path, out: str | Path, task: str, seed: int = 0, n_bo
     with atomic_path(out) as tmp:
         tmp.write_text(json.dumps(result, indent=1, sort_keys=False) + "\n")
     log.info("%s %s %s: n=%d unparsed=%d %s", result["model"], task, result["bench"], result["n"],
-             result["n_unparsed"], {k: result["metrics"][k] for k in list(result["metrics"])[:3]})
+             result["n_unparsed"], {k: result["metrics"][k] for k in result["ci95"]})
     return result
 
 
