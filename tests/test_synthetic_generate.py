@@ -229,6 +229,8 @@ def test_cli_params_file_and_bad_input(tmp_path):
         build_params({"sizes": "64by48"}, "arguments")
     with pytest.raises(ValueError, match="difficulty"):
         build_params({"difficulty": "medium"}, "arguments")
+    with pytest.raises(ValueError, match="camera_height"):
+        build_params({"camera_height": 3.0}, "arguments")
     with pytest.raises(ValueError, match="focal_range"):
         build_params({"focal_range": [100, 50]}, "arguments")
     with pytest.raises(ValueError, match="n-scenes"):

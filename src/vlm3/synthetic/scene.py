@@ -134,8 +134,9 @@ class SyntheticParams:
             raise ValueError(f"withheld must be in [0, 1], got {self.withheld}")
         if not 0.0 <= self.pp_jitter < 0.5:
             raise ValueError(f"pp_jitter must be in [0, 0.5), got {self.pp_jitter}")
-        if self.camera_height <= 0:
-            raise ValueError(f"camera_height must be > 0, got {self.camera_height}")
+        max_h = DIFFICULTY["easy"]["room_height"][0] - 0.3  # cameras stay 0.3 m below the ceiling
+        if not 0 < self.camera_height < max_h:
+            raise ValueError(f"camera_height must be in (0, {max_h}) m, got {self.camera_height}")
         if not 0.0 < self.cov_tol < 1.0:
             raise ValueError(f"cov_tol must be in (0, 1), got {self.cov_tol}")
 
