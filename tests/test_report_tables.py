@@ -60,8 +60,10 @@ def test_depth_table_exact(metrics_root, tmp_path):
 def test_percent_columns_and_empty_task(tmp_path):
     root = tmp_path / "m"
     _write(root, "a", "pose", "synthetic_test", {"auc30": 0.4567, "auc10": 0.1}, {"auc30": [0.4, 0.5]})
+    _write(root, "b", "pose", "synthetic_test", {"auc30": None, "auc10": 0.0}, {"auc30": [None, None]})
     tex, df = tables.build_table("pose", tables.load_metrics(root)["pose"], {})
     assert r"a & \textbf{45.7} {\scriptsize[40.0, 50.0]} & \textbf{10.0} \\" in tex
+    assert r"b & -- & 0.0 \\" in tex
     out = tmp_path / "t"
     tables.write_tables(root, out, None, tasks=("pose", "object"))
     assert (out / "object.tex").read_text() == "\n".join(

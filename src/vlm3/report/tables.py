@@ -148,7 +148,9 @@ def _value(rec: dict | None, key: str) -> tuple[float, float, float]:
     v = rec["metrics"].get(key)
     v = nan if v is None else float(v)
     ci = (rec.get("ci95") or {}).get(key)
-    lo, hi = (float(ci[0]), float(ci[1])) if ci else (nan, nan)
+    lo, hi = (nan, nan)
+    if ci and ci[0] is not None and ci[1] is not None:  # vlm3.score writes NaN bounds as null
+        lo, hi = float(ci[0]), float(ci[1])
     return v, lo, hi
 
 
