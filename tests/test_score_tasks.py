@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from vlm3 import score
 from vlm3.qa import templates as T
@@ -192,3 +194,25 @@ def test_released_depth_and_object_answers_score_perfect():
     tgt = {"kind": "yesno", "value": False, "category": o["qa_info"]["category"], "boxes": boxes}
     body, _ = score.score_records([_line("o", 0, o["answer"], tgt, o["prompt"])], "object", n_boot=20)
     assert body["n_unparsed"] == 0 and body["metrics"]["acc/small_predicate"] == 1.0
+
+
+@settings(max_examples=40, deadline=None)
+@given(yaw=st.floats(-179, 179), pitch=st.floats(-85, 85), roll=st.floats(-179, 179),
+       t=st.tuples(*[st.floats(-1, 1)] * 3).filter(lambda v: np.linalg.norm(v) > 0.1))
+def test_pose_round_trip_through_answer_text(yaw, pitch, roll, t):
+    """Ground truth written with the answer templates scores as (almost) perfect: errors come
+    only from the 0.1 degree / 0.01 rounding of the text."""
+    u = np.asarray(t) / np.linalg.norm(t)
+    lines = _pose_lines("A", [yaw, pitch, roll], T.euler_answer(yaw, pitch, roll), u.tolist(),
+                        T.direction_answer("x", u))
+    _, det = score.score_records(lines, "pose", n_boot=2)
+    assert det["pair_err"][0] < 1.0
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.floats(0.05, 200.0), min_size=1, max_size=20))
+def test_depth_round_trip_through_answer_text(values):
+    lines = [_line("a", i, T.depth_answer(v), {"kind": "depth", "value": v}) for i, v in enumerate(values)]
+    body, _ = score.score_records(lines, "depth", n_boot=2)
+    assert body["n_unparsed"] == 0 and body["metrics"]["delta1"] == 1.0
+    assert body["metrics"]["abs_rel"] <= 0.005 / 0.05 + 1e-9
