@@ -100,6 +100,7 @@ def test_3d_point_lands_where_new_K_says(c, data):
     """Exact mapping: a 3D point's source pixel and its projection with the new K correspond."""
     K, dist, target = _setup(c)
     plan = plan_unify_focal(K, c["W"], c["H"], target, dist)
+    assert plan.K_new[0, 0] == plan.K_new[1, 1] == target  # bit for bit
     u = data.draw(st.floats(0, plan.width_new - 1))
     v = data.draw(st.floats(0, plan.height_new - 1))
     # a 3D point seen at output pixel (u, v) at 3 m depth

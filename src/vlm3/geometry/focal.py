@@ -113,11 +113,11 @@ def _undistorted_camera(K, W, H, model, params, target) -> tuple[np.ndarray, int
     return K_u, W_u, H_u
 
 
-def _scaled_K(K: np.ndarray, sx: float, sy: float) -> np.ndarray:
-    """K of an image resized by exact scales (sx, sy) in the pixel-centre convention."""
-    return np.array(
-        [[K[0, 0] * sx, 0, (K[0, 2] + 0.5) * sx - 0.5], [0, K[1, 1] * sy, (K[1, 2] + 0.5) * sy - 0.5], [0, 0, 1.0]]
-    )
+def _scaled_K(K: np.ndarray, sx: float, sy: float, focal: float) -> np.ndarray:
+    """K of an image resized by exact scales (sx, sy) = (focal / fx, focal / fy), pixel-centre
+    convention; the focal is set to `focal` itself so that fx' = fy' = target bit for bit."""
+    cx, cy = (K[0, 2] + 0.5) * sx - 0.5, (K[1, 2] + 0.5) * sy - 0.5
+    return np.array([[focal, 0, cx], [0, focal, cy], [0, 0, 1.0]])
 
 
 def plan_unify_focal(K, width, height, target_focal=1000.0, dist=None) -> FocalPlan:
@@ -135,7 +135,7 @@ def plan_unify_focal(K, width, height, target_focal=1000.0, dist=None) -> FocalP
     else:
         if max(K[0, 0], K[1, 1]) > target:
             s0x, s0y = target / K[0, 0], target / K[1, 1]
-            K0 = _scaled_K(K, s0x, s0y)
+            K0 = _scaled_K(K, s0x, s0y, target)
             W0, H0 = int(W * s0x + 1e-9), int(H * s0y + 1e-9)
             if W0 < 1 or H0 < 1:
                 raise ValueError(f"target_focal {target} shrinks the {W}x{H} image to nothing")
@@ -144,7 +144,7 @@ def plan_unify_focal(K, width, height, target_focal=1000.0, dist=None) -> FocalP
     W_new, H_new = int(W_u * sx + 1e-9), int(H_u * sy + 1e-9)
     if W_new < 1 or H_new < 1:
         raise ValueError(f"target_focal {target} shrinks the {W_u}x{H_u} image to nothing")
-    K_new = _scaled_K(K_u, sx, sy)
+    K_new = K_u if d is not None else _scaled_K(K_u, sx, sy, target)
     return FocalPlan(K, W, H, d, s0x, s0y, K0, W0, H0, K_u, W_u, H_u, sx, sy, K_new, W_new, H_new)
 
 
@@ -298,5 +298,6 @@ def unify_focal(image, K, target_focal=1000.0, dist=None, depth=None):
     new_img = _resize_image(img, plan.sx, plan.sy, plan.width_new, plan.height_new)
     new_d = None
     if d is not None:
-        new_d = d if plan.sx == 1.0 and plan.sy == 1.0 else _resize_depth(d, plan.sx, plan.sy, plan.width_new, plan.height_new)
+        same = plan.sx == 1.0 and plan.sy == 1.0
+        new_d = d if same else _resize_depth(d, plan.sx, plan.sy, plan.width_new, plan.height_new)
     return new_img, plan.K_new.copy(), new_d
