@@ -318,3 +318,12 @@ def test_real_ibims_image_pixels_follow_the_map():
         err = np.abs(sample(q) - src).mean()
         err_shift = np.abs(sample(q + [2 * 1000 / fx, 0]) - src).mean()
         assert err < 1.0 and err_shift > 3 * err, (err, err_shift)
+
+
+@pytest.mark.parametrize("model", ["opencv", "fisheye", "thin_prism_fisheye"])
+def test_undistorted_image_has_no_black_border(model):
+    img = np.full((120, 160, 3), 200, np.uint8)
+    dep = np.full((120, 160), 3.0, np.float32)
+    for target in (60.0, 140.0, 300.0):
+        out, _, d = unify_focal(img, make_K(140.0, 140.0, 79.5, 59.5), target, (model, DISTS[model]), dep)
+        assert (out == 200).all() and (d == 3.0).all()

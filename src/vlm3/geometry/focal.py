@@ -290,7 +290,9 @@ def unify_focal(image, K, target_focal=1000.0, dist=None, depth=None):
         if d is not None and (plan.s0x != 1.0 or plan.s0y != 1.0):
             d = _resize_depth(d, plan.s0x, plan.s0y, W0, H0)
         mx, my = _undistort_maps(plan)
-        img = cv2.remap(img, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        # every map point lies inside the source by construction of K_u (up to the 1024-sample
+        # border estimate); REPLICATE keeps the outermost half pixel from blending with black
+        img = cv2.remap(img, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         if d is not None:
             ix, iy = np.floor(mx + 0.5).astype(np.int64), np.floor(my + 0.5).astype(np.int64)
             inside = (ix >= 0) & (ix < W0) & (iy >= 0) & (iy < H0)
