@@ -327,3 +327,16 @@ def test_undistorted_image_has_no_black_border(model):
     for target in (60.0, 140.0, 300.0):
         out, _, d = unify_focal(img, make_K(140.0, 140.0, 79.5, 59.5), target, (model, DISTS[model]), dep)
         assert (out == 200).all() and (d == 3.0).all()
+
+
+def test_wide_fisheye_is_clamped_to_max_half_fov():
+    """An equidistant fisheye seeing beyond 90 deg: the pinhole output keeps +-75 deg."""
+    K = make_K(100.0, 100.0, 319.5, 239.5)  # half-width 320 px = 3.2 rad > pi / 2
+    plan = plan_unify_focal(K, 640, 480, 100.0, ("fisheye", [1e-6, 0, 0, 0]))
+    lim = np.tan(np.radians(focal_mod.MAX_HALF_FOV_DEG))
+    assert plan.width_u == int(np.floor(2 * lim * 100.0 + 1e-9))
+    # vertically: 240 px = 2.4 rad, also beyond 90 deg -> clamped too
+    assert plan.height_u == plan.width_u
+    out, K1, _ = unify_focal(np.zeros((480, 640), np.uint8), K, 100.0, ("fisheye", [1e-6, 0, 0, 0]))
+    assert out.shape == (plan.height_u, plan.width_u)
+    np.testing.assert_allclose(K1[:2, 2], [-0.5 + 100 * lim, -0.5 + 100 * lim])
