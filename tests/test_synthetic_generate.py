@@ -6,6 +6,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pandas as pd
 import pytest
 
 from vlm3.datasets import load_index
@@ -186,6 +187,8 @@ def test_index_cli_writes_contract_types(raw, tmp_path):
     assert schema.field("cam_to_world").type == pa.list_(pa.float64())
     assert schema.field("width").type == pa.int32()
     assert pq.read_table(pout).num_rows == 9
+    back = pd.read_parquet(out)  # plain pandas reads it back (no extension dtypes in the file)
+    assert len(back) == 9 and list(back["dist_params"][0]) == []
 
 
 def test_splits_are_disjoint_and_independent(raw, tmp_path):
@@ -213,6 +216,15 @@ def test_determinism_workers_and_seed(raw, tmp_path):
     assert len(json.loads((tmp_path / "w2/train/meta.json").read_text())["images"]) == 6
 
 
+def test_fov_range_sets_focal_from_width(tmp_path):
+    params, _ = build_params({"fov_range": "40,90", "sizes": "64x48,32x24", "withheld": 0.0}, "arguments")
+    meta = json.loads((generate_split(tmp_path, "train", 4, seed=2, params=params) / "meta.json").read_text())
+    for im in meta["images"]:
+        fov = 2 * math.degrees(math.atan(0.5 * im["width"] / im["intrinsics"]["fx"]))
+        assert 40.0 <= fov <= 90.0
+    assert len({im["width"] for im in meta["images"]}) == 2
+
+
 def test_cli_params_file_and_bad_input(tmp_path):
     cfg = tmp_path / "p.yaml"
     cfg.write_text("n_scenes: 1\nviews: 2\nsizes: ['40x30']\nfocal_range: [30, 40]\nwithheld: 0.5\n")
@@ -229,6 +241,8 @@ def test_cli_params_file_and_bad_input(tmp_path):
         build_params({"sizes": "64by48"}, "arguments")
     with pytest.raises(ValueError, match="difficulty"):
         build_params({"difficulty": "medium"}, "arguments")
+    with pytest.raises(ValueError, match="fov_range"):
+        build_params({"fov_range": "60,200"}, "arguments")
     with pytest.raises(ValueError, match="camera_height"):
         build_params({"camera_height": 3.0}, "arguments")
     with pytest.raises(ValueError, match="focal_range"):

@@ -12,8 +12,8 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
-import pyarrow as pa
 
 from vlm3.datasets import register
 
@@ -59,7 +59,9 @@ def load(raw_dir: Path, split: str) -> tuple[pd.DataFrame, pd.DataFrame]:
             "image_path": str(folder / im["image"]),
             "width": im["width"], "height": im["height"],
             "fx": fx, "fy": fy, "cx": cx, "cy": cy,
-            "dist_model": "none", "dist_params": [],
+            # An empty float64 array, not []: parquet then types the column list<float64> (the
+            # contract) instead of list<null>; it reads back as an array like any list column.
+            "dist_model": "none", "dist_params": np.zeros(0, np.float64),
             "depth_path": str(folder / im["depth"]), "depth_format": "npy",
             "depth_kind": im["depth_kind"],
             "depth_min": float(im["depth_min"]), "depth_max": float(im["depth_max"]),
@@ -72,8 +74,6 @@ def load(raw_dir: Path, split: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     images["height"] = images["height"].astype("int32")
     for c in ("fx", "fy", "cx", "cy", "depth_min", "depth_max"):
         images[c] = images[c].astype("float64")
-    # All-empty lists would be written to parquet as list<null>; the contract says list<float64>.
-    images["dist_params"] = pd.Series(images["dist_params"].tolist(), dtype=pd.ArrowDtype(pa.list_(pa.float64())))
     pairs_df = pd.DataFrame(
         [{"pair_id": p["pair_id"], "image_id_1": p["image_id_1"], "image_id_2": p["image_id_2"],
           "covisibility": float(p["covisibility"])} for p in pairs],

@@ -235,6 +235,8 @@ def build_params(overrides: dict, where: str) -> tuple[SyntheticParams, dict]:
         kw["sizes"] = parse_sizes(kw["sizes"], f"{where}: sizes")
     if "focal_range" in kw:
         kw["focal_range"] = parse_pair(kw["focal_range"], f"{where}: focal_range")
+    if kw.get("fov_range") is not None:
+        kw["fov_range"] = parse_pair(kw["fov_range"], f"{where}: fov_range")
     try:
         params = SyntheticParams(**kw)
     except (TypeError, ValueError) as e:
@@ -266,6 +268,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--difficulty", choices=["easy", "hard"], help="default easy")
     p.add_argument("--sizes", help="image sizes WxH, comma-separated (default 640x480,512x384,320x240,256x192)")
     p.add_argument("--focal-range", help="focal length range LO,HI in px (default 300,1500)")
+    p.add_argument("--fov-range", help="horizontal field of view range LO,HI in degrees; when given, "
+                   "the focal length is drawn through it (scales with width) instead of --focal-range")
     p.add_argument("--withheld", type=float, help="fraction of images with intrinsics withheld (default 0.25)")
     p.add_argument("--pp-jitter", type=float, help="principal point jitter, fraction of size (default 0.03)")
     p.add_argument("--camera-height", type=float, help="camera height of 'easy' scenes, m (default 1.6)")
@@ -275,7 +279,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     over = load_params_file(a.params) if a.params else {}
     where = f"--params {a.params}" if a.params else "arguments"
-    for key in ("n_scenes", "seed", "views", "difficulty", "sizes", "focal_range", "withheld",
+    for key in ("n_scenes", "seed", "views", "difficulty", "sizes", "focal_range", "fov_range", "withheld",
                 "pp_jitter", "camera_height", "cov_tol"):
         if getattr(a, key) is not None:
             over[key] = getattr(a, key)

@@ -115,6 +115,7 @@ class SyntheticParams:
     difficulty: str = "easy"
     sizes: tuple[tuple[int, int], ...] = ((640, 480), (512, 384), (320, 240), (256, 192))
     focal_range: tuple[float, float] = (300.0, 1500.0)  # px, sampled log-uniformly, fx == fy
+    fov_range: tuple[float, float] | None = None  # deg, horizontal FOV; when set, replaces focal_range
     pp_jitter: float = 0.03        # principal point offset, fraction of W (H), uniform +-
     camera_height: float = 1.6     # m, the fixed camera height of "easy"
     withheld: float = 0.25         # fraction of images whose intrinsics are withheld
@@ -130,6 +131,8 @@ class SyntheticParams:
         lo, hi = self.focal_range
         if not 0 < lo <= hi:
             raise ValueError(f"focal_range must satisfy 0 < lo <= hi, got {self.focal_range}")
+        if self.fov_range is not None and not 0 < self.fov_range[0] <= self.fov_range[1] < 180:
+            raise ValueError(f"fov_range must satisfy 0 < lo <= hi < 180 degrees, got {self.fov_range}")
         if not 0.0 <= self.withheld <= 1.0:
             raise ValueError(f"withheld must be in [0, 1], got {self.withheld}")
         if not 0.0 <= self.pp_jitter < 0.5:
@@ -234,7 +237,11 @@ def sample_cameras(rng: np.random.Generator, scene: Scene, params: SyntheticPara
     lo_f, hi_f = np.log(params.focal_range[0]), np.log(params.focal_range[1])
     for v in range(params.views):
         W, H = params.sizes[int(rng.integers(len(params.sizes)))]
-        f = float(np.exp(rng.uniform(lo_f, hi_f)))
+        if params.fov_range is None:
+            f = float(np.exp(rng.uniform(lo_f, hi_f)))
+        else:  # focal from a horizontal field of view, so it scales with the image width
+            fov = math.radians(rng.uniform(*params.fov_range))
+            f = 0.5 * W / math.tan(0.5 * fov)
         cx = (W - 1) / 2 + rng.uniform(-1, 1) * params.pp_jitter * W
         cy = (H - 1) / 2 + rng.uniform(-1, 1) * params.pp_jitter * H
         for _ in range(500):
