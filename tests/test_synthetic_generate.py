@@ -225,6 +225,16 @@ def test_fov_range_sets_focal_from_width(tmp_path):
     assert len({im["width"] for im in meta["images"]}) == 2
 
 
+def test_loader_names_a_missing_file(tmp_path):
+    folder = generate_split(tmp_path, "test", 1, seed=0, params=SyntheticParams(**TINY))
+    (folder / "scenes/test_00000/1_depth.npy").unlink()
+    with pytest.raises(ValueError, match=r"1_depth\.npy \(depth of test_00000_v1"):
+        load_index("synthetic", tmp_path, "test")
+    (folder / "meta.json").write_text("{}")
+    with pytest.raises(ValueError, match="not a vlm3-synthetic/1 meta file"):
+        load_index("synthetic", tmp_path, "test")
+
+
 def test_cli_params_file_and_bad_input(tmp_path):
     cfg = tmp_path / "p.yaml"
     cfg.write_text("n_scenes: 1\nviews: 2\nsizes: ['40x30']\nfocal_range: [30, 40]\nwithheld: 0.5\n")

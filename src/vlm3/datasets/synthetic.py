@@ -44,6 +44,10 @@ def load(raw_dir: Path, split: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     pairs = _read_json(folder / "pairs.json", "pairs file")
     rows = []
     for im in meta["images"]:
+        for key in ("image", "depth", "mask"):
+            if not (folder / im[key]).is_file():
+                raise ValueError(f"synthetic loader: {folder / im[key]} ({key} of {im['image_id']}, "
+                                 f"listed in {folder / 'meta.json'}) does not exist")
         intr = im["intrinsics"]
         if intr is None:
             fx = fy = cx = cy = math.nan
