@@ -10,7 +10,7 @@ Two AUC definitions, both supported and named by `method`:
     np.histogram into 1-degree bins [0,1), [1,2), ..., [T-1, T] (the last bin closed), histogram
     divided by the number of pairs, AUC = mean of its cumulative sum. It equals the mean over
     t = 1..T of the fraction of pairs with error < t (error <= T for the last), a left Riemann sum
-    of the recall curve, so it is slightly below the trapezoid value.
+    of the recall curve, so it is usually slightly below the trapezoid value.
   * "trapezoid" (SuperGlue `pose_auc` in magicleap/SuperGluePretrainedNetwork models/utils.py,
     LoFTR/LightGlue `error_auc`): sort errors, recall = (i + 1) / N, prepend (0, 0), cut the curve
     at the threshold (last recall held to the threshold) and integrate with the trapezoid rule,
