@@ -96,6 +96,11 @@ def test_reproject_identity_and_forward_motion(f, z, dz, yaw, tx):
     np.testing.assert_allclose(u2, (u - 3.7) * zf / (zf - dz * z) + 3.7, rtol=1e-9, atol=1e-7)
 
 
+def _truth_K(im, truth):
+    intr = im["intrinsics"] or truth[im["image_id"]]
+    return _K(intr["fx"], intr["cx"], intr["cy"])
+
+
 def test_generated_pairs_are_consistent(tmp_path):
     p = SyntheticParams(views=3, sizes=((48, 36),), focal_range=(30.0, 60.0))
     folder = generate_split(tmp_path, "train", 3, seed=1, params=p)
@@ -106,10 +111,7 @@ def test_generated_pairs_are_consistent(tmp_path):
     for pr in pairs:
         a, b = meta[pr["image_id_1"]], meta[pr["image_id_2"]]
         assert a["scene_id"] == b["scene_id"] and a["view"] < b["view"]
-        Ka = _K(**{"f": (a["intrinsics"] or truth[a["image_id"]])["fx"]},
-                cx=(a["intrinsics"] or truth[a["image_id"]])["cx"], cy=(a["intrinsics"] or truth[a["image_id"]])["cy"])
-        Kb = _K(**{"f": (b["intrinsics"] or truth[b["image_id"]])["fx"]},
-                cx=(b["intrinsics"] or truth[b["image_id"]])["cx"], cy=(b["intrinsics"] or truth[b["image_id"]])["cy"])
+        Ka, Kb = (_truth_K(x, truth) for x in (a, b))
         da, db = np.load(folder / a["depth"]), np.load(folder / b["depth"])
         Ta, Tb = (np.array(x["cam_to_world"]).reshape(4, 4) for x in (a, b))
         assert pr["covisibility"] == covisibility(da, Ka, Ta, db, Kb, Tb, p.cov_tol)
