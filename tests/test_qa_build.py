@@ -101,7 +101,7 @@ def test_depth_records_exact(tmp_path):
             u, v = t["pixel"]
             assert 10 <= u < W - 10 and 10 <= v < H - 10
             assert t["value"] == float(d[v, u])
-            xn, yn = math.floor(u / W * 2000 + 0.5), math.floor(v / H * 2000 + 0.5)  # half-up
+            xn, yn = round(u / W * 2000), round(v / H * 2000)  # Python round (half to even), as the paper
             assert t["pixel_norm"] == [xn, yn]
             assert r["messages"][2 * i]["content"][-1]["text"] == T.depth_question(xn, yn)
             assert r["messages"][2 * i + 1]["content"][0]["text"] == f"{t['value']:.2f} meters"
