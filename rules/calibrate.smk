@@ -9,6 +9,8 @@ rule calibrate:
     params:
         seed=SEED,
         providers=lambda w: ",".join(dataset_cfg(w.dataset).get("calibrate", ["metadata"])),
+        fallback=lambda w: (f"--fallback-fov {dataset_cfg(w.dataset)['fallback_fov']}"
+                            if "fallback_fov" in dataset_cfg(w.dataset) else ""),
     log:
         "results/logs/calibrate/{dataset}_{split}.log",
     threads: 2
@@ -20,7 +22,7 @@ rule calibrate:
         "../envs/data.yaml"
     shell:
         "python -m vlm3.calibrate --index {input} --out {output} --providers {params.providers}"
-        " --cache results/calib/{wildcards.dataset}/cache --seed {params.seed} > {log} 2>&1"
+        " --cache results/calib/{wildcards.dataset}/cache --seed {params.seed} {params.fallback} > {log} 2>&1"
 
 
 rule calibration_report:

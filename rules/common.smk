@@ -113,3 +113,15 @@ def model_path(w):
     if m["kind"] == "run":
         return f"results/checkpoints/{m['run'].format(task=w.task)}"
     return m["hub"]
+
+
+def generate_flags(w):
+    """Generator parameters of a split (common + split-specific) as command-line flags."""
+    gen = dataset_cfg(w.dataset)["generate"]
+    spec = {**gen.get("common", {}), **gen.get(w.split, {})}
+    flags = []
+    for k, v in sorted(spec.items()):
+        if isinstance(v, (list, tuple)):
+            v = ",".join(map(str, v))
+        flags.append(f"--{k.replace('_', '-')} {v}")
+    return " ".join(flags)

@@ -11,11 +11,7 @@ rule generate_synthetic:
         directory("data/raw/{dataset}/{split}"),
     params:
         seed=SEED,
-        spec=lambda w: json.dumps(
-            {**dataset_cfg(w.dataset)["generate"].get("common", {}),
-             **dataset_cfg(w.dataset)["generate"].get(w.split, {})},
-            sort_keys=True,
-        ),
+        flags=generate_flags,
     log:
         "results/logs/data/{dataset}_{split}.log",
     threads: 2
@@ -26,7 +22,7 @@ rule generate_synthetic:
         "../envs/data.yaml"
     shell:
         "python -m vlm3.synthetic.generate --out data/raw/{wildcards.dataset} --split {wildcards.split}"
-        " --params <(echo '{params.spec}') --seed {params.seed} --workers {threads} > {log} 2>&1"
+        " {params.flags} --seed {params.seed} --workers {threads} > {log} 2>&1"
 
 
 rule download:
