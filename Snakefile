@@ -35,3 +35,4 @@ rule all:
     input:
         expand("results/tables/{task}.tex", task=TASKS),
         calibration_reports(),
+        rules.figures.output,

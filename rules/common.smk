@@ -2,11 +2,14 @@
 
 import json
 import re
+import shlex
 
 # Rules run `python -m vlm3.<stage>` from the repository root with src/ importable, so the same
 # commands work in the dev environment, in a conda env from envs/, and on cluster nodes.
 shell.prefix("set -euo pipefail; export PYTHONPATH=src${{PYTHONPATH:+:$PYTHONPATH}}; ")
 
+# The config file in use (labels and model order for tables and figures read it).
+CONFIGFILE = str(workflow.config_settings.configfiles[-1]) if workflow.config_settings.configfiles else "config/config.yaml"
 TASKS = [t for t in ["depth", "object", "correspondence", "pose"] if t in config["benchmarks"]]
 SEED = config["seed"]
 NEURAL_KINDS = {"base", "run", "hub"}
@@ -38,6 +41,23 @@ def raw_dir(wildcards):
     return ds.get("raw", f"data/raw/{wildcards.dataset}")
 
 
+def registry_path(name):
+    return dataset_cfg(name).get("registry", "config/datasets.yaml")
+
+
+def index_flags(w):
+    """Loader of `python -m vlm3.index`: downloaded datasets name their registry entry (its loader and
+    loader_options); the config's loader_options, then split_options[split], become --option flags."""
+    ds = dataset_cfg(w.dataset)
+    flags = [f"--type {shlex.quote(ds['type'])}"]
+    if ds["source"] == "download" or "registry" in ds:
+        flags.append(f"--registry {shlex.quote(registry_path(w.dataset))} --dataset {shlex.quote(w.dataset)}")
+    opts = {**ds.get("loader_options", {}), **ds.get("split_options", {}).get(w.split, {})}
+    # JSON is YAML: the index CLI parses each value back to the same scalar or list.
+    flags += [f"--option {shlex.quote(f'{k}={json.dumps(v)}')}" for k, v in sorted(opts.items())]
+    return " ".join(flags)
+
+
 def models_for(task, kinds=None):
     out = []
     for name, m in config["models"].items():
@@ -45,6 +65,8 @@ def models_for(task, kinds=None):
             continue
         if "tasks" in m and task not in m["tasks"]:
             continue
+        if m["kind"] == "hub" and isinstance(m["hub"], dict) and task not in m["hub"]:
+            continue  # a per-task hub mapping names the tasks the model has a checkpoint for
         out.append(name)
     return out
 
@@ -112,7 +134,7 @@ def model_path(w):
         return base_model_path()
     if m["kind"] == "run":
         return f"results/checkpoints/{m['run'].format(task=w.task)}"
-    return m["hub"]
+    return m["hub"][w.task] if isinstance(m["hub"], dict) else m["hub"]
 
 
 def generate_flags(w):
@@ -125,3 +147,22 @@ def generate_flags(w):
             v = ",".join(map(str, v))
         flags.append(f"--{k.replace('_', '-')} {v}")
     return " ".join(flags)
+
+
+def all_predictions(task=None):
+    tasks = [task] if task else TASKS
+    return [
+        f"results/predictions/{m}/{t}/{b}.jsonl" for t in tasks for m in models_for(t) for b in benches(t)
+    ]
+
+
+def figure_outputs():
+    out = {"loss": "results/figures/loss.png"}
+    if "depth" in TASKS:
+        out["depth"] = "results/figures/depth_scatter.png"
+    if "pose" in TASKS:
+        out["pose"] = "results/figures/pose_cdf.png"
+    if "correspondence" in TASKS:
+        for m in models_for("correspondence"):
+            out[f"corr_{m}"] = f"results/figures/correspondence_{m}.png"
+    return out

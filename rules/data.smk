@@ -30,7 +30,7 @@ rule download:
     output:
         "data/raw/{dataset}/.verified",
     params:
-        registry=lambda w: dataset_cfg(w.dataset).get("registry", "config/datasets.yaml"),
+        registry=lambda w: registry_path(w.dataset),
     log:
         "results/logs/download/{dataset}.log",
     threads: 1
@@ -52,7 +52,7 @@ rule index:
         images="results/index/{dataset}/{split}.parquet",
         pairs="results/index/{dataset}/{split}_pairs.parquet",
     params:
-        type=lambda w: dataset_cfg(w.dataset)["type"],
+        loader=index_flags,
         raw=raw_dir,
     log:
         "results/logs/index/{dataset}_{split}.log",
@@ -63,5 +63,5 @@ rule index:
     conda:
         "../envs/data.yaml"
     shell:
-        "python -m vlm3.index --type {params.type} --raw {params.raw} --split {wildcards.split}"
+        "python -m vlm3.index {params.loader} --raw {params.raw} --split {wildcards.split}"
         " --out {output.images} --pairs-out {output.pairs} > {log} 2>&1"

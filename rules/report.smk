@@ -3,6 +3,7 @@
 
 localrules:
     tables,
+    figures,
 
 
 rule tables:
@@ -14,6 +15,8 @@ rule tables:
     output:
         tex="results/tables/{task}.tex",
         csv="results/tables/{task}.csv",
+    params:
+        config=CONFIGFILE,
     log:
         "results/logs/report/{task}_table.log",
     threads: 1
@@ -24,4 +27,26 @@ rule tables:
         "../envs/report.yaml"
     shell:
         "python -m vlm3.report.tables --task {wildcards.task} --metrics {input}"
-        " --config config/config.yaml --out {output.tex} > {log} 2>&1"
+        " --config {params.config} --out {output.tex} > {log} 2>&1"
+
+
+rule figures:
+    """Predicted-vs-true depth, pose error CDF (AUC@30 marked), correspondence pairs, loss curves."""
+    input:
+        predictions=all_predictions(),
+        checkpoints=[f"results/checkpoints/{r}" for r in config["runs"]],
+    output:
+        **figure_outputs(),
+    params:
+        config=CONFIGFILE,
+    log:
+        "results/logs/report/figures.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=20,
+    conda:
+        "../envs/report.yaml"
+    shell:
+        "python -m vlm3.report.figures --predictions results/predictions --qa results/qa"
+        " --checkpoints results/checkpoints --config {params.config} --out results/figures > {log} 2>&1"
