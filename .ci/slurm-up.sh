@@ -33,12 +33,17 @@ SlurmctldLogFile=/var/log/slurm/slurmctld.log
 SlurmdLogFile=/var/log/slurm/slurmd.log
 NodeName=${host} CPUs=${cpus} RealMemory=${mem} State=UNKNOWN
 PartitionName=debug Nodes=${host} Default=YES MaxTime=INFINITE State=UP OverSubscribe=NO
+# The slurm profile's partition names (slurm/config.yaml), on the same node, so the profile runs
+# here with its SITE partition keys unchanged. No GPUs: GPU-less rules send --gpus=<model>:0.
+PartitionName=cpu Nodes=${host} MaxTime=INFINITE State=UP OverSubscribe=NO
+PartitionName=gpu Nodes=${host} MaxTime=INFINITE State=UP OverSubscribe=NO
 CONF
 [ -s /etc/munge/munge.key ] || dd if=/dev/urandom bs=1 count=1024 of=/etc/munge/munge.key 2>/dev/null
 chown -R munge:munge /etc/munge /run/munge /var/lib/munge /var/log/munge 2>/dev/null || true
 chmod 400 /etc/munge/munge.key
 pgrep -x munged >/dev/null || su -s /bin/sh munge -c /usr/sbin/munged 2>/dev/null || /usr/sbin/munged --force
-pgrep -x slurmctld >/dev/null || /usr/sbin/slurmctld
+# Already running (re-run of this script): load the configuration written above.
+if pgrep -x slurmctld >/dev/null; then scontrol reconfigure; else /usr/sbin/slurmctld; fi
 pgrep -x slurmd >/dev/null || /usr/sbin/slurmd
 for i in $(seq 1 60); do
   if sinfo -h -o '%T' 2>/dev/null | grep -qE '^(idle|mixed|allocated)'; then
