@@ -32,13 +32,28 @@ def validate(config: dict, schema_path: str | Path = SCHEMA, source: str = "conf
                 msg = f"unknown key(s): {msg.split('(')[-1].rstrip(')')}"
             lines.append(f"  {_where(e)}: {msg}")
         raise ConfigError(f"{source} is invalid:\n" + "\n".join(lines))
+
+    def bad(where: str, msg: str) -> ConfigError:
+        return ConfigError(f"{source} is invalid:\n  {where}: {msg}")
+
     for run, spec in config.get("runs", {}).items():
         if spec["task"] not in config.get("mixtures", {}):
-            raise ConfigError(f"{source} is invalid:\n  runs.{run}.task: no mixture for task {spec['task']!r}")
+            raise bad(f"runs.{run}.task", f"no mixture for task {spec['task']!r}")
+        _check_batch(spec, f"runs.{run}", bad)
+    for task, mix in config.get("mixtures", {}).items():
+        for ds in mix["sources"]:
+            if ds not in config.get("datasets", {}):
+                raise bad(f"mixtures.{task}.sources", f"unknown dataset {ds!r}")
+            if "train" not in config["datasets"][ds]["splits"]:
+                raise bad(f"mixtures.{task}.sources", f"dataset {ds!r} has no 'train' in its splits")
     for name, m in config.get("models", {}).items():
         need = {"run": "run", "hub": "hub"}.get(m["kind"])
         if need and need not in m:
             raise ConfigError(f"{source} is invalid:\n  models.{name}: kind {m['kind']!r} needs key {need!r}")
+        if m["kind"] == "hub" and isinstance(m["hub"], dict):
+            missing = [t for t in m.get("tasks", []) if t not in m["hub"]]
+            if missing:
+                raise bad(f"models.{name}.hub", f"no checkpoint for task(s) {missing} listed in tasks")
         if m["kind"] == "run":
             for task in m.get("tasks", config.get("benchmarks", {})):
                 run = m["run"].format(task=task)
@@ -49,7 +64,28 @@ def validate(config: dict, schema_path: str | Path = SCHEMA, source: str = "conf
         for b in benches:
             if b["dataset"] not in config["datasets"]:
                 raise ConfigError(f"{source} is invalid:\n  benchmarks.{task}: unknown dataset {b['dataset']!r}")
+            if b["split"] not in config["datasets"][b["dataset"]]["splits"]:
+                raise bad(f"benchmarks.{task}", f"split {b['split']!r} is not in datasets.{b['dataset']}.splits")
     return config
+
+
+def _check_batch(spec: dict, where: str, bad) -> None:
+    """global_batch = batch_size * grad_accum * gpus (gpus: all nodes together); with `samples`,
+    max_steps = ceil(samples / global_batch)."""
+    gpus, nodes = spec.get("gpus", 0), spec.get("nodes", 1)
+    if gpus and gpus % nodes:
+        raise bad(f"{where}.gpus", f"{gpus} GPUs do not split evenly over {nodes} nodes")
+    if "global_batch" in spec and gpus:
+        got = spec["batch_size"] * spec.get("grad_accum", 1) * gpus
+        if got != spec["global_batch"]:
+            raise bad(f"{where}.global_batch", f"{spec['global_batch']} != batch_size * grad_accum * gpus "
+                      f"= {spec['batch_size']} * {spec.get('grad_accum', 1)} * {gpus} = {got}")
+    if "samples" in spec:
+        if "global_batch" not in spec:
+            raise bad(f"{where}.samples", "needs global_batch (max_steps = ceil(samples / global_batch))")
+        steps = -(-spec["samples"] // spec["global_batch"])
+        if spec["max_steps"] != steps:
+            raise bad(f"{where}.max_steps", f"{spec['max_steps']} != ceil(samples / global_batch) = {steps}")
 
 
 def load(path: str | Path) -> dict:

@@ -1,0 +1,238 @@
+"""config/paper.yaml: valid, names the registry's datasets, carries the paper's numbers, and its DAG
+(download -> ... -> tables) builds on a machine with no data."""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from vlm3.config import ConfigError, load, validate
+from vlm3.download import load_registry
+
+ROOT = Path(__file__).resolve().parents[1]
+PAPER = ROOT / "config" / "paper.yaml"
+
+# REFERENCE.md "Training data (paper) and recipe" (numbers copied by hand, not read from the registry).
+DEPTH_WEIGHTS = {"argoverse2": 0.21, "waymo": 0.04, "nuscenes": 0.01, "scannetpp": 0.01,
+                 "taskonomy": 0.51, "hm3d": 0.78, "matterport3d": 0.006, "streetview-internal": 1.0}
+# task: (lr, global batch, samples, GPUs, wall time in minutes)
+RECIPES = {"depth": (5.5e-5, 1344, 32_000_000, 32, 3 * 24 * 60),
+           "object": (3.5e-4, 640, 1_000_000, 32, 3 * 60),
+           "correspondence": (2e-5, 2816, 80_000_000, 64, 7 * 24 * 60),
+           "pose": (5e-5, 448, 10_000_000, 32, 4 * 24 * 60)}
+# REFERENCE.md "Evaluation sets", as registry names
+BENCHMARKS = {
+    "depth": ["argoverse2", "ddad", "nuscenes", "eth3d", "scannetpp", "sunrgbd", "ibims1", "nyuv2"],
+    "object": ["spatialrgpt-bench"],
+    "correspondence": ["ufm-eth3d", "ufm-dtu", "ufm-tawb"],
+    "pose": ["eth3d-wai", "scannetpp-wai"],
+}
+
+
+@pytest.fixture(scope="module")
+def cfg():
+    return load(PAPER)
+
+
+@pytest.fixture(scope="module")
+def reg():
+    return load_registry(ROOT / "config" / "datasets.yaml")["datasets"]
+
+
+def test_datasets_are_registry_entries_with_their_loader(cfg, reg):
+    for name, ds in cfg["datasets"].items():
+        assert name in reg, name
+        assert ds["source"] == "download", name
+        assert ds.get("registry", "config/datasets.yaml") == "config/datasets.yaml"
+        assert reg[name]["loader"] is not None and ds["type"] == reg[name]["loader"], name
+    assert cfg["datasets"]["spatialrgpt-bench"]["calibrate"] == ["metadata", "exif", "geocalib"]
+    assert cfg["target_focal"] == 1000
+
+
+def test_benchmarks_are_the_papers_eval_sets_on_their_eval_split(cfg, reg):
+    got = {t: [b["dataset"] for b in bs] for t, bs in cfg["benchmarks"].items()}
+    assert got == BENCHMARKS
+    for task, benches in cfg["benchmarks"].items():
+        for b in benches:
+            assert b["split"] == reg[b["dataset"]]["eval_split"], b
+            assert task in reg[b["dataset"]]["role"]["eval"], b
+
+
+def test_depth_mixture_has_the_paper_weights(cfg, reg):
+    sources = cfg["mixtures"]["depth"]["sources"]
+    # every paper source with a loader is in, with the paper's weight; those left out have none
+    left_out = {n for n in DEPTH_WEIGHTS if reg[n]["loader"] is None}
+    assert left_out == {"waymo", "streetview-internal"}
+    assert sources == {n: w for n, w in DEPTH_WEIGHTS.items() if n not in left_out}
+    for n, w in sources.items():
+        assert reg[n]["mixture"] == {**reg[n]["mixture"], "task": "depth", "weight": w}
+    assert cfg["mixtures"]["depth"]["n"] == RECIPES["depth"][2]
+
+
+def test_pair_mixtures_use_the_pair_sources_with_loaders(cfg, reg):
+    for task in ("correspondence", "pose"):
+        src = cfg["mixtures"][task]["sources"]
+        assert set(src) == {"scannetpp", "megadepth", "blendedmvs", "tartanair"}
+        for n in src:
+            assert task in reg[n]["role"]["train"] and "train" in cfg["datasets"][n]["splits"]
+        assert cfg["mixtures"][task]["n"] == RECIPES[task][2]
+    # the paper's object source has no loader, hence no object mixture (documented in paper.yaml)
+    assert reg["spatialrgpt-train"]["loader"] is None and "object" not in cfg["mixtures"]
+
+
+@pytest.mark.parametrize("task", ["depth", "correspondence", "pose"])
+def test_runs_follow_the_paper_recipe(cfg, task):
+    lr, batch, samples, gpus, minutes = RECIPES[task]
+    r = cfg["runs"][f"paper-{task}"]
+    assert r["task"] == task
+    assert (r["lr"], r["global_batch"], r["samples"], r["gpus"], r["runtime_min"]) == (lr, batch, samples,
+                                                                                       gpus, minutes)
+    assert r["batch_size"] * r["grad_accum"] * r["gpus"] == batch
+    assert r["max_steps"] == math.ceil(samples / batch)
+    assert (r["warmup_ratio"], r["grad_clip"]) == (0.1, 0.02)
+    assert r["gpus"] == 8 * r["nodes"]
+
+
+def test_models(cfg):
+    m = cfg["models"]
+    assert cfg["base_model"] == {"hub": "Qwen/Qwen3-VL-4B-Instruct"}
+    assert m["qwen3-vl-4b"] == {"kind": "hub", "hub": "Qwen/Qwen3-VL-4B-Instruct", "label": "Qwen3-VL-4B"}
+    assert m["vlm3-released"]["hub"] == {"depth": "facebook/VLM3-depth", "object": "facebook/VLM3-object",
+                                         "correspondence": "facebook/VLM3-corr", "pose": "facebook/VLM3-pose"}
+    assert m["vlm3-ours"]["kind"] == "run" and m["vlm3-ours"]["run"] == "paper-{task}"
+    assert {m["median"]["kind"], m["opencv"]["kind"]} == {"baseline", "expert"}
+
+
+def _expect_error(cfg, edit, match):
+    bad = copy.deepcopy(cfg)
+    edit(bad)
+    with pytest.raises(ConfigError, match=match):
+        validate(bad, source="paper.yaml")
+
+
+def test_validation_rejects_inconsistent_recipes(cfg):
+    def batch(c):
+        c["runs"]["paper-depth"]["grad_accum"] = 1
+    _expect_error(cfg, batch, r"runs.paper-depth.global_batch: 1344 != batch_size \* grad_accum \* gpus "
+                              r"= 21 \* 1 \* 32 = 672")
+
+    def steps(c):
+        c["runs"]["paper-pose"]["max_steps"] = 22321
+    _expect_error(cfg, steps, r"runs.paper-pose.max_steps: 22321 != ceil\(samples / global_batch\) = 22322")
+
+    def nodes(c):
+        c["runs"]["paper-pose"]["nodes"] = 3
+    _expect_error(cfg, nodes, r"runs.paper-pose.gpus: 32 GPUs do not split evenly over 3 nodes")
+
+    def split(c):
+        c["benchmarks"]["depth"][0]["split"] = "test"
+    _expect_error(cfg, split, r"benchmarks.depth: split 'test' is not in datasets.argoverse2.splits")
+
+    def train(c):
+        c["mixtures"]["depth"]["sources"]["ddad"] = 0.5
+    _expect_error(cfg, train, r"mixtures.depth.sources: dataset 'ddad' has no 'train' in its splits")
+
+    def hub(c):
+        c["models"]["vlm3-released"]["tasks"] = ["depth", "object"]
+        del c["models"]["vlm3-released"]["hub"]["object"]
+    _expect_error(cfg, hub, r"models.vlm3-released.hub: no checkpoint for task\(s\) \['object'\]")
+
+    def hubkey(c):
+        c["models"]["vlm3-released"]["hub"]["segmentation"] = "x/y"
+    _expect_error(cfg, hubkey, r"models.vlm3-released.hub")
+
+    def opts(c):
+        c["datasets"]["nuscenes"]["split_options"] = {"bad-split": {}}
+    _expect_error(cfg, opts, r"datasets.nuscenes.split_options")
+
+
+# ---------------------------------------------------------------- the workflow's DAG, dry run
+EXPECTED_JOBS = {"download": 11, "index": 14, "calibrate": 14, "resize": 14, "qa": 14, "mix": 1,
+                 "train": 1, "predict": 24, "baseline": 8, "score": 32, "tables": 1}
+
+
+def _workdir(tmp: Path) -> Path:
+    """A working directory with no data and no results that sees the repository's files (config/,
+    paper/, envs/, ...) through links: the DAG of a fresh checkout, whatever ran in ROOT."""
+    wd = tmp / "wd"
+    wd.mkdir()
+    for p in ROOT.iterdir():
+        if p.name not in {"results", "data", ".snakemake", ".git"}:
+            (wd / p.name).symlink_to(p)
+    return wd
+
+
+def _env(tmp: Path) -> dict:
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    if shutil.which("conda") is None:
+        # FAKE conda: the slurm profile deploys rule envs with conda, which cannot be installed on
+        # this machine. A dry run only asks conda for its info, version and channel priority; this
+        # stand-in answers those three and refuses anything else. Where conda exists it is used.
+        fake = tmp / "fakebin"
+        fake.mkdir()
+        (fake / "conda").write_text(
+            "#!/bin/sh\n"
+            'case "$1 $2" in\n'
+            '  "info --json") echo \'{"conda_prefix": "/nonexistent", "platform": "linux-64"}\';;\n'
+            '  "--version ") echo "conda 24.7.1";;\n'
+            '  "config --get") echo \'{"get": {"channel_priority": "strict"}}\';;\n'
+            '  *) echo "fake conda: $*" >&2; exit 1;;\n'
+            "esac\n")
+        (fake / "conda").chmod(0o755)
+        env["PATH"] = f"{fake}{os.pathsep}{env['PATH']}"
+    return env
+
+
+def _dry_run(args: list[str], cwd: Path, env: dict) -> str:
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-n", "-p", *args]
+    res = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+    out = res.stdout + res.stderr
+    assert res.returncode == 0, out[-3000:]
+    return out
+
+
+def _job_counts(out: str) -> dict:
+    table = out.split("Job stats:")[1].split("total")[0]
+    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)\s*$", table, re.M)}
+
+
+def test_paper_dry_run_lists_every_stage(tmp_path):
+    wd = _workdir(tmp_path)
+    out = _dry_run(["--configfile", str(PAPER), "--", "results/tables/depth.tex"], wd, _env(tmp_path))
+    assert _job_counts(out) == EXPECTED_JOBS
+    # the index rule hands the registry entry and the split's options to vlm3.index
+    assert ("python -m vlm3.index --type nuscenes --registry config/datasets.yaml --dataset nuscenes"
+            " --option 'version=\"v1.0-trainval\"' --raw data/raw/nuscenes --split train") in out
+    assert "--type nuscenes --registry config/datasets.yaml --dataset nuscenes --raw data/raw/nuscenes --split mini" in out
+    assert "python -m vlm3.download --dataset spatialrgpt-bench" not in out  # depth table only
+    assert "python -m vlm3.predict --model facebook/VLM3-depth --qa results/qa/depth/ibims1/test.jsonl" in out
+    assert "python -m vlm3.train --model Qwen/Qwen3-VL-4B-Instruct --data results/qa/depth/train.jsonl" in out
+    assert "--lr 5.5e-05" in out and "--grad-clip 0.02" in out
+
+
+def test_slurm_profile_dry_run(tmp_path):
+    wd = _workdir(tmp_path)
+    out = _dry_run(["--profile", str(ROOT / "slurm"), "results/tables/depth.tex"], wd, _env(tmp_path))
+    assert _job_counts(out) == EXPECTED_JOBS
+    assert "config/paper.yaml" in out  # the profile's configfile reaches the tables rule
+
+
+def test_all_tables_dry_run(tmp_path):
+    """Every task's table: object evaluates the hub models only (no object training source)."""
+    wd = _workdir(tmp_path)
+    out = _dry_run(["--configfile", str(PAPER), "--", *(f"results/tables/{t}.tex" for t in BENCHMARKS)],
+                   wd, _env(tmp_path))
+    jobs = _job_counts(out)
+    assert jobs["train"] == 3 and jobs["tables"] == 4 and jobs["mix"] == 3
+    assert "--model facebook/VLM3-object --qa results/qa/object/spatialrgpt-bench/test.jsonl" in out
+    assert "--model facebook/VLM3-corr --qa results/qa/correspondence/ufm-dtu/test.jsonl" in out
+    assert "results/predictions/vlm3-ours/object" not in out
