@@ -28,6 +28,7 @@ include: "rules/qa.smk"
 include: "rules/train.smk"
 include: "rules/evaluate.smk"
 include: "rules/report.smk"
+include: "rules/paper.smk"
 
 
 rule all:

@@ -9,7 +9,7 @@ marked "(ours)", whose values come from results/metrics through the column -> be
 vlm3.report.claims (with the embedded default none of the paper's benchmarks exist, so these rows
 are dashes). Reproduced values are printed with the column's precision. The best value of every
 column is bold (compared as printed; ties all bold); an en dash marks a missing value. The .tex is
-a complete `table` float (booktabs), wide tables scaled to the line width.
+a complete `table` float (booktabs), scaled down to the line width only when wider.
 CSV twin: one line per row: row label, kind (reported|reproduced), model, then per column the
 value (reported: as printed; reproduced: unrounded), empty where missing.
 """
@@ -32,7 +32,6 @@ log = logging.getLogger("vlm3.report.paper_tables")
 
 DASH = "--"
 DAGGER = r"$^\dagger$"
-WIDE = 8  # more value columns than this: \resizebox to the line width
 
 
 def load_config(path: str | Path) -> dict:
@@ -96,8 +95,11 @@ def render_tex(t: Table, rows: list[dict]) -> str:
             out.append(rf"\textbf{{{s}}}" if _printed_value(s) == best.get(c.key) else s)
         body.append(" & ".join(out) + r" \\")
     body += [r"\bottomrule", r"\end{tabular}"]
-    if n > WIDE:
-        body = [r"\resizebox{\linewidth}{!}{%"] + body + ["}"]
+    # shrink to the line width only when wider (long model labels, many columns)
+    body = [r"\ifdefined\vlmtablebox\else\newsavebox{\vlmtablebox}\fi",
+            r"\sbox{\vlmtablebox}{%"] + body + [
+            "}%", r"\ifdim\wd\vlmtablebox>\linewidth\resizebox{\linewidth}{!}{\usebox{\vlmtablebox}}"
+            r"\else\usebox{\vlmtablebox}\fi"]
     caption = (rf"{t.title}. {DAGGER}\,reported in the paper ({tex_escape(t.source)}); "
                r"(ours): reproduced by this workflow from results/metrics; best per column in bold; "
                r"-- not available.")
