@@ -36,7 +36,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from vlm3.train.fsdp import (  # noqa: E402
-    build_optimizer, causal_lm_loss_sum, set_checkpoint_fraction, use_linear_patch_embed,
+    build_optimizer, causal_lm_loss_sum, compile_blocks, set_checkpoint_fraction, use_linear_patch_embed,
 )
 from vlm3.train.packing import PACKED_SDPA, PackingCollator, use_packed_sdpa  # noqa: E402
 from vlm3.train.shapes import qwen3vl_4b_config, synthetic_sample, tiny_qwen3vl_config  # noqa: E402
@@ -289,6 +289,9 @@ def main(argv=None):
         "hf_gc8": (False, 8, 1.0), "hf_nogc4": (False, 4, 0.0), "hf_nogc2": (False, 2, 0.0),
         "proj_gc8": (True, 8, 1.0), "proj_gc16": (True, 16, 1.0), "proj_nogc4": (True, 4, 0.0),
         "proj_sel8_50": (True, 8, 0.5), "proj_sel8_25": (True, 8, 0.25), "proj_sel6_0": (True, 6, 0.0),
+        # regional torch.compile (applied once, permanently: these run last)
+        "proj_nogc4_compile": (True, 4, 0.0), "proj_gc16_compile": (True, 16, 1.0),
+        "proj_sel8_25_compile": (True, 8, 0.25),
     }
     only = [c for c in args.only.split(",") if c]
     results = []
@@ -297,9 +300,13 @@ def main(argv=None):
     def save():
         out_json.write_text(json.dumps({"meta": meta, "results": results}, indent=1, sort_keys=True))
 
+    compiled = False
     for name, (project, micro, frac) in configs.items():
         if only and name not in only:
             continue
+        if name.endswith("_compile") and not compiled:
+            compile_blocks(b.model)
+            compiled = True
         results.append(b.run(name, project, micro, frac, args.steps, args.warmup, profile=(name == args.profile)))
         save()
     for spec in [s for s in args.search.split(";") if s]:

@@ -59,7 +59,7 @@ def gpus_from_slurm(env) -> int | None:
         return n
     v = env.get("SLURM_GPUS_PER_NODE")
     if v:
-        last = v.split(",")[0].split(":")[-1].split("(")[0]
+        last = v.split(",")[0].split("(")[0].split(":")[-1]
         if not last.isdigit():
             raise ValueError(f"cannot read a GPU count from SLURM_GPUS_PER_NODE={v!r}")
         return int(last)

@@ -221,6 +221,52 @@ class PackingCollator:
         return batch
 
 
+def unpad_batch(batch: Mapping[str, torch.Tensor], image_token_id: int, spatial_merge_size: int = 2) -> list[dict]:
+    """Split a right/left-padded model batch (input_ids, attention_mask, labels, mm_token_type_ids,
+    pixel_values, image_grid_thw, as `vlm3.train.data.QACollator` emits) back into per-sample
+    dicts for `PackingCollator`. Images are assigned to samples in order by counting each
+    sample's image placeholder tokens."""
+    ids = batch["input_ids"]
+    mask = batch.get("attention_mask")
+    grid = batch.get("image_grid_thw")
+    pv = batch.get("pixel_values")
+    tokens_per_image = (grid.prod(-1) // spatial_merge_size**2).tolist() if grid is not None else []
+    patches_per_image = grid.prod(-1).tolist() if grid is not None else []
+    out, img, row = [], 0, 0
+    for b in range(ids.shape[0]):
+        keep = mask[b].bool() if mask is not None else torch.ones_like(ids[b], dtype=torch.bool)
+        s = {k: batch[k][b][keep] for k in ("input_ids", "labels", "mm_token_type_ids") if batch.get(k) is not None}
+        need = int((s["input_ids"] == image_token_id).sum())
+        first = img
+        while need > 0:
+            if img >= len(tokens_per_image):
+                raise ValueError(f"batch row {b}: more image tokens than image_grid_thw rows provide")
+            need -= tokens_per_image[img]
+            img += 1
+        if need != 0:
+            raise ValueError(f"batch row {b}: image tokens do not match whole images of image_grid_thw")
+        if img > first:
+            n_rows = int(sum(patches_per_image[first:img]))
+            s["pixel_values"] = pv[row:row + n_rows]
+            s["image_grid_thw"] = grid[first:img]
+            row += n_rows
+        out.append(s)
+    return out
+
+
+class PackedBatchCollator:
+    """Wrap a padding collator (e.g. `vlm3.train.data.QACollator`) so its batches come out packed:
+    `PackedBatchCollator(QACollator(processor), PackingCollator.from_config(model.config))` is a
+    drop-in `collator=` for `vlm3.train.trainer.train`."""
+
+    def __init__(self, inner, packer: PackingCollator):
+        self.inner, self.packer = inner, packer
+
+    def __call__(self, records):
+        padded = self.inner(records)
+        return self.packer(unpad_batch(padded, self.packer.image_token_id, self.packer.spatial_merge_size))
+
+
 def pack_indices(lengths: Sequence[int], max_tokens: int) -> list[list[int]]:
     """Group sample indices into packs of at most `max_tokens` tokens (first-fit decreasing).
 
@@ -313,6 +359,7 @@ def _varlen_attention(module, query, key, value, position_ids, scaling, fn_param
     return out[None]
 
 
+@torch.compiler.disable  # host-side segment bookkeeping; compiled regions break around it cleanly
 def packed_sdpa_attention_forward(module, query, key, value, attention_mask, position_ids=None, **kwargs):
     """Causal attention that never crosses packed-sample boundaries, without flash-attn.
 

@@ -1,0 +1,123 @@
+"""FSDP training pieces: Linear patch embedding, batch plan, model setup, optimizer and schedule."""
+
+import math
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import nn
+from transformers import Qwen3VLForConditionalGeneration
+from transformers.models.qwen3_vl.modeling_qwen3_vl import Qwen3VLVisionPatchEmbed
+
+from vlm3.train.fsdp import (
+    LinearPatchConv3d, batch_plan, build_optimizer, build_scheduler, set_checkpoint_fraction, setup_model,
+    use_linear_patch_embed,
+)
+from vlm3.train.shapes import qwen3vl_4b_config, synthetic_sample, tiny_qwen3vl_config
+
+
+def test_linear_patch_embed_equals_conv3d_real_shapes():
+    """Qwen3-VL-4B's patch embedding (3x2x16x16 -> 1024): Conv3d and the Linear form agree in fp32."""
+    torch.manual_seed(0)
+    pe = Qwen3VLVisionPatchEmbed(qwen3vl_4b_config().vision_config).float()
+    x = torch.randn(37, 3 * 2 * 16 * 16)
+    ref = pe(x)
+    keys = {k: v.shape for k, v in pe.state_dict().items()}
+    assert use_linear_patch_embed(nn.ModuleDict({"patch_embed": pe})) == 1
+    assert type(pe.proj) is LinearPatchConv3d
+    assert {k: v.shape for k, v in pe.state_dict().items()} == keys  # checkpoints unchanged
+    out = pe(x)
+    assert out.shape == (37, 1024)
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
+    # gradients agree too
+    out.square().sum().backward()
+    g_lin = pe.proj.weight.grad.clone()
+    pe.zero_grad()
+    pe.proj.__class__ = nn.Conv3d
+    pe(x).square().sum().backward()
+    torch.testing.assert_close(g_lin, pe.proj.weight.grad, rtol=1e-4, atol=1e-4)
+
+
+def test_linear_patch_embed_rejects_other_convs():
+    m = nn.ModuleDict({"patch_embed": nn.ModuleDict({"proj": nn.Conv3d(3, 4, 2, stride=1)})})
+    with pytest.raises(ValueError, match="not a plain patchify conv"):
+        use_linear_patch_embed(m)
+
+
+def test_setup_model_on_tiny_model_keeps_outputs():
+    cfg = tiny_qwen3vl_config()
+    torch.manual_seed(0)
+    m = Qwen3VLForConditionalGeneration(cfg).float().eval()
+    s = synthetic_sample(cfg, 0, "a", (1, 4, 6), n_turns=2, question_tokens=5, answer_tokens=3)
+    batch = {k: (v[None] if k in ("input_ids", "labels", "mm_token_type_ids") else v) for k, v in s.items()}
+    with torch.no_grad():
+        ref = m(**batch).loss
+    setup_model(m, gradient_checkpointing=True, freeze_vision=True, linear_patch_embed=True)
+    assert type(m.model.visual.patch_embed.proj) is LinearPatchConv3d
+    assert not any(p.requires_grad for p in m.model.visual.parameters())
+    assert all(p.requires_grad for p in m.model.language_model.parameters())
+    assert all(layer.gradient_checkpointing for layer in m.model.language_model.layers)
+    m.train()
+    loss = m(**batch).loss
+    torch.testing.assert_close(loss, ref, rtol=1e-5, atol=1e-5)
+    loss.backward()
+    assert m.model.visual.patch_embed.proj.weight.grad is None
+    assert m.model.language_model.layers[0].mlp.up_proj.weight.grad is not None
+    assert set_checkpoint_fraction(m, 0.5) == 1
+    assert [layer.gradient_checkpointing for layer in m.model.language_model.layers] == [True, False]
+    with pytest.raises(ValueError, match="fraction"):
+        set_checkpoint_fraction(m, 1.5)
+
+
+@pytest.mark.parametrize("glob,world,micro,expect", [
+    (1344, 32, 8, (42, 7, 6)),   # paper depth recipe: 42 per GPU = 7 x 6
+    (640, 32, 8, (20, 5, 4)),    # object
+    (2816, 64, 8, (44, 4, 11)),  # correspondence
+    (448, 32, 8, (14, 7, 2)),    # pose
+    (1344, 8, 16, (168, 14, 12)),
+    (64, 64, 8, (1, 1, 1)),
+    (16, 1, 4, (16, 4, 4)),
+])
+def test_batch_plan_hand_cases(glob, world, micro, expect):
+    p = batch_plan(glob, world, micro)
+    assert (p.per_device_batch, p.micro_batch, p.grad_accum) == expect
+
+
+def test_batch_plan_errors():
+    with pytest.raises(ValueError, match="global_batch=100 is not divisible by world_size=32"):
+        batch_plan(100, 32, 4)
+    with pytest.raises(ValueError, match="micro_batch must be a positive integer"):
+        batch_plan(64, 8, 0)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 64), st.integers(1, 64), st.integers(1, 32))
+def test_batch_plan_keeps_global_batch(world, per_device, micro):
+    p = batch_plan(world * per_device, world, micro)
+    assert p.micro_batch * p.grad_accum * world == world * per_device
+    assert 1 <= p.micro_batch <= micro
+    # the largest feasible micro-batch: no divisor of per_device between it and the request
+    assert all(per_device % d for d in range(p.micro_batch + 1, min(micro, per_device) + 1))
+
+
+def test_optimizer_and_cosine_schedule():
+    m = nn.Sequential(nn.Linear(4, 4), nn.LayerNorm(4))
+    opt = build_optimizer(m, lr=1.0, weight_decay=0.1, fused=False)
+    decays = sorted((g["weight_decay"], len(g["params"])) for g in opt.param_groups)
+    assert decays == [(0.0, 3), (0.1, 1)]  # Linear weight decays; bias, LN weight and bias don't
+    sched = build_scheduler(opt, total_steps=100)  # 10 warm-up steps
+    lrs = []
+    for _ in range(100):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert lrs[0] == 0.0 and lrs[5] == pytest.approx(0.5) and lrs[10] == pytest.approx(1.0)
+    # cosine: at step 10 + 45 of the 90 decay steps, lr = 0.5 * (1 + cos(pi / 2)) = 0.5
+    assert lrs[55] == pytest.approx(0.5)
+    assert lrs[99] == pytest.approx(0.5 * (1 + math.cos(math.pi * 89 / 90)))
+    with pytest.raises(ValueError, match="warmup_ratio"):
+        build_scheduler(opt, 10, warmup_ratio=1.0)
+    frozen = nn.Linear(2, 2).requires_grad_(False)
+    with pytest.raises(ValueError, match="no trainable parameters"):
+        build_optimizer(frozen, lr=1e-3)
