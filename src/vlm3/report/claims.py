@@ -92,6 +92,14 @@ class Table:
         ds = [r[col].decimals for r in self.rows.values() if col in r]
         return max(ds) if ds else 3
 
+    def fmt(self, col: str, value: float) -> str:
+        """A reproduced value printed like the column's claims (decimals; ".904" without the 0)."""
+        s = f"{value:.{self.decimals(col)}f}"
+        texts = [r[col].text for r in self.rows.values() if col in r]
+        if texts and all(t.lstrip("-").startswith(".") for t in texts):
+            s = re.sub(r"^(-?)0\.", r"\1.", s)
+        return s
+
 
 @dataclass
 class SyntheticClaim:

@@ -7,7 +7,7 @@ Names are derived deterministically from keys, letters only (TeX control words):
 split at non-alphanumerics, digits are spelt out one by one (3 -> Three), and every piece starts
 upper case. A collision of two different keys is an error, never a silent overwrite.
 - `\\claim{Table}{Row}{Column}` the claim as printed:  depth/VLM3-4B/mean -> \\claimDepthVLMThreeFourBMean = .904
-- `\\repro{Table}{Row}{Column}{Model}` reproduced value (claim's precision) or -- (not run)
+- `\\repro{Table}{Row}{Column}{Model}` reproduced value printed like the column's claims, or -- (not run)
 - `\\verdict{Table}{Row}{Column}{Model}` reproduced / not reproduced / not run
 - `\\synth{Task}{Bench}{Metric}{Model}` (+ `Lo`, `Hi`): the synthetic replica's numbers (3 decimals)
 - `\\synth{Claim}Verdict`; `\\audit{Paper|Synthetic}{Reproduced|NotReproduced|NotRun|Claims}`;
@@ -79,9 +79,9 @@ def build_macros(claims_path, audit: dict) -> MacroSet:
     for r in audit["paper_claims"]:
         if r["model"] is None:
             continue
-        dec = claims.get(r["key"]).decimals
+        value = DASH if r["reproduced"] is None else claims.tables[r["table"]].fmt(r["column"], r["reproduced"])
         origin = f"{r['key']}@{r['model']}"
-        ms.add(macro_name("repro", r["table"], r["row"], r["column"], r["model"]), _num(r["reproduced"], dec), origin)
+        ms.add(macro_name("repro", r["table"], r["row"], r["column"], r["model"]), value, origin)
         ms.add(macro_name("verdict", r["table"], r["row"], r["column"], r["model"]), r["verdict"], origin)
     for c in audit["synthetic_claims"]:
         ms.add(macro_name("synth", c["key"], "verdict"), c["verdict"], c["key"])

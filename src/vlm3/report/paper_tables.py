@@ -7,7 +7,7 @@ Each table has the paper's columns and, first, the paper's rows marked with a da
 printed exactly as in the paper), then one row per configured model that runs the table's task,
 marked "(ours)", whose values come from results/metrics through the column -> benchmark mapping of
 vlm3.report.claims (with the embedded default none of the paper's benchmarks exist, so these rows
-are dashes). Reproduced values are printed with the column's precision. The best value of every
+are dashes). Reproduced values are printed like the column's claims (decimals, leading zero). The best value of every
 column is bold (compared as printed; ties all bold); an en dash marks a missing value. The .tex is
 a complete `table` float (booktabs), scaled down to the line width only when wider.
 CSV twin: one line per row: row label, kind (reported|reproduced), model, then per column the
@@ -61,7 +61,7 @@ def table_rows(claims: Claims, t: Table, metrics: dict, config: dict) -> list[di
         for c in t.columns:
             r, _ = reproduced(claims, t.key, c.key, model, metrics, config)
             if r is not None:
-                cells[c.key] = (r.value, f"{r.value:.{t.decimals(c.key)}f}")
+                cells[c.key] = (r.value, t.fmt(c.key, r.value))
         label = (config["models"][model] or {}).get("label", model)
         rows.append({"label": f"{label} (ours)", "kind": "reproduced", "model": model, "cells": cells})
     return rows
