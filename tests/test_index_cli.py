@@ -142,6 +142,8 @@ def test_options_reach_a_registry_loader_with_kwargs_only():
 def test_parse_option_yaml_scalars():
     assert parse_option("n=10") == ("n", 10)
     assert parse_option("x=0.25") == ("x", 0.25)
+    assert parse_option("lr=1e-05") == ("lr", 1e-05)  # YAML 1.1 alone would give the string '1e-05'
+    assert parse_option("d=a: 1") == ("d", {"a": 1})
     assert parse_option("flag=false") == ("flag", False)
     assert parse_option("s=null") == ("s", None)
     assert parse_option("v=v1.0-mini") == ("v", "v1.0-mini")
@@ -149,6 +151,18 @@ def test_parse_option_yaml_scalars():
     assert parse_option("eq=a=b") == ("eq", "a=b")
     with pytest.raises(ValueError, match="not a valid option name"):
         parse_option("bad key=1")
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=12),
+    lambda kids: st.lists(kids, max_size=3), max_leaves=6)
+
+
+@given(_JSON)
+def test_option_round_trip_of_the_workflows_encoding(value):
+    """rules/common.smk passes config loader options as `--option KEY=<json.dumps(value)>`."""
+    assert parse_option(f"opt={json.dumps(value)}") == ("opt", value)
 
 
 @given(st.lists(st.one_of(st.none(), st.lists(st.floats(allow_nan=False, width=64), max_size=4)),

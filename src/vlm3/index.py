@@ -6,8 +6,8 @@
 
 The loader type comes from `--type` or from the registry entry `--dataset` (`loader`); both given
 must agree. Loader keyword options: the registry entry's `loader_options`, then each
-`--option KEY=VALUE` (repeatable, later wins; VALUE parsed as a YAML scalar: `10` -> int,
-`null` -> None, `v1.0-mini` -> str, `[a, b]` -> list).
+`--option KEY=VALUE` (repeatable, later wins; VALUE parsed as JSON, else as YAML: `10` -> int,
+`1e-05` -> float, `null` -> None, `v1.0-mini` -> str, `[a, b]` -> list).
 
 Parquet files are written with an explicit Arrow schema for the contract columns
 (docs/CONTRACTS.md), so an index whose `dist_params` are all empty or whose `depth_path`s are all
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import json
 import logging
 from pathlib import Path
 
@@ -84,13 +85,19 @@ def write_parquet(df: pd.DataFrame, contract: pa.Schema, path: str | Path, where
 
 
 def parse_option(spec: str) -> tuple[str, object]:
-    """"KEY=VALUE" -> (KEY, VALUE parsed as YAML); ValueError naming --option when malformed."""
+    """"KEY=VALUE" -> (KEY, VALUE parsed as JSON, else as YAML); ValueError naming --option when
+    malformed. JSON first: PyYAML (YAML 1.1) reads `1e-05` as a string, JSON as the float the
+    workflow's json.dumps wrote (rules/common.smk index_flags); YAML covers `v1.0-mini`, `[a, b]`."""
     key, sep, value = spec.partition("=")
     key = key.strip()
     if not sep or not key:
         raise ValueError(f"--option {spec!r}: expected KEY=VALUE")
     if not key.isidentifier():
         raise ValueError(f"--option {spec!r}: {key!r} is not a valid option name")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        pass
     try:
         return key, yaml.safe_load(value)
     except yaml.YAMLError as e:
@@ -139,7 +146,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--registry", help="dataset registry YAML (config/datasets.yaml); needs --dataset")
     p.add_argument("--dataset", help="registry entry: its loader and loader_options are used")
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                   help="loader keyword option (repeatable; overrides the registry's; YAML scalar)")
+                   help="loader keyword option (repeatable; overrides the registry's; value: JSON, else YAML)")
     p.add_argument("--raw", required=True, help="raw dataset folder")
     p.add_argument("--split", required=True)
     p.add_argument("--out", required=True, help="output parquet")
