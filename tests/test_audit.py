@@ -1,0 +1,266 @@
+"""Claims audit, paper-layout tables, macros and the figure on metrics fixtures (score's format)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from vlm3.report.audit import NOT_COMPARABLE, judge, write_audit
+from vlm3.report.macros import MacroSet, camel, macro_name, write_macros
+from vlm3.report.paper_figures import write_figure
+from vlm3.report.paper_tables import write_paper_tables
+
+ROOT = Path(__file__).resolve().parents[1]
+CLAIMS = ROOT / "paper" / "claims.yaml"
+N_CLAIMS = 282
+
+EMBEDDED = {
+    "seed": 0,
+    "datasets": {"synthetic": {"type": "synthetic", "source": "generate", "splits": ["train", "test"]}},
+    "benchmarks": {"depth": [{"dataset": "synthetic", "split": "test"}]},
+    "base_model": {"build": "config/tiny_model.yaml"},
+    "runs": {"tiny-depth": {"task": "depth"}},
+    "models": {"tiny-untrained": {"kind": "base", "label": "Tiny, untrained"},
+               "tiny-trained": {"kind": "run", "run": "tiny-{task}", "label": "Tiny, fine-tuned"},
+               "median": {"kind": "baseline", "label": "Constant"}},
+}
+
+PAPERLIKE = {
+    "seed": 0,
+    "datasets": {"eth3d": {"type": "eth3d", "source": "download", "splits": ["test"]},
+                 "ibims1": {"type": "ibims1", "source": "download", "splits": ["test"]}},
+    "benchmarks": {"depth": [{"dataset": "eth3d", "split": "test"}, {"dataset": "ibims1", "split": "test"}]},
+    "base_model": {"hub": "Qwen/Qwen3-VL-4B-Instruct"},
+    "runs": {},
+    "models": {"vlm3": {"kind": "hub", "hub": "facebook/VLM3-depth", "tasks": ["depth"], "label": "VLM3 released"}},
+}
+
+
+def metrics_file(root: Path, model: str, task: str, bench: str, metrics: dict, ci: dict) -> Path:
+    p = root / model / task / f"{bench}.json"
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(json.dumps({"model": model, "task": task, "bench": bench, "n": 240, "n_unparsed": 0,
+                             "metrics": metrics, "ci95": ci}))
+    return p
+
+
+def write_config(tmp_path: Path, cfg: dict) -> Path:
+    p = tmp_path / "config.yaml"
+    p.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return p
+
+
+def embedded_metrics(root: Path, trained=(0.6, 0.55, 0.65)) -> Path:
+    v, lo, hi = trained
+    metrics_file(root, "tiny-trained", "depth", "synthetic_test", {"delta1": v, "abs_rel": 0.2},
+                 {"delta1": [lo, hi], "abs_rel": [0.18, 0.22]})
+    metrics_file(root, "tiny-untrained", "depth", "synthetic_test", {"delta1": 0.0, "abs_rel": None},
+                 {"delta1": [0.0, 0.0], "abs_rel": [None, None]})
+    metrics_file(root, "median", "depth", "synthetic_test", {"delta1": 0.375, "abs_rel": 0.32},
+                 {"delta1": [0.3167, 0.4417], "abs_rel": [0.30, 0.35]})
+    return root
+
+
+def test_judge_rules():
+    # ci_overlap: claimed .904 +- .0005 meets [0.85, 0.9036]
+    assert judge(0.904, 0.0005, 0.88, 0.85, 0.9036, "ci_overlap", 0.02)
+    assert not judge(0.904, 0.0005, 0.88, 0.85, 0.9034, "ci_overlap", 0.02)
+    # no CI: |diff| <= abs + half unit
+    nan = math.nan
+    assert judge(0.904, 0.0005, 0.8835, nan, nan, "ci_overlap", 0.02)
+    assert not judge(0.904, 0.0005, 0.8830, nan, nan, "ci_overlap", 0.02)
+    # printed: only the rounding of the claim
+    assert judge(0.904, 0.0005, 0.9044, 0.0, 1.0, "printed", 0.02)
+    assert not judge(0.904, 0.0005, 0.9046, 0.0, 1.0, "printed", 0.02)
+
+
+def test_embedded_default_audits_the_synthetic_claims(tmp_path):
+    m = embedded_metrics(tmp_path / "metrics")
+    rep = write_audit(CLAIMS, [m], write_config(tmp_path, EMBEDDED), tmp_path / "audit")
+    assert rep["comparable"] is False and rep["statement"] == NOT_COMPARABLE
+    s = rep["summary"]
+    # every claim gets one row: VLM3-4B rows stand for tiny-trained (a run), all others have no model
+    assert s["paper"] == {"claims": N_CLAIMS, "rows": N_CLAIMS, "reproduced": 0, "not reproduced": 0,
+                          "not run": N_CLAIMS}
+    rows = {(r["key"], r["model"]): r for r in rep["paper_claims"]}
+    assert rows[("depth/VLM3-4B/eth3d", "tiny-trained")]["reason"] == \
+        "no configured depth benchmark is one of eth3d"
+    assert rows[("depth/Gemini-2.5-Pro/eth3d", None)]["reason"] == \
+        "no configured model reproduces the paper row 'Gemini-2.5-Pro'"
+    synth = {c["key"]: c for c in rep["synthetic_claims"]}
+    th = synth["training_helps"]
+    assert th["verdict"] == "reproduced"
+    assert [(c["than"], c["holds"]) for c in th["comparisons"]] == [("tiny-untrained", True), ("median", True)]
+    assert th["comparisons"][1]["diff"] == pytest.approx(0.6 - 0.375)
+    fo = synth["focal_unification_helps"]
+    assert fo["verdict"] == "not run"
+    assert fo["reason"] == 'no configured model matches {"kind": "run", "unify_focal": false}'
+    md = (tmp_path / "audit" / "report.md").read_text()
+    assert md.startswith("# Claims audit\n\n## Summary\n\n**This run uses the embedded default")
+    assert "### training_helps: **reproduced**" in md
+    assert "`depth/Qwen3-VL-4B/mean`: stated .101, mean of printed values 0.0974" in md
+
+
+def test_synthetic_claim_with_overlapping_ci_is_not_reproduced(tmp_path):
+    m = embedded_metrics(tmp_path / "metrics", trained=(0.45, 0.40, 0.50))  # beats median, CIs overlap
+    rep = write_audit(CLAIMS, [m], write_config(tmp_path, EMBEDDED), tmp_path / "audit")
+    th = {c["key"]: c for c in rep["synthetic_claims"]}["training_helps"]
+    assert th["verdict"] == "not reproduced"
+    assert [c["holds"] for c in th["comparisons"]] == [True, False]
+
+
+def test_missing_metrics_are_not_run_with_the_path(tmp_path):
+    m = embedded_metrics(tmp_path / "metrics")
+    (m / "tiny-trained" / "depth" / "synthetic_test.json").unlink()
+    rep = write_audit(CLAIMS, [m], write_config(tmp_path, EMBEDDED), tmp_path / "audit")
+    th = {c["key"]: c for c in rep["synthetic_claims"]}["training_helps"]
+    assert th["verdict"] == "not run"
+    assert th["reason"] == "missing results/metrics/tiny-trained/depth/synthetic_test.json"
+
+
+def test_focal_claim_runs_when_a_no_unification_run_exists(tmp_path):
+    cfg = yaml.safe_load(yaml.safe_dump(EMBEDDED))
+    cfg["runs"]["nofocal-depth"] = {"task": "depth", "unify_focal": False}
+    cfg["models"]["tiny-nofocal"] = {"kind": "run", "run": "nofocal-{task}", "label": "no focal"}
+    m = embedded_metrics(tmp_path / "metrics")
+    metrics_file(m, "tiny-nofocal", "depth", "synthetic_test", {"delta1": 0.3}, {"delta1": [0.25, 0.35]})
+    rep = write_audit(CLAIMS, [m], write_config(tmp_path, cfg), tmp_path / "audit")
+    fo = {c["key"]: c for c in rep["synthetic_claims"]}["focal_unification_helps"]
+    assert fo["verdict"] == "reproduced"
+    assert [(c["better"], c["than"]) for c in fo["comparisons"]] == [("tiny-trained", "tiny-nofocal")]
+
+
+def paperlike(tmp_path, eth3d=(0.805, 0.79, 0.82), ibims=(0.95, 0.94, 0.96)):
+    m = tmp_path / "metrics"
+    metrics_file(m, "vlm3", "depth", "eth3d_test", {"delta1": eth3d[0]}, {"delta1": list(eth3d[1:])})
+    metrics_file(m, "vlm3", "depth", "ibims1_test", {"delta1": ibims[0]}, {"delta1": list(ibims[1:])})
+    return m, write_config(tmp_path, PAPERLIKE)
+
+
+def test_released_checkpoint_audit(tmp_path):
+    m, cfg = paperlike(tmp_path, ibims=(0.90, 0.88, 0.92))
+    rep = write_audit(CLAIMS, [m], cfg, tmp_path / "audit")
+    assert rep["comparable"] is True and rep["statement"] == ""
+    rows = {(r["key"], r["model"]): r for r in rep["paper_claims"]}
+    eth = rows[("depth/VLM3-4B/eth3d", "vlm3")]
+    assert eth["verdict"] == "reproduced" and eth["ci95"] == [0.79, 0.82]
+    assert eth["diff"] == pytest.approx(0.805 - 0.810)
+    assert eth["source"] == "results/metrics/vlm3/depth/eth3d_test.json"
+    ib = rows[("depth/VLM3-4B/ibims1", "vlm3")]
+    assert ib["verdict"] == "not reproduced" and ib["diff"] == pytest.approx(-0.06)
+    assert rows[("experts/VLM3-4B/ibims1", "vlm3")]["verdict"] == "not reproduced"
+    assert rows[("depth/VLM3-4B/mean", "vlm3")]["verdict"] == "not run"
+    assert rows[("depth/VLM3-4B/mean", "vlm3")]["reason"].startswith("mean of 8: depth/argo2 not reproduced")
+    # Qwen3-VL-4B row: the base model is on the hub but is not a configured model here
+    assert rows[("depth/Qwen3-VL-4B/eth3d", None)]["verdict"] == "not run"
+    assert rep["summary"]["paper"]["reproduced"] == 2  # depth/VLM3-4B/eth3d, experts/VLM3-4B/eth3d
+    assert rep["summary"]["paper"]["not reproduced"] == 2
+
+
+def test_audit_is_byte_identical_and_strict_json(tmp_path):
+    m = embedded_metrics(tmp_path / "metrics")
+    cfg = write_config(tmp_path, EMBEDDED)
+    write_audit(CLAIMS, [m], cfg, tmp_path / "a1")
+    write_audit(CLAIMS, [m], cfg, tmp_path / "a2")
+    for name in ("report.json", "report.md"):
+        assert (tmp_path / "a1" / name).read_bytes() == (tmp_path / "a2" / name).read_bytes()
+    json.loads((tmp_path / "a1" / "report.json").read_text(), parse_constant=lambda c: pytest.fail(c))
+    with pytest.raises(ValueError, match="no such file"):
+        write_audit(CLAIMS, [m], tmp_path / "nope.yaml", tmp_path / "a3")
+    assert not (tmp_path / "a3").exists()
+
+
+def test_paper_tables_layout_bold_and_csv(tmp_path):
+    m, cfg = paperlike(tmp_path, eth3d=(0.9501, 0.94, 0.96))
+    write_paper_tables(CLAIMS, [m], cfg, tmp_path / "tables")
+    tex = (tmp_path / "tables" / "paper_depth.tex").read_text()
+    lines = tex.splitlines()
+    assert r"Model & Argo2 & DDAD & NuSc & ETH3D & SN++ & SUN & iBims1 & NYUv2 & Mean \\" in lines
+    # VLM3-4B is the best paper row everywhere but ETH3D, where the reproduced .9501 beats it
+    assert r"VLM3-4B$^\dagger$ & \textbf{.896} & \textbf{.818} & \textbf{.970} & .810 & \textbf{.976} & " \
+           r"\textbf{.867} & \textbf{.960} & \textbf{.935} & \textbf{.904} \\" in lines
+    assert r"VLM3 released (ours) & -- & -- & -- & \textbf{.950} & -- & -- & .950 & -- & -- \\" in lines
+    assert tex.index(r"\midrule", tex.index("VLM3-4B$^\\dagger$")) < tex.index("VLM3 released (ours)")
+    assert r"\toprule" in tex and r"\bottomrule" in tex and r"\label{tab:paper_depth}" in tex
+    csv = pd.read_csv(tmp_path / "tables" / "paper_depth.csv")
+    ours = csv[csv.kind == "reproduced"].iloc[0]
+    assert ours["model"] == "vlm3" and ours["eth3d"] == 0.9501 and math.isnan(ours["argo2"])
+    assert csv[csv.model == "Seed1.5-VL"].iloc[0]["nyuv2"] == 0.841
+    # every claims table is written; experts table keeps "-" cells empty
+    assert sorted(p.name for p in (tmp_path / "tables").glob("*.tex")) == sorted(
+        f"paper_{t}.tex" for t in ("depth", "headline", "experts", "spatial_qualitative",
+                                   "spatial_quantitative", "correspondence", "pose", "ablations"))
+    ex = (tmp_path / "tables" / "paper_experts.tex").read_text()
+    assert r"MoGe-2$^\dagger$ & .856 & -- & .908 & -- & .924 \\" in ex.splitlines()
+    # paper rows "Qwen3-VL-4B" etc. have no metrics under this config: no other reproduced row
+    pose = (tmp_path / "tables" / "paper_pose.tex").read_text()
+    assert " (ours) &" not in pose and pose.count(r"\midrule") == 1  # depth checkpoint: no pose row
+
+
+def test_paper_tables_bad_input(tmp_path):
+    m, cfg = paperlike(tmp_path)
+    with pytest.raises(ValueError, match=r"--tables: unknown table\(s\) \['table9'\]"):
+        write_paper_tables(CLAIMS, [m], cfg, tmp_path / "t", ["table9"])
+    with pytest.raises(ValueError, match="not a directory or a .json metrics file"):
+        write_paper_tables(CLAIMS, [tmp_path / "missing"], cfg, tmp_path / "t")
+    assert not (tmp_path / "t").exists()
+
+
+def test_macro_names():
+    assert camel("VLM3-4B") == "VLMThreeFourB"
+    assert camel("ablation: 4B 32M") == "AblationFourBThreeTwoM"
+    assert macro_name("claim", "depth", "VLM3-4B", "mean") == "claimDepthVLMThreeFourBMean"
+    assert macro_name("repro", "pose", "Qwen2.5-VL-72B", "snpp", "tiny-trained") == \
+        "reproPoseQwenTwoFiveVLSevenTwoBSnppTinyTrained"
+    ms = MacroSet()
+    ms.add("claimX", "1", "a/b/c")
+    ms.add("claimX", "1", "a/b/c")  # same origin twice is fine
+    with pytest.raises(ValueError, match=r"derived from both 'a/b/c' and 'a/b-c'"):
+        ms.add("claimX", "1", "a/b-c")
+
+
+def test_macros_file(tmp_path):
+    m = embedded_metrics(tmp_path / "metrics")
+    write_audit(CLAIMS, [m], write_config(tmp_path, EMBEDDED), tmp_path / "audit")
+    out = write_macros(CLAIMS, tmp_path / "audit" / "report.json", tmp_path / "macros.tex")
+    text = out.read_text()
+    defs = dict(line[len("\\newcommand{\\"):-1].split("}{") for line in text.splitlines()[1:])
+    assert all(name.isalpha() and name.isascii() for name in defs)
+    assert defs["claimDepthVLMThreeFourBMean"] == ".904"
+    assert defs["claimHeadlineVLMThreeFourBMeanFour"] == "0.9"
+    assert defs["claimSpatialQuantitativeQwenThreeVLFourBDirectionAcc"] == "0"
+    assert defs["reproDepthVLMThreeFourBEthThreedTinyTrained"] == "--"
+    assert defs["verdictDepthVLMThreeFourBEthThreedTinyTrained"] == "not run"
+    assert defs["synthDepthSyntheticTestDeltaOneTinyTrained"] == "0.600"
+    assert (defs["synthDepthSyntheticTestDeltaOneMedianLo"], defs["synthDepthSyntheticTestDeltaOneMedianHi"]) == \
+        ("0.317", "0.442")
+    assert defs["synthTrainingHelpsVerdict"] == "reproduced"
+    assert (defs["auditPaperClaims"], defs["auditPaperNotRun"], defs["auditInconsistentMeans"]) == ("282", "282", "2")
+    assert sum(k.startswith("claim") for k in defs) == N_CLAIMS
+    with pytest.raises(ValueError, match="not an audit report"):
+        (tmp_path / "bad.json").write_text("{}")
+        write_macros(CLAIMS, tmp_path / "bad.json", tmp_path / "m2.tex")
+    assert not (tmp_path / "m2.tex").exists()
+
+
+def test_figure_bars_and_determinism(tmp_path):
+    m, cfg = paperlike(tmp_path)
+    a = write_figure(CLAIMS, [m], cfg, tmp_path / "f1" / "fig.png")
+    b = write_figure(CLAIMS, [m], cfg, tmp_path / "f2" / "fig.png")
+    assert a.read_bytes() == b.read_bytes() and a.read_bytes()[:4] == b"\x89PNG"
+    df = pd.read_csv(a.with_suffix(".csv"))
+    assert len(df[df.kind == "claimed"]) == 3 * 8  # VLM3-4B, DepthLM-7B, Qwen3-VL-4B on 8 sets
+    rep = df[df.kind == "reproduced"]
+    assert list(zip(rep.group, rep.value)) == [("ETH3D", 0.805), ("iBims1", 0.95)]
+    # embedded default: synthetic_test has no paper column and goes to the right-hand panel
+    m2 = embedded_metrics(tmp_path / "m2")
+    c = write_figure(CLAIMS, [m2], write_config(tmp_path, EMBEDDED), tmp_path / "f3" / "fig.png")
+    df = pd.read_csv(c.with_suffix(".csv"))
+    un = df[df.panel == "unmapped"]
+    assert list(un.series) == ["Tiny, untrained", "Tiny, fine-tuned", "Constant"]
+    assert list(un.value) == [0.0, 0.6, 0.375]
