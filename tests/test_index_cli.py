@@ -187,3 +187,38 @@ def test_byte_identical_rewrites(tmp_path):
     assert out.read_bytes() == first
     assert not math.isnan(pd.read_parquet(out)["fx"][0])
     assert yaml.safe_load(REGISTRY.read_text())["datasets"]["ibims1-depthlm"]["loader"] == "depthlm_jsonl"
+
+
+def test_index_rule_passes_registry_and_config_options(tmp_path):
+    """The Snakemake index rule runs vlm3.index with the registry entry's loader + loader_options
+    (jsonl: ibims1_val.jsonl) and the config's split_options (depth_kind: ray for split val)."""
+    import subprocess
+    import sys
+
+    raw = _raw(tmp_path)
+    wd = tmp_path / "wd"
+    wd.mkdir()
+    for p in ROOT.iterdir():
+        if p.name not in {"results", "data", ".snakemake", ".git"}:
+            (wd / p.name).symlink_to(p)
+    cfg = {
+        "seed": 0, "target_focal": 100,
+        "datasets": {"ibims1-depthlm": {
+            "type": "depthlm_jsonl", "source": "local", "raw": str(raw), "splits": ["val"],
+            "registry": "config/datasets.yaml", "loader_options": {"depth_max": 2.5e-05},
+            "split_options": {"val": {"depth_kind": "ray"}}}},
+        "tasks": {}, "mixtures": {}, "benchmarks": {}, "base_model": {"hub": "unused/model"},
+        "runs": {}, "models": {"median": {"kind": "baseline", "label": "constant"}}, "predict": {},
+    }
+    (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(cfg))
+    res = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-c1", "--configfile",
+         str(tmp_path / "cfg.yaml"), "--", "results/index/ibims1-depthlm/val.parquet"],
+        cwd=wd, capture_output=True, text=True, timeout=120)
+    log = wd / "results/logs/index/ibims1-depthlm_val.log"
+    assert res.returncode == 0, (res.stdout + res.stderr)[-2000:] + (log.read_text() if log.exists() else "")
+    df = pd.read_parquet(wd / "results/index/ibims1-depthlm/val.parquet")
+    assert list(df["image_id"]) == ["corridor_01", "kitchen_02"]  # registry jsonl, not the decoy
+    assert list(df["depth_format"]) == ["depthlm_points:0:ray", "depthlm_points:1:ray"]
+    assert df["depth_max"].tolist() == [2.5e-05, 2.5e-05]  # json.dumps gives 2.5e-05: a float again
+    assert pq.read_schema(wd / "results/index/ibims1-depthlm/val_pairs.parquet") == PAIR_SCHEMA
