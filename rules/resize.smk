@@ -8,7 +8,7 @@ rule resize:
     output:
         directory("results/resized/{dataset}/{split}"),
     params:
-        focal=config["target_focal"],
+        focal=lambda w: dataset_cfg(w.dataset).get("target_focal", config["target_focal"]),
     log:
         "results/logs/resize/{dataset}_{split}.log",
     threads: 2
