@@ -197,6 +197,11 @@ def test_paper_tables_layout_bold_and_csv(tmp_path):
                                    "spatial_quantitative", "correspondence", "pose", "ablations"))
     ex = (tmp_path / "tables" / "paper_experts.tex").read_text()
     assert r"MoGe-2$^\dagger$ & .856 & -- & .908 & -- & .924 \\" in ex.splitlines()
+    q = (tmp_path / "tables" / "paper_spatial_quantitative.tex").read_text().splitlines()
+    assert r" & \multicolumn{2}{c}{Direct} & \multicolumn{2}{c}{Horizontal} & \multicolumn{2}{c}{Vertical} & " \
+           r"\multicolumn{2}{c}{Width} & \multicolumn{2}{c}{Height} & \multicolumn{2}{c}{Direction} & " \
+           r"\multicolumn{2}{c}{Overall} \\" in q
+    assert r"\cmidrule(lr){2-3} \cmidrule(lr){4-5}" in "\n".join(q)
     # paper rows "Qwen3-VL-4B" etc. have no metrics under this config: no other reproduced row
     pose = (tmp_path / "tables" / "paper_pose.tex").read_text()
     assert " (ours) &" not in pose and pose.count(r"\midrule") == 1  # depth checkpoint: no pose row

@@ -138,7 +138,8 @@ def audit_synthetic(claims: Claims, metrics: dict, config: dict) -> list[dict]:
                         "than_value": vo[0], "than_ci": [_f(vo[1]), _f(vo[2])], "diff": vb[0] - vo[0],
                         "holds": ok})
         if holds and not all(holds):
-            verdict, reason = "not reproduced", "a 95 % CI overlaps or lies on the wrong side"
+            failed = [f"{k['better']} vs {k['than']}" for k in res["comparisons"] if not k["holds"]]
+            verdict, reason = "not reproduced", "95 % CIs overlap or are in the wrong order: " + ", ".join(failed)
         elif missing:
             verdict, reason = "not run", "; ".join(sorted(set(missing)))
         elif holds:

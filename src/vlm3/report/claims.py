@@ -50,6 +50,7 @@ class Column:
     mean_of: tuple[str, ...] = ()
     mean_table: str | None = None
     note: str = ""
+    group: str = ""  # a header spanning consecutive columns of the same group (paper: "acc / AbsRel")
 
 
 @dataclass(frozen=True)
@@ -198,7 +199,7 @@ def load_claims(path: str | Path = "paper/claims.yaml") -> Claims:
                 scale=float(c.get("scale", t.get("scale", 1.0))), higher_better=hb,
                 rule=tol["rule"], abs_tol=float(tol.get("abs", 0.0)),
                 datasets=tuple(c.get("datasets", ())), mean_of=tuple(c.get("mean_of", ())),
-                mean_table=c.get("mean_table"), note=str(c.get("note", ""))))
+                mean_table=c.get("mean_table"), note=str(c.get("note", "")), group=str(c.get("group", ""))))
         keys = [c.key for c in cols]
         if len(set(keys)) != len(keys):
             raise ValueError(f"{where}: duplicate column keys {keys}")

@@ -9,7 +9,7 @@ marked "(ours)", whose values come from results/metrics through the column -> be
 vlm3.report.claims (with the embedded default none of the paper's benchmarks exist, so these rows
 are dashes). Reproduced values are printed like the column's claims (decimals, leading zero). The best value of every
 column is bold (compared as printed; ties all bold); an en dash marks a missing value. The .tex is
-a complete `table` float (booktabs), scaled down to the line width only when wider.
+a complete `table` float with the default placement (booktabs), scaled down to the line width only when wider.
 CSV twin: one line per row: row label, kind (reported|reproduced), model, then per column the
 value (reported: as printed; reproduced: unrounded), empty where missing.
 """
@@ -79,8 +79,18 @@ def render_tex(t: Table, rows: list[dict]) -> str:
         if vals:
             best[c.key] = max(vals) if c.higher_better else min(vals)
     n = len(t.columns)
-    body = [r"\begin{tabular}{l" + "c" * n + "}", r"\toprule",
-            " & ".join(["Model"] + [c.header for c in t.columns]) + r" \\", r"\midrule"]
+    body = [r"\begin{tabular}{l" + "c" * n + "}", r"\toprule"]
+    if any(c.group for c in t.columns):
+        # group headers over runs of consecutive columns, \cmidrule under each named group
+        spans: list[tuple[str, int, int]] = []  # (group, first, last) 1-based column numbers
+        for j, c in enumerate(t.columns, start=2):
+            if spans and spans[-1][0] == c.group and c.group:
+                spans[-1] = (c.group, spans[-1][1], j)
+            else:
+                spans.append((c.group, j, j))
+        body.append(" & ".join([""] + [rf"\multicolumn{{{b - a + 1}}}{{c}}{{{g}}}" for g, a, b in spans]) + r" \\")
+        body.append(" ".join(rf"\cmidrule(lr){{{a}-{b}}}" for g, a, b in spans if g))
+    body += [" & ".join(["Model"] + [c.header for c in t.columns]) + r" \\", r"\midrule"]
     prev = None
     for r in rows:
         if prev == "reported" and r["kind"] == "reproduced":
@@ -103,7 +113,7 @@ def render_tex(t: Table, rows: list[dict]) -> str:
     caption = (rf"{t.title}. {DAGGER}\,reported in the paper ({tex_escape(t.source)}); "
                r"(ours): reproduced by this workflow from results/metrics; best per column in bold; "
                r"-- not available.")
-    return "\n".join([r"\begin{table}[tbp]", r"\centering", rf"\caption{{{caption}}}",
+    return "\n".join([r"\begin{table}", r"\centering", rf"\caption{{{caption}}}",
                       rf"\label{{tab:paper_{t.key}}}", *body, r"\end{table}", ""])
 
 
