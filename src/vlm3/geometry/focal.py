@@ -34,6 +34,8 @@ resizing (the camera centre and axes stay put), so the kind is kept. Invalid = 0
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import math
 from dataclasses import dataclass
 
@@ -120,14 +122,41 @@ def _scaled_K(K: np.ndarray, sx: float, sy: float, focal: float) -> np.ndarray:
     return np.array([[focal, 0, cx], [0, focal, cy], [0, 0, 1.0]])
 
 
-def plan_unify_focal(K, width, height, target_focal=1000.0, dist=None) -> FocalPlan:
-    """Validate inputs and compute the geometry of `unify_focal` without touching pixels."""
+def _camera_key(K, width, height, target_focal, dist) -> tuple:
+    """Validated, hashable key of everything that determines a plan (cache key per camera)."""
     K = check_K(K)
     W, H = int(width), int(height)
     if W != width or H != height or W <= 0 or H <= 0:
         raise ValueError(f"image size must be positive integers, got {width}x{height}")
     target = _check_target(target_focal)
     d = check_dist(dist)
+    dkey = None if d is None else (d[0], tuple(float(x) for x in d[1]))
+    return tuple(float(x) for x in K.ravel()), W, H, target, dkey
+
+
+def plan_unify_focal(K, width, height, target_focal=1000.0, dist=None) -> FocalPlan:
+    """Validate inputs and compute the geometry of `unify_focal` without touching pixels.
+
+    Plans are cached per camera (`functools.lru_cache` on K, size, target, distortion): images of
+    one camera share one plan, whose arrays are read-only.
+    """
+    return _plan_cached(_camera_key(K, width, height, target_focal, dist))
+
+
+@functools.lru_cache(maxsize=64)
+def _plan_cached(key: tuple) -> FocalPlan:
+    plan = _plan_uncached(key)
+    for f in ("K", "K0", "K_u", "K_new"):
+        getattr(plan, f).setflags(write=False)
+    if plan.dist is not None:
+        plan.dist[1].setflags(write=False)
+    return plan
+
+
+def _plan_uncached(key: tuple) -> FocalPlan:
+    Kt, W, H, target, dkey = key
+    K = np.array(Kt, dtype=np.float64).reshape(3, 3)
+    d = None if dkey is None else (dkey[0], np.array(dkey[1], dtype=np.float64))
     s0x = s0y = 1.0
     K0, W0, H0 = K, W, H
     if d is None:
@@ -180,19 +209,21 @@ def source_to_unified(uv, plan: FocalPlan) -> np.ndarray:
     return np.stack([(uu[:, 0] + 0.5) * plan.sx - 0.5, (uu[:, 1] + 0.5) * plan.sy - 0.5], 1)
 
 
-def _undistort_maps(plan: FocalPlan) -> tuple[np.ndarray, np.ndarray]:
-    """float32 maps (H_u, W_u): pixel coordinates in the (pre-shrunk) distorted source image of
-    every undistorted pixel centre."""
+def _undistort_maps(plan: FocalPlan, source_K: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """float32 maps (H_u, W_u): pixel coordinates of every undistorted pixel centre in the
+    distorted source whose intrinsics are `source_K` (default the pre-shrunk source's K0; pass
+    plan.K for the original, full-resolution source)."""
     model, params = plan.dist
+    K = plan.K0 if source_K is None else source_K
     size = (plan.width_u, plan.height_u)
     if model == "opencv":
-        return cv2.initUndistortRectifyMap(plan.K0, params, None, plan.K_u, size, cv2.CV_32FC1)
+        return cv2.initUndistortRectifyMap(K, params, None, plan.K_u, size, cv2.CV_32FC1)
     if model == "fisheye":
         return cv2.fisheye.initUndistortRectifyMap(
-            plan.K0, params.reshape(4, 1), np.eye(3), plan.K_u, size, cv2.CV_32FC1
+            K, params.reshape(4, 1), np.eye(3), plan.K_u, size, cv2.CV_32FC1
         )
     # thin_prism_fisheye: OpenCV has no such model; evaluate COLMAP's formula row by row.
-    K, K_u = plan.K0, plan.K_u
+    K_u = plan.K_u
     xs = (np.arange(plan.width_u) - K_u[0, 2]) / K_u[0, 0]
     mx = np.empty((plan.height_u, plan.width_u), np.float32)
     my = np.empty_like(mx)
@@ -204,102 +235,305 @@ def _undistort_maps(plan: FocalPlan) -> tuple[np.ndarray, np.ndarray]:
     return mx, my
 
 
-def _clean_depth(depth) -> np.ndarray:
-    """float32 copy with every non-finite or <= 0 value set to 0."""
-    d = np.array(depth, dtype=np.float32, copy=True)
-    d[~(d > 0) | np.isinf(d)] = 0.0  # NaN fails d > 0
-    return d
+# Antialiasing of a shrink by s in [BILINEAR_MIN_SCALE, 1) without cv2.INTER_AREA (whose generic
+# non-integer path costs ~6x a bilinear resize): a 3-tap prefilter [a, 1 - 2a, a] per axis, then
+# bilinear sampling. In the pixel-box model INTER_AREA's response is sinc(f) sinc(f / s)
+# (f in cycles / source px), bilinear's sinc(f)^2 and the prefilter's 1 - 4 a sin^2(pi f); `a`
+# is the smallest value (0.005 steps, + 0.005 margin) for which prefilter x bilinear passes no
+# more than INTER_AREA anywhere in the aliasing band [s / 2, 1 / 2]. In the pass band the two
+# differ by < 0.06 (prefilter x bilinear is a little softer). Below 0.5 an exact INTER_AREA resize
+# (pre-shrink) is used, as before.
+BILINEAR_MIN_SCALE = 0.5
 
 
-def _nearest_valid(depth: np.ndarray, ix, iy, fx, fy, radius_x, radius_y) -> np.ndarray:
-    """Sample depth at integer (iy, ix); where invalid, use the valid source pixel nearest to the
-    continuous sample position (fx, fy) within +-radius (the output pixel's footprint), else 0.
+@functools.lru_cache(maxsize=256)
+def antialias_tap(scale: float) -> float:
+    """Outer tap `a` of the [a, 1 - 2a, a] prefilter for a bilinear shrink by `scale` (see above);
+    0 for scale >= 1."""
+    if scale >= 1.0:
+        return 0.0
+    if scale < BILINEAR_MIN_SCALE:
+        raise ValueError(f"scale {scale} < {BILINEAR_MIN_SCALE}: use INTER_AREA")
+    f = np.linspace(scale / 2, 0.5, 1001)
+    area = np.sinc(f) * np.abs(np.sinc(f / scale))
+    for a in np.arange(0.0, 0.2501, 0.005):
+        if np.all(np.abs(1 - 4 * a * np.sin(np.pi * f) ** 2) * np.sinc(f) ** 2 <= area + 1e-12):
+            return float(min(a + 0.005, 0.25))
+    return 0.25
 
-    Hand-written local search (numpy has no "nearest valid within a box" gather): it loops over the
-    (2r + 1)^2 integer offsets of the footprint but only over the invalid samples, which is far
-    cheaper than a full-image distance transform on large depth maps.
+
+def _prefilter(image: np.ndarray, sx: float, sy: float) -> np.ndarray:
+    """The [a, 1 - 2a, a] antialiasing prefilter per axis (replicated border), or the image."""
+    ax, ay = antialias_tap(sx), antialias_tap(sy)
+    if ax == 0 and ay == 0:
+        return image
+    kx = np.array([ax, 1 - 2 * ax, ax], np.float32)
+    ky = np.array([ay, 1 - 2 * ay, ay], np.float32)
+    return cv2.sepFilter2D(image, -1, kx, ky, borderType=cv2.BORDER_REPLICATE)
+
+
+@dataclass(frozen=True)
+class _Tables:
+    """Per-camera resampling tables of `unify_focal` (cached; arrays read-only).
+
+    Image: `pre` = exact INTER_AREA pre-shrink (scales s0x, s0y) before the remap, or none;
+    `m1, m2` = fixed-point `cv2.remap` maps (CV_16SC2 + CV_16UC1, 1/32 px) from output pixels into
+    the (pre-shrunk) distorted source, None without distortion (`cv2.resize` does the work).
+    Depth: always sampled from the ORIGINAL full-resolution source in one step, at the exact
+    composed position (no pre-shrink of depth): `fx, fy` = continuous source coordinates of every
+    output pixel (1-D per axis without distortion, 2-D float32 maps with distortion), `ix, iy`
+    their nearest pixels (floor(x + 0.5), clamped to the image when at most 0.5 px beyond its
+    border, else -1 = outside), `rx, ry` = footprint half-widths in source px searched for a
+    valid pixel when the nearest one is invalid (searched when a rounded half-width is >= 1).
     """
-    out = depth[iy, ix]
-    hole = np.flatnonzero(out <= 0)
-    rx, ry = int(math.floor(radius_x + 0.5)), int(math.floor(radius_y + 0.5))
-    if hole.size == 0 or (rx == 0 and ry == 0):
-        return out
-    hx, hy = ix.ravel()[hole], iy.ravel()[hole]
-    cx, cy = fx.ravel()[hole], fy.ravel()[hole]
-    best = np.full(hole.size, np.inf)
-    val = np.zeros(hole.size, np.float32)
+
+    pre: bool
+    m1: np.ndarray | None
+    m2: np.ndarray | None
+    separable: bool
+    fx: np.ndarray
+    fy: np.ndarray
+    ix: np.ndarray
+    iy: np.ndarray
+    rx: float
+    ry: float
+    nmap: np.ndarray | None = None  # CV_16SC2 nearest map (ix, iy), with distortion
+    order: np.ndarray | None = None  # footprint candidates per output pixel, see _search_order
+    offsets: np.ndarray | None = None
+
+    @property
+    def search(self) -> bool:
+        return math.floor(self.rx + 0.5) > 0 or math.floor(self.ry + 0.5) > 0
+
+
+def _nearest_index(f: np.ndarray, n: int) -> np.ndarray:
+    """int32 nearest pixel floor(f + 0.5); positions within half a pixel beyond the image's area
+    ([-1, n]) clamp to the edge pixel (as the image's BORDER_REPLICATE), farther ones are -1."""
+    i = np.floor(f + 0.5)
+    out = (i < -1) | (i > n) | ~np.isfinite(i)
+    i = np.clip(np.nan_to_num(i, nan=-1.0), 0, n - 1).astype(np.int32)
+    i[out] = -1
+    return i
+
+
+def _build_tables(plan: FocalPlan, search_order: bool = True) -> _Tables:
+    """Resampling tables of one camera; `search_order=False` skips the per-pixel candidate order
+    (the hole search then evaluates every candidate; same output, for tests)."""
+    W, H = plan.width, plan.height
+    if plan.dist is None:
+        fx = (np.arange(plan.width_new) + 0.5) / plan.sx - 0.5
+        fy = (np.arange(plan.height_new) + 0.5) / plan.sy - 0.5
+        # the footprint of an output pixel: +-0.5 / s source px (searched only where its rounded
+        # half-width reaches a neighbour, i.e. when shrinking along some axis)
+        rx, ry = (0.0, 0.0) if plan.sx == plan.sy == 1.0 else (0.5 / plan.sx, 0.5 / plan.sy)
+        t = _Tables(False, None, None, True, fx, fy, _nearest_index(fx, W), _nearest_index(fy, H), rx, ry)
+    else:
+        pre = min(plan.s0x, plan.s0y) < BILINEAR_MIN_SCALE
+        mx, my = _undistort_maps(plan, plan.K)  # exact composed map into the original source
+        if pre:  # image: exact INTER_AREA pre-shrink, then remap from the shrunk image (K0)
+            m1, m2 = cv2.convertMaps(*_undistort_maps(plan), cv2.CV_16SC2)
+        else:  # prefilter + one bilinear remap straight from the original (see antialias_tap)
+            m1, m2 = cv2.convertMaps(mx, my, cv2.CV_16SC2)
+        # footprint of the pre-shrink (the remap after it is near 1:1 and samples nearest only)
+        rx, ry = (0.0, 0.0) if plan.s0x == plan.s0y == 1.0 else (0.5 / plan.s0x, 0.5 / plan.s0y)
+        ix, iy = _nearest_index(mx, W), _nearest_index(my, H)
+        nmap = np.dstack([ix, iy]).astype(np.int16) if max(W, H) < 32000 else None
+        t = _Tables(pre, m1, m2, False, mx, my, ix, iy, rx, ry, nmap)
+    if t.search and search_order:
+        order, offsets = _search_order(t, W, H, (plan.height_new, plan.width_new))
+        t = dataclasses.replace(t, order=order, offsets=offsets)
+    for a in (t.m1, t.m2, t.fx, t.fy, t.ix, t.iy, t.nmap, t.order, t.offsets):
+        if a is not None:
+            a.setflags(write=False)
+    return t
+
+
+@functools.lru_cache(maxsize=8)
+def _tables_cached(key: tuple) -> _Tables:
+    return _build_tables(_plan_cached(key))
+
+
+def _footprint_candidates(hx, hy, cx, cy, t: _Tables, W: int, H: int):
+    """Candidate source pixels of output pixels with nearest pixel (hx, hy) and continuous sample
+    position (cx, cy): the integer offsets |dx| <= round(rx), |dy| <= round(ry) in row-major
+    (dy, dx) order. Returns (qx, qy, d2), each (n, n_offsets); d2 = squared distance to the
+    sample position, inf where the candidate is outside the image or the footprint."""
+    kx, ky = int(math.floor(t.rx + 0.5)), int(math.floor(t.ry + 0.5))
+    dy, dx = np.mgrid[-ky : ky + 1, -kx : kx + 1]
+    qx = hx[:, None] + dx.ravel()[None, :].astype(np.int32)
+    qy = hy[:, None] + dy.ravel()[None, :].astype(np.int32)
+    ex, ey = qx - cx[:, None], qy - cy[:, None]
+    ok = (qx >= 0) & (qx < W) & (qy >= 0) & (qy < H) & (np.abs(ex) <= t.rx) & (np.abs(ey) <= t.ry)
+    return qx, qy, np.where(ok, ex * ex + ey * ey, np.inf)
+
+
+def _positions(t: _Tables, idx: np.ndarray, width_out: int):
+    """(hx, hy, cx, cy) of the output pixels with flat indices `idx` (cx, cy in float64)."""
+    if t.separable:
+        r_, c_ = np.divmod(idx, width_out)
+        return t.ix[c_], t.iy[r_], t.fx[c_], t.fy[r_]
+    return (t.ix.ravel()[idx], t.iy.ravel()[idx],
+            t.fx.ravel()[idx].astype(np.float64), t.fy.ravel()[idx].astype(np.float64))
+
+
+_ORDER_MAX_BYTES = 256 << 20  # above this the per-camera candidate order is not stored
+_NO_CANDIDATE = 255
+
+
+def _search_order(t: _Tables, W: int, H: int, shape_out: tuple[int, int]):
+    """Per-camera table (n_out, n_cand) uint8: each output pixel's footprint candidates as codes
+    into `offsets` ((n, 2) int32 dx, dy), nearest first (stable sort: ties keep the row-major
+    offset order), 255 = no more; the (0, 0) offset, the nearest pixel, is left out (it is the
+    invalid pixel that makes a hole). None when there is no search or the table would be too big."""
+    kx, ky = int(math.floor(t.rx + 0.5)), int(math.floor(t.ry + 0.5))
+    n_off = (2 * kx + 1) * (2 * ky + 1)
+    n = shape_out[0] * shape_out[1]
+    if (kx == 0 and ky == 0) or n_off >= _NO_CANDIDATE or n * n_off > _ORDER_MAX_BYTES:
+        return None, None
+    dy, dx = np.mgrid[-ky : ky + 1, -kx : kx + 1]
+    offsets = np.stack([dx.ravel(), dy.ravel()], 1).astype(np.int32)
+    order = np.full((n, n_off), _NO_CANDIDATE, np.uint8)
+    centre = int(np.flatnonzero((offsets == 0).all(axis=1))[0])
+    n_cand = 0
+    for lo in range(0, n, 1 << 16):  # chunks bound the temporary (chunk, n_off) float arrays
+        idx = np.arange(lo, min(n, lo + (1 << 16)))
+        hx, hy, cx, cy = _positions(t, idx, shape_out[1])
+        _, _, d2 = _footprint_candidates(hx, hy, cx, cy, t, W, H)
+        d2[(hx < 0) | (hy < 0)] = np.inf  # outside the source: no search (as the fallback)
+        d2[:, centre] = np.inf  # the nearest pixel itself: invalid for every hole by definition
+        o = np.argsort(d2, axis=1, kind="stable")
+        fin = np.isfinite(np.take_along_axis(d2, o, axis=1))
+        order[idx] = np.where(fin, o, _NO_CANDIDATE)
+        n_cand = max(n_cand, int(fin.sum(axis=1).max()))
+    return np.ascontiguousarray(order[:, : max(n_cand, 1)]), offsets
+
+
+def _nearest_valid_fill(depth: np.ndarray, out: np.ndarray, hole: np.ndarray, t: _Tables) -> None:
+    """In place: every output pixel in `hole` (flat indices; its nearest source pixel is invalid)
+    takes the valid source pixel nearest to its continuous sample position within the footprint
+    |dx| <= rx, |dy| <= ry (squared Euclidean distance; ties keep the first offset in row-major
+    (dy, dx) order), else 0.
+
+    Hand-written (numpy/OpenCV have no "nearest valid within a box" gather). With the camera's
+    cached candidate order (`t.order`) it walks the candidates rank by rank over the holes still
+    unresolved (most resolve at rank 1), so the cost scales with the holes; without the table it
+    evaluates all candidates of every hole at once (same result).
+    """
     H, W = depth.shape
-    for dy in range(-ry, ry + 1):
-        for dx in range(-rx, rx + 1):
-            qx, qy = hx + dx, hy + dy
-            ok = (qx >= 0) & (qx < W) & (qy >= 0) & (qy < H)
-            ok &= (np.abs(qx - cx) <= radius_x) & (np.abs(qy - cy) <= radius_y)
-            v = np.where(ok, depth[np.clip(qy, 0, H - 1), np.clip(qx, 0, W - 1)], 0)
-            dist = (qx - cx) ** 2 + (qy - cy) ** 2
-            better = (v > 0) & (dist < best)  # strict: ties keep the first offset (deterministic)
-            best[better], val[better] = dist[better], v[better]
-    out = out.copy()
-    out.ravel()[hole] = val
-    return out
+    flat_d, flat_o = depth.ravel(), out.ravel()
+    if t.order is not None:
+        if t.separable:
+            r_, c_ = np.divmod(hole, out.shape[1])
+            hx, hy = t.ix[c_], t.iy[r_]
+        else:
+            hx, hy = t.ix.ravel()[hole], t.iy.ravel()[hole]
+        # outside the source (-1): the table lists no candidate there (d2 = inf), nothing to do
+        codes = t.order[hole]
+        pend = np.arange(len(hole))
+        for j in range(codes.shape[1]):
+            c = codes[pend, j]
+            live = c != _NO_CANDIDATE
+            pend, c = pend[live], c[live]
+            if pend.size == 0:
+                break
+            v = flat_d[(hy[pend] + t.offsets[c, 1]) * W + hx[pend] + t.offsets[c, 0]]
+            ok = (v > 0) & (v < np.inf)  # NaN fails both
+            flat_o[hole[pend[ok]]] = v[ok]
+            pend = pend[~ok]
+        return
+    hx, hy, cx, cy = _positions(t, hole, out.shape[1])
+    keep = (hx >= 0) & (hy >= 0)  # outside the source: nothing to search
+    if not keep.all():
+        hole, hx, hy, cx, cy = hole[keep], hx[keep], hy[keep], cx[keep], cy[keep]
+    qx, qy, d2 = _footprint_candidates(hx, hy, cx, cy, t, W, H)
+    ok = np.isfinite(d2)
+    v = flat_d[np.where(ok, qy * W + qx, 0)]
+    ok &= (v > 0) & (v < np.inf)
+    d2 = np.where(ok, d2, np.inf)
+    best = np.argmin(d2, axis=1)  # first minimum = first offset in (dy, dx) order
+    rows = np.arange(len(hole))
+    flat_o[hole] = np.where(ok[rows, best], v[rows, best], 0)
 
 
-def _resize_depth(depth: np.ndarray, sx: float, sy: float, W_out: int, H_out: int) -> np.ndarray:
-    """Nearest-valid resize of a depth map by exact scales (sx, sy), cropped to W_out x H_out."""
-    fx = (np.arange(W_out) + 0.5) / sx - 0.5
-    fy = (np.arange(H_out) + 0.5) / sy - 0.5
-    ix = np.clip(np.floor(fx + 0.5).astype(np.int64), 0, depth.shape[1] - 1)
-    iy = np.clip(np.floor(fy + 0.5).astype(np.int64), 0, depth.shape[0] - 1)
-    FX, FY = np.meshgrid(fx, fy)
-    IX, IY = np.meshgrid(ix, iy)
-    return _nearest_valid(depth, IX, IY, FX, FY, 0.5 / sx, 0.5 / sy).astype(np.float32)
+def _resize_image(image: np.ndarray, sx: float, sy: float, W_out: int, H_out: int,
+                  area: bool = False) -> np.ndarray:
+    """cv2.resize by exact scales (sx, sy) (output pixel u samples (u + 0.5) / sx - 0.5), cropped.
 
-
-def _resize_image(image: np.ndarray, sx: float, sy: float, W_out: int, H_out: int) -> np.ndarray:
-    """cv2.resize by exact scales (sx, sy) (output pixel u samples (u + 0.5) / sx - 0.5), cropped."""
+    Shrinking: the antialiasing prefilter + INTER_LINEAR when both scales are >=
+    BILINEAR_MIN_SCALE (~3x cheaper than INTER_AREA, see antialias_tap), else INTER_AREA
+    (`area=True` forces it); enlarging: INTER_CUBIC.
+    """
     if sx == 1.0 and sy == 1.0:
         return image
-    interp = cv2.INTER_AREA if sx * sy < 1.0 else cv2.INTER_CUBIC
+    if sx * sy < 1.0:
+        interp = cv2.INTER_AREA
+        if min(sx, sy) >= BILINEAR_MIN_SCALE and not area:
+            image, interp = _prefilter(image, sx, sy), cv2.INTER_LINEAR
+    else:
+        interp = cv2.INTER_CUBIC
     out = cv2.resize(image, None, fx=sx, fy=sy, interpolation=interp)
     if out.shape[0] < H_out or out.shape[1] < W_out:
         raise RuntimeError(f"cv2.resize returned {out.shape[:2]}, expected at least {(H_out, W_out)}")
     return out[:H_out, :W_out]
 
 
-def unify_focal(image, K, target_focal=1000.0, dist=None, depth=None):
+def _sample_depth(depth: np.ndarray, t: _Tables) -> np.ndarray:
+    """Nearest-valid depth sampled through the tables (new float32 array, invalid = 0)."""
+    if t.separable:
+        d = depth.take(t.iy, axis=0).take(t.ix, axis=1)  # separable gather (always a copy)
+    elif t.nmap is not None:
+        # INTER_NEAREST on an integer CV_16SC2 map is a pure gather; -1 (outside) reads the constant 0
+        d = cv2.remap(depth, t.nmap, None, cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    else:  # sources wider than int16 coordinates
+        inside = t.ix >= 0
+        d = np.where(inside & (t.iy >= 0), depth[np.maximum(t.iy, 0), np.maximum(t.ix, 0)], 0).astype(np.float32)
+    good = d > 0
+    good &= d < np.inf  # NaN fails both
+    hole = np.flatnonzero(~good)
+    if hole.size:
+        d.ravel()[hole] = 0.0
+        if t.search:
+            _nearest_valid_fill(depth, d, hole, t)
+    return d
+
+
+def _tables(plan_key: tuple, cache: bool) -> _Tables:
+    return _tables_cached(plan_key) if cache else _build_tables(_plan_uncached(plan_key))
+
+
+def unify_focal(image, K, target_focal=1000.0, dist=None, depth=None, cache: bool = True):
     """Undistort and resize `image` so that fx = fy = target_focal (see module doc).
 
     image: (H, W) or (H, W, C) array (any OpenCV dtype). K: 3x3 intrinsics of `image`.
     dist: None or (model, params), model in {"opencv", "fisheye", "thin_prism_fisheye"}.
     depth: None or dense (H, W) depth (z or ray, metres; 0/NaN/inf = invalid).
+    cache: reuse the plan and resampling maps of this camera (K, size, target, dist) from an LRU
+    cache (images of one camera share them); False rebuilds them (same output, for tests).
     Returns (new_image, new_K 3x3 float64, new_depth float32 with invalid = 0, or None).
     """
     img = np.asarray(image)
     if img.ndim not in (2, 3) or img.shape[0] == 0 or img.shape[1] == 0 or img.size == 0:
         raise ValueError(f"image must be a non-empty (H, W) or (H, W, C) array, got shape {img.shape}")
     H, W = img.shape[:2]
-    plan = plan_unify_focal(K, W, H, target_focal, dist)
+    key = _camera_key(K, W, H, target_focal, dist)
+    plan = _plan_cached(key) if cache else _plan_uncached(key)
     d = None
     if depth is not None:
         d = np.asarray(depth)
         if d.shape != (H, W):
             raise ValueError(f"depth shape {d.shape} != image shape {(H, W)}")
-        d = _clean_depth(d)
-    if plan.dist is not None:
-        W0, H0 = plan.width0, plan.height0
-        img = _resize_image(img, plan.s0x, plan.s0y, W0, H0)
-        if d is not None and (plan.s0x != 1.0 or plan.s0y != 1.0):
-            d = _resize_depth(d, plan.s0x, plan.s0y, W0, H0)
-        mx, my = _undistort_maps(plan)
+        if d.dtype != np.float32:
+            d = d.astype(np.float32)
+    t = _tables(key, cache)
+    if plan.dist is None:
+        new_img = _resize_image(img, plan.sx, plan.sy, plan.width_new, plan.height_new)
+    else:
+        if t.pre:
+            img = _resize_image(img, plan.s0x, plan.s0y, plan.width0, plan.height0, area=True)
         # every map point lies inside the source by construction of K_u (up to the 1024-sample
         # border estimate); REPLICATE keeps the outermost half pixel from blending with black
-        img = cv2.remap(img, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        if d is not None:
-            ix, iy = np.floor(mx + 0.5).astype(np.int64), np.floor(my + 0.5).astype(np.int64)
-            inside = (ix >= 0) & (ix < W0) & (iy >= 0) & (iy < H0)
-            d = np.where(inside, d[np.clip(iy, 0, H0 - 1), np.clip(ix, 0, W0 - 1)], 0).astype(np.float32)
-    new_img = _resize_image(img, plan.sx, plan.sy, plan.width_new, plan.height_new)
-    new_d = None
-    if d is not None:
-        same = plan.sx == 1.0 and plan.sy == 1.0
-        new_d = d if same else _resize_depth(d, plan.sx, plan.sy, plan.width_new, plan.height_new)
+        if not t.pre:
+            img = _prefilter(img, plan.s0x, plan.s0y)
+        new_img = cv2.remap(img, t.m1, t.m2, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    new_d = None if d is None else _sample_depth(d, t)
     return new_img, plan.K_new.copy(), new_d
