@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from vlm3.report.audit import NOT_COMPARABLE, judge, write_audit
+from vlm3.report.audit import NO_METRICS, NOT_COMPARABLE, judge, write_audit
 from vlm3.report.macros import MacroSet, camel, macro_name, write_macros
 from vlm3.report.paper_figures import write_figure
 from vlm3.report.paper_tables import write_paper_tables
@@ -160,6 +160,16 @@ def test_released_checkpoint_audit(tmp_path):
     assert rows[("depth/Qwen3-VL-4B/eth3d", None)]["verdict"] == "not run"
     assert rep["summary"]["paper"]["reproduced"] == 2  # depth/VLM3-4B/eth3d, experts/VLM3-4B/eth3d
     assert rep["summary"]["paper"]["not reproduced"] == 2
+
+
+def test_paper_config_without_metrics_says_so(tmp_path):
+    _, cfg = paperlike(tmp_path)
+    (tmp_path / "empty").mkdir()
+    rep = write_audit(CLAIMS, [tmp_path / "empty"], cfg, tmp_path / "audit")
+    assert rep["statement"] == NO_METRICS and rep["summary"]["paper"]["not run"] == N_CLAIMS
+    reasons = {r["key"]: r["reason"] for r in rep["paper_claims"] if r["model"] == "vlm3"}
+    assert reasons["depth/VLM3-4B/eth3d"] == "missing results/metrics/vlm3/depth/eth3d_test.json"
+    assert reasons["depth/VLM3-4B/argo2"] == "no configured depth benchmark is one of argoverse2"
 
 
 def test_audit_is_byte_identical_and_strict_json(tmp_path):

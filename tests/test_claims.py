@@ -223,6 +223,28 @@ def test_model_matching():
     assert not model_matches({"unify_focal": True}, "median", CONFIG)
     assert model_matches({"name": "med.*"}, "median", CONFIG) and not model_matches({"name": "med"}, "median", CONFIG)
     claims = load_claims(CLAIMS)
+    per_task = {**CONFIG, "models": {"rel": {"kind": "hub", "label": "r",
+                                             "hub": {"depth": "facebook/VLM3-depth", "pose": "x/other"}}}}
+    assert model_matches({"hub_contains": "VLM3"}, "rel", per_task, "depth")
+    assert not model_matches({"hub_contains": "VLM3"}, "rel", per_task, "pose")
+    assert not model_matches({"hub_contains": "VLM3"}, "rel", per_task, "object")
+    assert model_matches({"hub_contains": "VLM3"}, "rel", per_task)  # any task
     assert models_matching(claims.reproduced_by["VLM3-4B"], CONFIG, "depth") == ["ours", "released"]
     assert models_matching(claims.reproduced_by["VLM3-4B"], CONFIG, "pose") == ["ours"]
     assert models_matching(claims.reproduced_by["Qwen3-VL-4B"], CONFIG, "depth") == ["base"]
+
+
+def test_every_paper_benchmark_maps_to_a_claims_column(claims):
+    """config/paper.yaml's benchmarks reach the paper's columns through claims.yaml `datasets`."""
+    path = ROOT / "config" / "paper.yaml"
+    if not path.is_file():
+        pytest.skip("config/paper.yaml not present")
+    cfg = yaml.safe_load(path.read_text())
+    mapped = {(t.task, d) for t in claims.tables.values() for c in t.columns for d in c.datasets}
+    benches = [(task, b["dataset"]) for task, bs in cfg["benchmarks"].items() for b in bs]
+    assert benches and not [b for b in benches if b not in mapped]
+    # each paper column of Table 1, the SpatialRGPT tables, correspondence and pose is covered
+    used = {d for _, d in benches}
+    for key in ("depth", "spatial_qualitative", "correspondence", "pose"):
+        cols = [c for c in claims.tables[key].columns if c.datasets]
+        assert all(set(c.datasets) & used for c in cols), key

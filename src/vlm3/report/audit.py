@@ -36,6 +36,8 @@ VERDICTS = ("reproduced", "not reproduced", "not run")
 NOT_COMPARABLE = ("This run uses the embedded default: a synthetic benchmark rendered by the project and a "
                   "tiny Qwen3-VL-architecture model. Its numbers are NOT comparable with the paper's, so "
                   "every paper claim is `not run`. The synthetic replica's own claims are audited instead.")
+NO_METRICS = ("The configured benchmarks map to columns of the paper's tables, but no metrics file of a model "
+              "that reproduces a paper row exists yet, so every paper claim is `not run` (reasons below).")
 NO_MAPPING = ("No configured benchmark maps to a column of the paper's tables, so no paper claim could "
               "be checked (every paper claim is `not run`).")
 
@@ -156,7 +158,13 @@ def build_report(claims: Claims, metrics: dict, config: dict) -> dict:
     comparable = any(r["reproduced"] is not None for r in paper)
     types = {(config.get("datasets") or {}).get(b["dataset"], {}).get("type")
              for bs in (config.get("benchmarks") or {}).values() for b in bs}
-    statement = "" if comparable else (NOT_COMPARABLE if types == {"synthetic"} else NO_MAPPING)
+    mapped = any(r["reason"].startswith(("missing ", "mean of")) or "has no finite" in r["reason"] for r in paper)
+    if comparable:
+        statement = ""
+    elif types == {"synthetic"}:
+        statement = NOT_COMPARABLE
+    else:
+        statement = NO_METRICS if mapped else NO_MAPPING
 
     def count(rows):
         return {v: sum(r["verdict"] == v for r in rows) for v in VERDICTS}

@@ -317,16 +317,23 @@ def same_as_checks(claims: Claims) -> list[dict]:
 
 # ----------------------------------------------------------------------------- reproduced values
 
-def model_matches(matcher: dict, name: str, config: dict) -> bool:
-    """Does config model `name` satisfy every field of `matcher` (see claims.yaml)?"""
+def _hubs(m: dict, config: dict, task: str | None) -> list[str]:
+    """Hub ids of a model: `hub` (a string, or task -> id) or, for kind base, base_model.hub."""
+    hub = m.get("hub") if m["kind"] != "base" else (config.get("base_model") or {}).get("hub")
+    if isinstance(hub, dict):
+        return [str(hub[task])] if task in hub else ([] if task else [str(v) for v in hub.values()])
+    return [str(hub)] if hub else []
+
+
+def model_matches(matcher: dict, name: str, config: dict, task: str | None = None) -> bool:
+    """Does config model `name` satisfy every field of `matcher` (see claims.yaml) for `task`?"""
     m = config["models"][name]
     if "kind" in matcher and m["kind"] != matcher["kind"]:
         return False
     if "name" in matcher and not re.fullmatch(matcher["name"], name):
         return False
     if "hub_contains" in matcher:
-        hub = m.get("hub") if m["kind"] != "base" else (config.get("base_model") or {}).get("hub")
-        if not hub or matcher["hub_contains"] not in hub:
+        if not any(matcher["hub_contains"] in h for h in _hubs(m, config, task)):
             return False
     if "unify_focal" in matcher:
         if m["kind"] != "run":
@@ -345,7 +352,7 @@ def models_matching(matchers: list[dict], config: dict, task: str | None = None)
     for name, m in (config.get("models") or {}).items():
         if task and "tasks" in m and task not in m["tasks"]:
             continue
-        if any(model_matches(mt, name, config) for mt in matchers):
+        if any(model_matches(mt, name, config, task) for mt in matchers):
             out.append(name)
     return out
 
