@@ -30,9 +30,10 @@ QUESTION = ("How far is the pixel at ({x}, {y}) from the camera? "
             "Both x and y are normalized to between [0, 2000).")
 
 
-def render(rng: np.random.Generator, width: int, height: int, focal: float, cam_height: float = 1.5):
+def render(rng: np.random.Generator, width: int, height: int, focal: float, cam_height: float = 1.6,
+           pitch_deg: tuple[float, float] = (2.0, 14.0)):
     """One image (HxWx3 uint8) and its z-depth (HxW float32, 0 = sky)."""
-    pitch = np.deg2rad(rng.uniform(2.0, 14.0))
+    pitch = np.deg2rad(rng.uniform(*pitch_deg))
     u, v = np.meshgrid(np.arange(width) + 0.0, np.arange(height) + 0.0)
     cx, cy = (width - 1) / 2, (height - 1) / 2
     # Camera ray (x, y, 1) rotated by the pitch into a level frame (Y down, Z forward).
@@ -44,7 +45,8 @@ def render(rng: np.random.Generator, width: int, height: int, focal: float, cam_
     ground = np.isfinite(t) & (t * np.sqrt(xr**2 + yr**2 + 1) < 60.0)
     depth = np.where(ground, t, 0.0).astype(np.float32)  # camera z = t (ray has z=1 in camera frame)
     # Ground texture: checkerboard in world metres, random colour, shading by distance.
-    gx, gz = t * xr, t * z_lvl
+    with np.errstate(invalid="ignore"):
+        gx, gz = t * xr, t * z_lvl
     tile = rng.uniform(0.5, 1.5)
     checker = ((np.floor(np.where(ground, gx, 0) / tile) + np.floor(np.where(ground, gz, 0) / tile)) % 2)
     base = rng.uniform(60, 200, size=3)
@@ -75,15 +77,26 @@ def render(rng: np.random.Generator, width: int, height: int, focal: float, cam_
 
 
 def write_dataset(out: str | Path, split: str, n: int, seed: int, width: int = 128, height: int = 96,
-                  focal: float = 100.0, n_q: int = 10, fixed_width: bool = True) -> Path:
-    """Render `n` images and write `{out}/{split}.jsonl`; returns its path."""
+                  focal: float = 100.0, n_q: int = 10, fixed_width: bool = True,
+                  focal_range: tuple[float, float] | None = None, pitch_deg: tuple[float, float] = (2.0, 14.0)
+                  ) -> Path:
+    """Render `n` images and write `{out}/{split}.jsonl`; returns its path.
+
+    With `focal_range`, each image emulates focal unification as the embedded default does it:
+    an original camera of `width`x`height` px and focal drawn from `focal_range` resized so its
+    focal becomes `focal` (size int(W*s) x int(H*s), s = focal / f_orig).
+    """
     out = Path(out)
     (out / split).mkdir(parents=True, exist_ok=True)
     path = out / f"{split}.jsonl"
     with path.open("w") as f:
         for i in range(n):
             rng = rng_for(seed, "ground_plane", split, i)
-            img, depth = render(rng, width, height, focal)
+            w, h = width, height
+            if focal_range is not None:
+                sc = focal / rng.uniform(*focal_range)
+                w, h = max(int(width * sc), 16), max(int(height * sc), 12)
+            img, depth = render(rng, w, h, focal, pitch_deg=pitch_deg)
             img_path = out / split / f"{i:05d}.png"
             Image.fromarray(img).save(img_path)
             vs, us = np.nonzero((depth > 0) & (depth < 40))
@@ -91,7 +104,7 @@ def write_dataset(out: str | Path, split: str, n: int, seed: int, width: int = 1
             messages, targets = [], []
             for k, j in enumerate(pick):
                 x, y, d = int(us[j]), int(vs[j]), float(depth[vs[j], us[j]])
-                xn, yn = min(round(x / width * 2000), 1999), min(round(y / height * 2000), 1999)
+                xn, yn = min(round(x / w * 2000), 1999), min(round(y / h * 2000), 1999)
                 q = [{"type": "text", "text": QUESTION.format(x=xn, y=yn)}]
                 if k == 0:
                     q = [{"type": "image"}] + q
@@ -113,9 +126,14 @@ def main() -> None:
     ap.add_argument("--n-test", type=int, default=100)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--plain", action="store_true", help="plain answers (3.52) instead of fixed width (03.52)")
+    ap.add_argument("--unified", action="store_true",
+                    help="emulate the embedded default: 320x240 cameras, focal 300-1500 px unified to 128 px, "
+                         "pitch 10-28 deg (an 'easy' camera looking at a target 3-6 m away)")
     a = ap.parse_args()
-    write_dataset(a.out, "train", a.n_train, a.seed, fixed_width=not a.plain)
-    write_dataset(a.out, "test", a.n_test, a.seed, fixed_width=not a.plain)
+    kw = dict(width=320, height=240, focal=128.0, focal_range=(300.0, 1500.0), pitch_deg=(10.0, 28.0)) \
+        if a.unified else {}
+    write_dataset(a.out, "train", a.n_train, a.seed, fixed_width=not a.plain, **kw)
+    write_dataset(a.out, "test", a.n_test, a.seed, fixed_width=not a.plain, **kw)
 
 
 if __name__ == "__main__":

@@ -84,14 +84,21 @@ def qa_texts(paths: list[str | Path]) -> list[str]:
     return texts
 
 
-def train_tokenizer(texts: list[str], vocab_size: int) -> PreTrainedTokenizerFast:
-    """Byte-level BPE with single-digit tokens and Qwen's special tokens (deterministic)."""
+def train_tokenizer(texts: list[str], vocab_size: int, split_words: bool = False) -> PreTrainedTokenizerFast:
+    """Byte-level BPE with single-digit tokens and Qwen's special tokens (deterministic).
+
+    With `split_words=False` merges may cross spaces (as SentencePiece does), so the fixed
+    phrases of the QA templates ("How far is the pixel at (") become single tokens: the same
+    questions take about 40 % fewer tokens, which is training time on a CPU. Digits are always
+    isolated, so numbers still compose digit by digit. `split_words=True` is GPT-2/Qwen word
+    splitting.
+    """
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.Sequence(
         [
             # Every digit is its own pre-token (Qwen does the same), so no merge spans digits.
             pre_tokenizers.Split(Regex(r"\p{N}"), behavior="isolated"),
-            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=split_words),
         ]
     )
     tok.decoder = decoders.ByteLevel()
@@ -162,7 +169,8 @@ def build_config(cfg: dict, tokenizer: PreTrainedTokenizerFast) -> Qwen3VLConfig
 
 def build(cfg: dict, qa_paths: list[str | Path], seed: int):
     """Return (model, processor) built from the config, QA vocabulary and seed."""
-    tokenizer = train_tokenizer(qa_texts(qa_paths), int(cfg["tokenizer"]["vocab_size"]))
+    tokenizer = train_tokenizer(qa_texts(qa_paths), int(cfg["tokenizer"]["vocab_size"]),
+                                bool(cfg["tokenizer"].get("split_words", False)))
     processor = build_processor(cfg, tokenizer)
     config = build_config(cfg, tokenizer)
     torch.manual_seed(seed)
