@@ -102,6 +102,7 @@ def reference():
     return reference_numbers(REFERENCE.read_text())
 
 
+@pytest.mark.shared_data
 def test_every_claim_matches_the_reference(claims, reference):
     ours = {c.key: c.text for c in claims.claims()}
     assert len(ours) == 282
