@@ -90,3 +90,42 @@ def test_bad_inputs(setup, tmp_path):
         predict_main(["--model", str(d / "init"), "--qa", str(test), "--out", str(tmp_path / "o.jsonl"),
                       "--batch-size", "0"])
     assert not (tmp_path / "o.jsonl").exists()
+
+
+def test_two_image_records_ask_each_turn_with_both_images(setup, tmp_path):
+    d, test = setup
+    from PIL import Image
+
+    from vlm3.model.processor import load_processor
+
+    Image.new("RGB", (32, 32), (200, 10, 10)).save(tmp_path / "a.png")
+    Image.new("RGB", (48, 32), (10, 200, 10)).save(tmp_path / "b.png")
+    rec = {"id": "pair/0", "images": [str(tmp_path / "a.png"), str(tmp_path / "b.png")], "messages": [
+        {"role": "user", "content": [{"type": "image"}, {"type": "image"}, {"type": "text", "text": "Q one?"}]},
+        {"role": "assistant", "content": [{"type": "text", "text": "A"}]},
+        {"role": "user", "content": [{"type": "text", "text": "Q two?"}]},
+        {"role": "assistant", "content": [{"type": "text", "text": "B"}]}],
+        "meta": {"targets": [{"kind": "choice", "value": "A"}, {"kind": "choice", "value": "B"}]}}
+    (tmp_path / "pair.jsonl").write_text(json.dumps(rec) + "\n")
+    proc = load_processor(d / "init")
+    seen = []
+    orig = proc.__class__.__call__
+
+    def spy(self, *args, **kw):  # record what the model is asked: text and image count per batch
+        seen.append((kw["text"], len(kw["images"])))
+        return orig(self, *args, **kw)
+
+    from vlm3 import predict as P
+
+    model, _ = P.load(str(d / "init"))
+    proc.__class__.__call__ = spy
+    try:
+        rows = P.predict(model, proc, read_qa(tmp_path / "pair.jsonl"), batch_size=4, max_new_tokens=3)
+    finally:
+        proc.__class__.__call__ = orig
+    assert [(r["turn"], r["question"]) for r in rows] == [(0, "Q one?"), (1, "Q two?")]
+    texts, n_images = seen[0]
+    assert n_images == 4  # both images for each of the two single-turn questions
+    img = "<|vision_start|><|image_pad|><|vision_end|>"
+    assert texts == [f"<|im_start|>user\n{img}{img}Q one?<|im_end|>\n<|im_start|>assistant\n",
+                     f"<|im_start|>user\n{img}{img}Q two?<|im_end|>\n<|im_start|>assistant\n"]
