@@ -173,6 +173,8 @@ def build(cfg: dict, qa_paths: list[str | Path], seed: int):
                                 bool(cfg["tokenizer"].get("split_words", False)))
     processor = build_processor(cfg, tokenizer)
     config = build_config(cfg, tokenizer)
+    # Top-level special ids as the Trainer expects them (else it rewrites the config when training).
+    config.eos_token_id, config.pad_token_id, config.bos_token_id = tokenizer.eos_token_id, tokenizer.pad_token_id, None
     torch.manual_seed(seed)
     model = Qwen3VLForConditionalGeneration(config)
     model.generation_config = GenerationConfig(
