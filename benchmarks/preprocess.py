@@ -10,10 +10,11 @@ Creates --n random-textured 1600x900 JPEGs (quality 90) and float32 depth maps (
   fx = fy = 1266, k1 = -0.12, k2 = 0.03, then resize to focal 1000, depth resampled
   nearest-valid), and a QA-like draw of 10 valid depth pixels with their normalised
   coordinates (`vlm3.geometry.normalize_point`);
-- `preprocess_cached`: the same output geometry with the undistort+resize map of the camera
-  computed once and cached (one `cv2.remap` with fixed-point maps per image, depth by a cached
-  nearest-pixel index, no nearest-valid hole filling); the image is bilinearly resampled in one pass instead of remap + area
-  resize, so pixels differ slightly from unify_focal (reported: mean |diff|).
+- `preprocess, cache off`: the same with `unify_focal(..., cache=False)` (plan, remap maps and
+  depth tables rebuilt for every image, as before the per-camera cache); outputs must be
+  byte-identical to the cached path (checked and printed);
+- a per-step CPU profile of the cached path (decode, depth read, prefilter, remap, depth
+  sampling, QA sampling) that shows where the floor is.
 Each variant: median over --repeat passes of the mean CPU (process) and wall seconds per image. --threads 0 keeps
 OpenCV's default thread count. Prints a markdown block to paste into benchmarks/RESULTS.md.
 """
@@ -33,7 +34,6 @@ import cv2
 import numpy as np
 
 from vlm3.geometry import make_K, normalize_point, plan_unify_focal, unify_focal
-from vlm3.geometry.focal import unified_to_source
 from vlm3.io.depth import read_depth
 from vlm3.io.image import read_image
 from vlm3.utils import rng_for
@@ -99,38 +99,55 @@ def run_preprocess(files):
     return out
 
 
-class CachedCamera:
-    """Output-pixel -> source-pixel map of one camera, computed once (the optimisation)."""
-
-    def __init__(self, K, dist, w, h, target):
-        self.plan = plan_unify_focal(K, w, h, target, dist)
-        p = self.plan
-        u, v = np.meshgrid(np.arange(p.width_new, dtype=np.float64), np.arange(p.height_new, dtype=np.float64))
-        src = unified_to_source(np.stack([u.ravel(), v.ravel()], 1), p)
-        mx = src[:, 0].reshape(p.height_new, p.width_new).astype(np.float32)
-        my = src[:, 1].reshape(p.height_new, p.width_new).astype(np.float32)
-        self.m1, self.m2 = cv2.convertMaps(mx, my, cv2.CV_16SC2)  # fixed point: faster remap
-        ix, iy = np.floor(mx + 0.5).astype(np.int64), np.floor(my + 0.5).astype(np.int64)
-        inside = (ix >= 0) & (ix < w) & (iy >= 0) & (iy < h)
-        # outside pixels point at index w*h: a 0 appended to the flattened depth
-        self.flat = np.where(inside, iy * w + ix, w * h).astype(np.intp)
-        self.shape = (p.height_new, p.width_new)
-
-    def __call__(self, img, depth):
-        new_img = cv2.remap(img, self.m1, self.m2, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
-        d = np.append(depth.reshape(-1), np.float32(0))[self.flat]
-        return new_img, d.reshape(self.shape)
-
-
-def run_cached(files, cam: CachedCamera):
+def run_uncached(files):
+    """The same work with unify_focal's per-camera cache off (plan + maps rebuilt per image)."""
     rng = np.random.default_rng(0)
     out = []
     for jp, dp in files:
         img = read_image(jp)
         depth = read_depth(dp, "npy", shape=(H, W))
-        new_img, new_depth = cam(img, depth)
+        new_img, K_new, new_depth = unify_focal(img, K, TARGET, DIST, depth, cache=False)
         out.append((new_img, sample_qa(new_depth, rng)))
     return out
+
+
+def profile_steps(files, repeat):
+    """Median CPU ms per image of each step of the cached product path (one image at a time)."""
+    from vlm3.geometry import focal as F
+
+    key = F._camera_key(K, W, H, TARGET, DIST)
+    t = F._tables_cached(key)
+    plan = F._plan_cached(key)
+    steps = {
+        "JPEG decode to RGB (read_image)": lambda jp, dp: read_image(jp),
+        "depth .npy load + clean (read_depth)": lambda jp, dp: read_depth(dp, "npy", shape=(H, W)),
+    }
+    imgs = [read_image(jp) for jp, _ in files]
+    deps = [read_depth(dp, "npy", shape=(H, W)) for _, dp in files]
+    pre = [F._prefilter(i, plan.s0x, plan.s0y) for i in imgs]
+    res = {}
+    for name, fn in steps.items():
+        res[name] = _cpu_ms(lambda: [fn(jp, dp) for jp, dp in files], len(files), repeat)
+    res["antialiasing prefilter (sepFilter2D 3x3)"] = _cpu_ms(
+        lambda: [F._prefilter(i, plan.s0x, plan.s0y) for i in imgs], len(files), repeat)
+    res["image remap (fixed-point bilinear, cached maps)"] = _cpu_ms(
+        lambda: [cv2.remap(i, t.m1, t.m2, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE) for i in pre],
+        len(files), repeat)
+    res["depth: nearest gather + hole search (cached tables)"] = _cpu_ms(
+        lambda: [F._sample_depth(d, t) for d in deps], len(files), repeat)
+    nd = [F._sample_depth(d, t) for d in deps]
+    rng = np.random.default_rng(0)
+    res["QA sampling of 10 pixels"] = _cpu_ms(lambda: [sample_qa(d, rng) for d in nd], len(files), repeat)
+    return res
+
+
+def _cpu_ms(fn, n, repeat):
+    v = []
+    for _ in range(repeat):
+        c0 = time.process_time()
+        fn()
+        v.append((time.process_time() - c0) / n * 1e3)
+    return statistics.median(v)
 
 
 def timed(fn, n_images, repeat):
@@ -160,28 +177,33 @@ def main(argv=None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         files = make_inputs(Path(tmp), a.n, a.seed)
         jpeg_kb = np.mean([f.stat().st_size for f, _ in files]) / 1024
-        run_decode(files[:2]); run_preprocess(files[:1])  # warm-up (imports, allocator)
+        run_decode(files[:2])
         t_cam0 = time.perf_counter()
-        cam = CachedCamera(K, DIST, W, H, TARGET)
+        run_preprocess(files[:1])  # warm-up; builds and caches the camera's plan and maps
         t_cam = time.perf_counter() - t_cam0
-        run_cached(files[:1], cam)
         rows = {}
         *rows["decode"], _ = timed(lambda: run_decode(files), a.n, a.repeat)
-        *rows["preprocess (unify_focal)"], ref = timed(lambda: run_preprocess(files), a.n, a.repeat)
-        *rows["preprocess_cached"], opt = timed(lambda: run_cached(files, cam), a.n, a.repeat)
-    p = cam.plan
-    diff = float(np.mean([np.abs(r[0].astype(np.int16) - o[0].astype(np.int16)).mean() for r, o in zip(ref, opt)]))
+        *rows["preprocess (unify_focal, per-camera cache)"], ref = timed(lambda: run_preprocess(files), a.n, a.repeat)
+        *rows["preprocess, cache off (cache=False)"], unc = timed(lambda: run_uncached(files), a.n, a.repeat)
+        prof = profile_steps(files, a.repeat)
+    p = plan_unify_focal(K, W, H, TARGET, DIST)
+    same = all(r[0].tobytes() == u[0].tobytes() for r, u in zip(ref, unc))
     base_cpu, base_wall = rows["decode"]
     print(f"### Preprocessing ({datetime.date.today().isoformat()})")
     print(f"- machine: {platform.machine()}, {os.cpu_count()} CPU cores visible, {platform.processor() or 'cpu'}; "
           f"OpenCV {cv2.__version__} with {cv2.getNumThreads()} threads; numpy {np.__version__}")
     print(f"- command: `python benchmarks/preprocess.py --n {a.n} --repeat {a.repeat} --threads {a.threads}`")
     print(f"- input: {a.n} JPEGs {W}x{H} (mean {jpeg_kb:.0f} KiB) + float32 depth .npy; camera fx=1266, "
-          f"opencv k1=-0.12 k2=0.03 -> {p.width_new}x{p.height_new} at f=1000; cached map built once in {t_cam*1e3:.0f} ms")
+          f"opencv k1=-0.12 k2=0.03 -> {p.width_new}x{p.height_new} at f=1000; first image incl. building "
+          f"the camera's cache: {t_cam*1e3:.0f} ms wall")
     print("\n| variant | CPU ms / image | x decode (CPU) | wall ms / image | x decode (wall) |\n|---|---|---|---|---|")
     for k, (c, w) in rows.items():
         print(f"| {k} | {c * 1e3:.1f} | {c / base_cpu:.2f} | {w * 1e3:.1f} | {w / base_wall:.2f} |")
-    print(f"\ncached vs unify_focal images: mean |diff| {diff:.2f} grey levels")
+    print(f"\ncached and uncached outputs byte-identical: {same}")
+    print("\n| step of the cached path | CPU ms / image |\n|---|---|")
+    for k, v in prof.items():
+        print(f"| {k} | {v:.2f} |")
+    print(f"| sum of steps | {sum(prof.values()):.2f} |")
 
 
 if __name__ == "__main__":

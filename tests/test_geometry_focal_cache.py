@@ -35,12 +35,17 @@ def test_cached_equals_uncached_and_fallback_search(model, ratio, monkeypatch):
     dist = None if model is None else (model, DISTS[model])
     target = 140.0 * ratio
     focal_mod._tables_cached.cache_clear()
-    a = unify_focal(img, K, target, dist, dep)  # builds and caches
-    b = unify_focal(img, K, target, dist, dep)  # cache hit
+    focal_mod._tables_with_order.cache_clear()
+    focal_mod._seen.clear()
+    a = unify_focal(img, K, target, dist, dep)  # first image of the camera: full hole search
+    b = unify_focal(img, K, target, dist, dep)  # second: cached tables + candidate order
     assert focal_mod._tables_cached.cache_info().hits >= 1
+    t = focal_mod._tables_with_order(focal_mod._camera_key(K, 150, 110, target, dist))
+    assert (t.order is not None) == t.search
     c = unify_focal(img, K, target, dist, dep, cache=False)
-    monkeypatch.setattr(focal_mod, "_ORDER_MAX_BYTES", 0)  # no candidate table: full search
-    d = unify_focal(img, K, target, dist, dep, cache=False)
+    focal_mod._tables_with_order.cache_clear()
+    monkeypatch.setattr(focal_mod, "_ORDER_MAX_BYTES", 0)  # candidate table too big: full search
+    d = unify_focal(img, K, target, dist, dep)
     for x in (b, c, d):
         assert x[0].tobytes() == a[0].tobytes() and x[2].tobytes() == a[2].tobytes()
         np.testing.assert_array_equal(x[1], a[1])

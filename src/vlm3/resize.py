@@ -20,7 +20,8 @@ dist_model != none; fixes fx != fy), and write into the output folder
 - `pairs.parquet`: byte copy of --pairs (after checking its image ids exist).
 The folder is built under a temporary name beside --out and renamed at the end, so a failure
 leaves nothing behind. Output bytes do not depend on --workers (results are gathered in index
-order; PNG and .npy encoding are deterministic).
+order; PNG and .npy encoding are deterministic). Rows of one camera (same K, size, distortion) are
+processed consecutively so `unify_focal`'s per-camera cache of plans and maps is reused.
 """
 
 from __future__ import annotations
@@ -180,6 +181,14 @@ def process_row(row: dict, target: float, tmp: Path, out: Path) -> dict:
     return res
 
 
+def _camera_sort_key(row: dict) -> tuple:
+    """Rows with equal intrinsics, size and distortion share unify_focal's cached maps."""
+    params = row.get("dist_params")
+    return (float(row["fx"]), float(row["fy"]), float(row["cx"]), float(row["cy"]), int(row["width"]),
+            int(row["height"]), str(row.get("dist_model") or "none"),
+            tuple(float(x) for x in (params if params is not None else [])))
+
+
 def _job(args):
     return process_row(*args)
 
@@ -190,14 +199,21 @@ def _init_worker():
 
 def resize_index(df: pd.DataFrame, out: Path, tmp: Path, target: float, workers: int = 1) -> pd.DataFrame:
     rows = df.to_dict("records")
-    jobs = [(r, target, tmp, out) for r in rows]
+    # rows of one camera are processed together (consecutively, in the same worker chunk), so
+    # unify_focal's per-camera cache of plans and maps is hit; results go back to index order
+    order = sorted(range(len(rows)), key=lambda i: (_camera_sort_key(rows[i]), i))
+    jobs = [(rows[i], target, tmp, out) for i in order]
     if workers > 1 and len(rows) > 1:
         ctx = mp.get_context("spawn")  # no fork of a parent holding threads/locks
+        chunk = max(1, min(16, len(jobs) // (4 * workers)))
         with ctx.Pool(workers, initializer=_init_worker) as pool:
-            res = list(tqdm(pool.imap(_job, jobs, chunksize=1), total=len(jobs), desc="resize",
-                            unit="img", mininterval=2.0))
+            done = list(tqdm(pool.imap(_job, jobs, chunksize=chunk), total=len(jobs), desc="resize",
+                             unit="img", mininterval=2.0))
     else:
-        res = [process_row(*j) for j in tqdm(jobs, desc="resize", unit="img", mininterval=2.0)]
+        done = [process_row(*j) for j in tqdm(jobs, desc="resize", unit="img", mininterval=2.0)]
+    res = [None] * len(rows)
+    for i, r in zip(order, done):
+        res[i] = r
     new = pd.DataFrame(res, columns=list(df.columns) + (["scale"] if "scale" not in df.columns else []))
     new["width"] = new["width"].astype("int32")
     new["height"] = new["height"].astype("int32")

@@ -34,6 +34,7 @@ resizing (the camera centre and axes stay put), so the kind is kept. Invalid = 0
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import functools
 import math
@@ -316,9 +317,8 @@ def _nearest_index(f: np.ndarray, n: int) -> np.ndarray:
     return i
 
 
-def _build_tables(plan: FocalPlan, search_order: bool = True) -> _Tables:
-    """Resampling tables of one camera; `search_order=False` skips the per-pixel candidate order
-    (the hole search then evaluates every candidate; same output, for tests)."""
+def _build_tables(plan: FocalPlan) -> _Tables:
+    """Resampling tables of one camera (without the candidate order, see `_tables`)."""
     W, H = plan.width, plan.height
     if plan.dist is None:
         fx = (np.arange(plan.width_new) + 0.5) / plan.sx - 0.5
@@ -339,9 +339,6 @@ def _build_tables(plan: FocalPlan, search_order: bool = True) -> _Tables:
         ix, iy = _nearest_index(mx, W), _nearest_index(my, H)
         nmap = np.dstack([ix, iy]).astype(np.int16) if max(W, H) < 32000 else None
         t = _Tables(pre, m1, m2, False, mx, my, ix, iy, rx, ry, nmap)
-    if t.search and search_order:
-        order, offsets = _search_order(t, W, H, (plan.height_new, plan.width_new))
-        t = dataclasses.replace(t, order=order, offsets=offsets)
     for a in (t.m1, t.m2, t.fx, t.fy, t.ix, t.iy, t.nmap, t.order, t.offsets):
         if a is not None:
             a.setflags(write=False)
@@ -497,8 +494,36 @@ def _sample_depth(depth: np.ndarray, t: _Tables) -> np.ndarray:
     return d
 
 
-def _tables(plan_key: tuple, cache: bool) -> _Tables:
-    return _tables_cached(plan_key) if cache else _build_tables(_plan_uncached(plan_key))
+_SEEN_MAX = 4096
+_seen: collections.OrderedDict = collections.OrderedDict()  # cameras met once (bounded)
+
+
+@functools.lru_cache(maxsize=8)
+def _tables_with_order(key: tuple) -> _Tables:
+    t = _tables_cached(key)
+    if not t.search:
+        return t
+    plan = _plan_cached(key)
+    order, offsets = _search_order(t, plan.width, plan.height, (plan.height_new, plan.width_new))
+    if order is None:
+        return t
+    order.setflags(write=False)
+    offsets.setflags(write=False)
+    return dataclasses.replace(t, order=order, offsets=offsets)
+
+
+def _tables(key: tuple, cache: bool) -> _Tables:
+    """The camera's tables. The candidate order of the hole search (~0.3 s to build for a 1 Mpx
+    output) is built only from the second image of a camera on: a dataset whose images all have
+    their own intrinsics (e.g. calibrated per image) never pays for it."""
+    if not cache:
+        return _build_tables(_plan_uncached(key))
+    if key in _seen:
+        return _tables_with_order(key)
+    _seen[key] = True
+    while len(_seen) > _SEEN_MAX:
+        _seen.popitem(last=False)
+    return _tables_cached(key)
 
 
 def unify_focal(image, K, target_focal=1000.0, dist=None, depth=None, cache: bool = True):
