@@ -1,7 +1,8 @@
 # VLM3 reproduction workflow. Default target: the four LaTeX tables of the configured experiment.
 #   snakemake -c all                                   embedded default (config/config.yaml), CPU
 #   snakemake --profile slurm results/tables/depth.tex paper config on a SLURM cluster
-# Stages (one file each in rules/): data, calibrate, resize, qa, train, evaluate, report.
+# Stages (one file each in rules/): data, calibrate, resize, qa, train, evaluate, report, paper.
+# The compiled paper PDF (needs TeX Live) is its own target: `snakemake -c all paper`.
 
 import sys
 from pathlib import Path
@@ -37,3 +38,6 @@ rule all:
         expand("results/tables/{task}.tex", task=TASKS),
         calibration_reports(),
         rules.figures.output,
+        rules.audit.output,
+        rules.paper_tables.output,
+        rules.paper_figures.output,
