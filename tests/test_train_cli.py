@@ -84,3 +84,4 @@ def test_max_minutes_ends_cleanly_with_a_model(setup, tmp_path):
     assert summary["stopped_by"] == "max_minutes" and summary["global_step"] == 1
     assert (tmp_path / "cap/model.safetensors").exists() and (tmp_path / "cap/tokenizer.json").exists()
     assert not (tmp_path / "cap/trainer_state").exists()  # checkpoints went to --state
+    assert (tmp_path / "state/checkpoint-1/trainer_state.json").exists()  # the cap checkpoints too

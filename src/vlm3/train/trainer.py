@@ -91,7 +91,8 @@ def load_model(path: str):
 
 
 class _StopControl(TrainerCallback):
-    """SIGTERM -> checkpoint now and stop; wall-clock cap -> stop (final model is saved by `train`)."""
+    """SIGTERM -> checkpoint now and stop; wall-clock cap -> checkpoint and stop (`train` then saves
+    the final model)."""
 
     def __init__(self, max_minutes: float | None):
         self.deadline = None if max_minutes is None else time.monotonic() + 60.0 * max_minutes
@@ -104,6 +105,7 @@ class _StopControl(TrainerCallback):
             control.should_training_stop = True
         elif self.deadline is not None and time.monotonic() >= self.deadline:
             self.timed_out = True
+            control.should_save = True  # so a later run with a larger cap can continue from here
             control.should_training_stop = True
         return control
 
