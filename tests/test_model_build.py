@@ -189,3 +189,28 @@ def test_bad_qa_inputs(tmp_path):
         build_main(["--config", str(ROOT / "config/tiny_model.yaml"), "--qa", str(tmp_path / "nope.jsonl"),
                     "--out", str(tmp_path / "m")])
     assert not (tmp_path / "m").exists()
+
+
+_chat_text = st.text(alphabet="abcxyz0123456789 .,?()[]\n", min_size=1, max_size=30)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(_chat_text, _chat_text), min_size=1, max_size=4))
+def test_segments_and_labels_round_trip(micro_proc, turns):
+    """Any text-only chat: segments render the template; kept labels decode to exactly the answers."""
+    msgs = []
+    for q, a in turns:
+        msgs += [{"role": "user", "content": [{"type": "text", "text": q}]},
+                 {"role": "assistant", "content": [{"type": "text", "text": a}]}]
+    assert "".join(s for s, _ in render_segments(msgs)) == micro_proc.apply_chat_template(msgs, tokenize=False)
+    batch = QACollator(micro_proc)([{"id": "h", "images": [], "messages": msgs}])
+    lab = batch["labels"][0]
+    tok = micro_proc.tokenizer
+    assert tok.decode(lab[lab != IGNORE].tolist()) == "".join(a + "<|im_end|>" for _, a in turns)
+    full = tok(micro_proc.apply_chat_template(msgs, tokenize=False), add_special_tokens=False)["input_ids"]
+    assert batch["input_ids"][0].tolist() == full
+
+
+@pytest.fixture(scope="module")
+def micro_proc(micro):
+    return load_processor(micro / "init")
