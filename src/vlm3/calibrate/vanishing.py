@@ -37,6 +37,7 @@ import cv2
 import numpy as np
 
 from vlm3.calibrate.base import Calibrator, Intrinsics, image_centre
+from vlm3.calibrate.manhattan import frame_from_vps, merge_collinear, refine_frame
 from vlm3.utils import rng_for
 
 
@@ -49,13 +50,16 @@ class VanishingPoint:
     vertical: bool
 
 
-def detect_segments(gray: np.ndarray, min_length: float) -> np.ndarray:
-    """LSD segments (N, 4) x1 y1 x2 y2 in pixels, at least `min_length` long."""
+def detect_segments(gray: np.ndarray, min_length: float, merge: bool = False) -> np.ndarray:
+    """LSD segments (N, 4) x1 y1 x2 y2 in pixels, at least `min_length` long; with `merge`,
+    collinear pieces are joined first (`manhattan.merge_collinear`), then filtered by length."""
     lsd = cv2.createLineSegmentDetector(cv2.LSD_REFINE_STD)
     segs = lsd.detect(gray)[0]
     if segs is None:
         return np.zeros((0, 4), np.float64)
     segs = segs.reshape(-1, 4).astype(np.float64)
+    if merge:
+        segs = merge_collinear(segs)
     length = np.hypot(segs[:, 2] - segs[:, 0], segs[:, 3] - segs[:, 1])
     return segs[length >= min_length]
 
@@ -209,16 +213,41 @@ def focal_from_vps(vps: list[VanishingPoint], f_range: tuple[float, float] = (0.
     return math.exp(logf), 1.0 / (1.0 + sigma / 0.02)
 
 
+def refine_focal(segs: np.ndarray, vps: list[VanishingPoint], centre, scale: float,
+                 f_range: tuple[float, float] = (0.2, 8.0), max_log_sigma: float = 0.3):
+    """Best joint Manhattan-frame fit started from every VP pair that gives a focal length:
+    (f in units of `scale`, sigma of log f) of the fit with the largest support (segment length
+    within 1 deg of its axis), among fits with sigma <= max_log_sigma and f in f_range; None if
+    there is none. Ties keep the first pair (deterministic)."""
+    best = None
+    for i in range(len(vps)):
+        for j in range(i + 1, len(vps)):
+            pf = _pair_focal(vps[i], vps[j], f_range)
+            if pf is None:
+                continue
+            R0 = frame_from_vps(vps[i].v, vps[j].v, pf[0])
+            fit = None if R0 is None else refine_frame(segs, centre, scale, pf[0], R0)
+            if fit is None or not (fit.sigma <= max_log_sigma and f_range[0] <= fit.f <= f_range[1]):
+                continue
+            if best is None or fit.support > best.support:
+                best = fit
+    return None if best is None else (best.f, best.sigma)
+
+
 class VanishingCalibrator(Calibrator):
     """fx = fy from vanishing points, principal point at the image centre."""
     name = "vanishing"
     needs_image = True
     cacheable = True
 
-    def __init__(self, seed: int = 0, min_length_frac: float = 0.03, angle_thr_deg: float = 1.5,
+    def __init__(self, seed: int = 0, min_length_frac: float = 0.05, angle_thr_deg: float = 1.5,
                  iters: int = 400, f_range: tuple[float, float] = (0.2, 8.0), max_log_sigma: float = 0.3,
-                 thr_px: float | None = None):
+                 thr_px: float | None = None, joint: bool = True, merge: bool = True,
+                 retry_length_frac: float | None = 0.03):
         self.thr_px = thr_px
+        self.retry_length_frac = None if retry_length_frac is None else float(retry_length_frac)
+        self.joint = bool(joint)
+        self.merge = bool(merge)
         self.seed = int(seed)
         self.min_length_frac = float(min_length_frac)
         self.angle_thr_deg = float(angle_thr_deg)
@@ -228,8 +257,10 @@ class VanishingCalibrator(Calibrator):
 
     @property
     def cache_key(self) -> str:
-        return (f"vanishing/2:seed={self.seed}:minlen={self.min_length_frac:g}:thr={self.angle_thr_deg:g}"
-                f":iters={self.iters}:f={self.f_range[0]:g}-{self.f_range[1]:g}:sigma={self.max_log_sigma:g}")
+        return (f"vanishing/3:seed={self.seed}:minlen={self.min_length_frac:g}:thr={self.angle_thr_deg:g}"
+                f":iters={self.iters}:f={self.f_range[0]:g}-{self.f_range[1]:g}:sigma={self.max_log_sigma:g}"
+                f":joint={int(self.joint)}:merge={int(self.merge)}:thrpx={self.thr_px}"
+                f":retry={self.retry_length_frac}")
 
     def estimate(self, image, row, path=None):
         if image is None or image.ndim not in (2, 3):
@@ -238,12 +269,22 @@ class VanishingCalibrator(Calibrator):
         h, w = gray.shape
         centre = image_centre(w, h)
         scale = float(max(w, h))
-        segs = detect_segments(gray, self.min_length_frac * math.hypot(w, h))
-        rng = rng_for(self.seed, "vanishing", row.get("image_id", path))
-        vps = find_vanishing_points(segs, centre, scale, rng, iters=self.iters,
-                                    angle_thr_deg=self.angle_thr_deg, thr_px=self.thr_px)
-        res = focal_from_vps(vps, self.f_range, self.max_log_sigma)
+        res = self._focal(gray, centre, scale, self.min_length_frac, row, path)
+        if res is None and self.retry_length_frac is not None and self.retry_length_frac < self.min_length_frac:
+            res = self._focal(gray, centre, scale, self.retry_length_frac, row, path)
         if res is None:
             return None
         f, conf = res
         return Intrinsics(f * scale, f * scale, centre[0], centre[1], confidence=conf)
+
+    def _focal(self, gray, centre, scale, length_frac, row, path):
+        """(f / scale, confidence) from segments at least `length_frac` x diagonal long, or None."""
+        h, w = gray.shape
+        segs = detect_segments(gray, length_frac * math.hypot(w, h), merge=self.merge)
+        rng = rng_for(self.seed, "vanishing", row.get("image_id", path))
+        vps = find_vanishing_points(segs, centre, scale, rng, iters=self.iters,
+                                    angle_thr_deg=self.angle_thr_deg, thr_px=self.thr_px)
+        fit = refine_focal(segs, vps, centre, scale, self.f_range, self.max_log_sigma) if self.joint else None
+        if fit is not None:
+            return fit[0], 1.0 / (1.0 + fit[1] / 0.02)
+        return focal_from_vps(vps, self.f_range, self.max_log_sigma)
