@@ -53,5 +53,7 @@ rule train:
     conda:
         "../envs/train.yaml"
     shell:
-        "python -m vlm3.train --model {params.base} --data {input.data} --out {output}"
+        # exec: on SIGTERM (SLURM --signal, preemption) Snakemake waits for the trainer to write
+        # its checkpoint; behind a bash parent it would be orphaned and the job end without it.
+        "exec python -m vlm3.train --model {params.base} --data {input.data} --out {output}"
         " --state {params.state} --seed {params.seed} --threads {threads} {params.args} > {log} 2>&1"
