@@ -92,6 +92,10 @@ def compile_blocks(model: nn.Module, dynamic: bool | None = None) -> int:
     RMSNorm / RoPE / SwiGLU / residual element-wise chains that otherwise take about a third of
     GPU time (measured, benchmarks/RESULTS.md); a stand-in for Liger kernels. Returns the count."""
     blocks = [*model.model.language_model.layers, *model.model.visual.blocks]
+    for blk in model.model.visual.blocks:
+        # The ViT attention loops over images in Python (SDPA path); compiled, it recompiles for
+        # every new image count and hits dynamo's recompile limit. Run it eagerly instead.
+        blk.attn.forward = torch.compiler.disable(blk.attn.forward)
     for b in blocks:
         b.compile(dynamic=dynamic)
     return len(blocks)
