@@ -243,7 +243,8 @@ class VanishingCalibrator(Calibrator):
     def __init__(self, seed: int = 0, min_length_frac: float = 0.05, angle_thr_deg: float = 1.5,
                  iters: int = 400, f_range: tuple[float, float] = (0.2, 8.0), max_log_sigma: float = 0.3,
                  thr_px: float | None = None, joint: bool = True, merge: bool = True,
-                 retry_length_frac: float | None = 0.03):
+                 retry_length_frac: float | None = 0.03, max_vps: int = 6):
+        self.max_vps = int(max_vps)
         self.thr_px = thr_px
         self.retry_length_frac = None if retry_length_frac is None else float(retry_length_frac)
         self.joint = bool(joint)
@@ -260,7 +261,7 @@ class VanishingCalibrator(Calibrator):
         return (f"vanishing/3:seed={self.seed}:minlen={self.min_length_frac:g}:thr={self.angle_thr_deg:g}"
                 f":iters={self.iters}:f={self.f_range[0]:g}-{self.f_range[1]:g}:sigma={self.max_log_sigma:g}"
                 f":joint={int(self.joint)}:merge={int(self.merge)}:thrpx={self.thr_px}"
-                f":retry={self.retry_length_frac}")
+                f":retry={self.retry_length_frac}:maxvps={self.max_vps}")
 
     def estimate(self, image, row, path=None):
         if image is None or image.ndim not in (2, 3):
@@ -282,7 +283,7 @@ class VanishingCalibrator(Calibrator):
         h, w = gray.shape
         segs = detect_segments(gray, length_frac * math.hypot(w, h), merge=self.merge)
         rng = rng_for(self.seed, "vanishing", row.get("image_id", path))
-        vps = find_vanishing_points(segs, centre, scale, rng, iters=self.iters,
+        vps = find_vanishing_points(segs, centre, scale, rng, max_vps=self.max_vps, iters=self.iters,
                                     angle_thr_deg=self.angle_thr_deg, thr_px=self.thr_px)
         fit = refine_focal(segs, vps, centre, scale, self.f_range, self.max_log_sigma) if self.joint else None
         if fit is not None:
