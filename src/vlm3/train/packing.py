@@ -13,6 +13,9 @@ spent on padding. Three things keep the packed row equivalent to running the sam
    turns it into a block-diagonal causal mask (needs `attention_mask=None`, which this collator
    guarantees); with `"flash_attention_2"` `_is_packed_sequence` turns it into `cu_seq_lens` for
    the varlen kernel (needs batch size 1: one packed row per micro-batch, as produced here).
+   Without flash-attn, `use_packed_sdpa(model)` selects `sdpa_packed` for the text decoder: one
+   call of torch's built-in FlashAttention varlen kernel per layer on CUDA (per-sample SDPA
+   elsewhere), no mask at all, no work on cross-sample blocks.
    Images never mix either: the vision tower already attends per image through `image_grid_thw`.
    `cu_seq_lens_*` kwargs are deliberately NOT emitted: Qwen3-VL forwards its kwargs to the vision
    tower too, where text sequence lengths would be wrong.
@@ -29,7 +32,8 @@ Input samples are dicts with (tensors, numpy arrays or lists):
   the sample has images.
 Output: `input_ids`, `labels`, `mm_token_type_ids` (1, L_total) int64, `position_ids` (4, 1, L_total)
 int64, and `pixel_values` (float, concatenated) / `image_grid_thw` (concatenated) when any sample
-has images. Pass it straight to `Qwen3VLForConditionalGeneration(**batch)`.
+has images. Pass it straight to `Qwen3VLForConditionalGeneration(**batch)`. `PackedBatchCollator` wraps a
+padding collator (`vlm3.train.data.QACollator`); `pack_indices` groups samples into token budgets.
 """
 
 from __future__ import annotations
