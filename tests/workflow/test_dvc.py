@@ -22,6 +22,8 @@ pytestmark = pytest.mark.slow
 
 ENV = {"DVC_NO_ANALYTICS": "1"}
 STAGES = ["data", "prepare", "train", "evaluate", "report"]
+UPSTREAM_RULES = {"generate_synthetic", "download", "index", "calibrate", "calibration_report", "resize",
+                  "qa", "mix", "build_tiny_model", "train", "predict", "baseline", "expert", "score"}
 
 
 def dvc(args: list[str], cwd: Path, timeout: float = 120, check: bool = True):
@@ -106,7 +108,8 @@ def test_pulled_clone_regenerates_tables_without_training(repo_a, repo_b, snakem
     proc = dvc(["repro"], repo_b, timeout=900)
     out = proc.stdout + proc.stderr
     assert ran_stages(out) == ["report"]
-    assert set(snakemake_jobs(out)) == {"tables"}
+    jobs = set(snakemake_jobs(out))
+    assert "tables" in jobs and not jobs & UPSTREAM_RULES, jobs
     assert not (repo_b / "results" / "logs" / "train").exists()  # logs are not shared: none ran
     assert {p: p.stat().st_mtime_ns for p in ckpt.rglob("*")} == before
     for task in ("depth", "object", "correspondence", "pose"):
