@@ -7,7 +7,10 @@ homogeneously (v = (x, y, w) in centred coordinates): f^2 = -(x1 x2 + y1 y2) / (
 infinity gives no constraint.
 
 Method
-1. Line segments: OpenCV's LSD detector; segments shorter than `min_length_frac` x diagonal dropped.
+1. Line segments: OpenCV's LSD detector; collinear pieces merged (`manhattan.merge_collinear`: LSD
+   breaks an edge wherever its contrast flips, e.g. at every checker tile); segments shorter than
+   `min_length_frac` x diagonal (0.05) dropped; if no focal results, everything is retried once
+   with `retry_length_frac` (0.03).
 2. Vertical VP (upright-camera assumption: gravity-aligned edges look roughly vertical): RANSAC
    over near-vertical segments (within `vertical_deg` of the image's y axis); two segments' lines
    meet at a candidate, segments pointing at it within `angle_thr_deg` are inliers (scored by
@@ -23,6 +26,15 @@ Method
    give large spreads and thus little weight. Estimates are combined by inverse-variance
    weighting of log f over those within 3 sigma of the most certain anchor; if even the best spread exceeds
    `max_log_sigma`, f is not determinable and None is returned.
+6. Joint refinement (`joint=True`, the default answer when it succeeds): every VP pair that gives
+   an f (steps 4-5) starts a fit of (f, Manhattan frame R) to all segments
+   (`manhattan.refine_frame`: segments labelled to the axis they point at, within 3, 2, then 1
+   deg, robust endpoint-distance least squares); fits with no near-vertical axis, f outside
+   `f_range` or sigma(log f) > `max_log_sigma` are dropped and the one with the largest support
+   (segment length within 1 deg) wins. Step 5's combination is the fallback when no fit survives.
+   One-by-one VPs from short segments are often spurious on small images (moire of far floor
+   tiles, textures of yawed boxes); the joint fit with tight labels is far less pulled by them
+   (benchmarks/RESULTS.md, "Calibration").
 `thr_px` (optional) replaces the fixed angular inlier test by an endpoint distance in pixels
 (tried on the synthetic benchmark: worse there, so off by default).
 Pixel convention: the principal point is ((W - 1) / 2, (H - 1) / 2) (pixel centres at integers).
