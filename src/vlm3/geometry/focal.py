@@ -22,10 +22,20 @@ Pipeline for an image of size W x H with intrinsics K and optional distortion `d
    the far side does not change K). Hence the output K is exact in the pixel-centre convention:
        fx' = fy' = target, cx' = (cx_u + 0.5) sx - 0.5, cy' = (cy_u + 0.5) sy - 0.5.
    (VLM3's release scales cx by s without the half-pixel term, i.e. up to 0.5 px different.)
-   Interpolation: cv2.INTER_AREA when shrinking (antialiasing), cv2.INTER_CUBIC when enlarging.
+   Interpolation: cv2.INTER_CUBIC when enlarging; when shrinking by s >= BILINEAR_MIN_SCALE (0.5)
+   a 3-tap antialiasing prefilter + cv2.INTER_LINEAR (at least as antialiased as INTER_AREA over
+   the aliasing band, see `antialias_tap`; ~3x cheaper), below 0.5 cv2.INTER_AREA.
+Pixels (what the geometry above does not fix): with distortion and a pre-shrink s0 >= 0.5 the
+pre-shrink and the undistortion are fused into ONE bilinear remap straight from the original
+image (prefiltered as above; the composed map output -> original source is exact, see
+`unified_to_source`); for s0 < 0.5 the exact INTER_AREA pre-shrink is kept before the remap.
+Remap maps are fixed-point (1/32 px). Plans, maps and depth tables are cached per camera
+(`functools.lru_cache` on K, size, target and distortion; `cache=False` rebuilds them, same bytes).
 Dense depth follows the same geometric maps but is never interpolated: each output pixel takes the
-value of its nearest source pixel; when that is invalid and the output pixel's footprint (when
-shrinking) contains a valid source pixel, the valid one nearest to the sample position is used.
+value of its nearest source pixel, sampled in one step at the exact composed source position (no
+pre-shrink of depth); when that is invalid and the output pixel's footprint (+-0.5 / s source px
+when shrinking; with distortion the pre-shrink's +-0.5 / s0) contains a valid source pixel, the
+valid one nearest to the sample position is used.
 Values are copied unchanged: both z and ray depth of a 3D point are unchanged by undistortion and
 resizing (the camera centre and axes stay put), so the kind is kept. Invalid = 0 in the output
 (NaN/inf/<= 0 inputs are invalid). Sparse (lidar) depth should be re-projected instead: see
