@@ -226,8 +226,8 @@ def small_run(cluster, clone, tmp_path_factory, snakemake_exe):
         deadline = time.time() + 300
         while cancelled is None and time.time() < deadline and proc.poll() is None:
             job = _squeue_job("rule_cancelled", wd)
-            if job and job[1] == "RUNNING":
-                time.sleep(3)  # let the job step start
+            # The marker shows the rule's shell is running inside the job step.
+            if job and job[1] == "RUNNING" and (wd / "state" / "cancelled").exists():
                 subprocess.run(["scancel", job[0]], check=True)
                 cancelled = job[0]
             time.sleep(1)
