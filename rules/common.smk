@@ -166,3 +166,8 @@ def figure_outputs():
         for m in models_for("correspondence"):
             out[f"corr_{m}"] = f"results/figures/correspondence_{m}.png"
     return out
+
+
+def max_new_tokens(task):
+    cap = config["predict"].get("max_new_tokens", 32)
+    return cap.get(task, 32) if isinstance(cap, dict) else cap

@@ -13,10 +13,10 @@ rule predict:
     params:
         path=model_path,
         bs=config["predict"].get("batch_size", 16),
-        tokens=config["predict"].get("max_new_tokens", 32),
+        tokens=lambda w: max_new_tokens(w.task),
     log:
         "results/logs/predict/{model}_{task}_{dataset}_{split}.log",
-    threads: workflow.cores
+    threads: 1
     resources:
         mem_mb=16000,
         runtime=240,
