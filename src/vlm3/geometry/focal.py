@@ -340,8 +340,10 @@ def _build_tables(plan: FocalPlan) -> _Tables:
     else:
         pre = min(plan.s0x, plan.s0y) < BILINEAR_MIN_SCALE
         mx, my = _undistort_maps(plan, plan.K)  # exact composed map into the original source
-        if pre:  # image: exact INTER_AREA pre-shrink, then remap from the shrunk image (K0)
-            m1, m2 = cv2.convertMaps(*_undistort_maps(plan), cv2.CV_16SC2)
+        if pre:  # image: exact INTER_AREA pre-shrink, then remap from the shrunk image (K0); its
+            # pixel u0 is original pixel (u0 + 0.5) / s0 - 0.5, so its map follows from the composed one
+            m1, m2 = cv2.convertMaps(((mx + 0.5) * plan.s0x - 0.5).astype(np.float32),
+                                     ((my + 0.5) * plan.s0y - 0.5).astype(np.float32), cv2.CV_16SC2)
         else:  # prefilter + one bilinear remap straight from the original (see antialias_tap)
             m1, m2 = cv2.convertMaps(mx, my, cv2.CV_16SC2)
         # footprint of the pre-shrink (the remap after it is near 1:1 and samples nearest only)
