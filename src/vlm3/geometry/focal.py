@@ -357,7 +357,7 @@ def _build_tables(plan: FocalPlan) -> _Tables:
     return t
 
 
-@functools.lru_cache(maxsize=8)
+@functools.lru_cache(maxsize=4)  # ~35 MB per 1 Mpx output camera; rows come grouped by camera
 def _tables_cached(key: tuple) -> _Tables:
     return _build_tables(_plan_cached(key))
 
@@ -510,7 +510,7 @@ _SEEN_MAX = 4096
 _seen: collections.OrderedDict = collections.OrderedDict()  # cameras met once (bounded)
 
 
-@functools.lru_cache(maxsize=8)
+@functools.lru_cache(maxsize=4)  # ~35 MB per 1 Mpx output camera; rows come grouped by camera
 def _tables_with_order(key: tuple) -> _Tables:
     t = _tables_cached(key)
     if not t.search:
