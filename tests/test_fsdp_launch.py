@@ -109,3 +109,38 @@ def test_cli_dry_run_prints_command():
                           "--", "--config", "c.yaml"], capture_output=True, text=True, cwd=ROOT, check=True,
                          env={**os.environ, "SLURM_NNODES": "1"}).stdout
     assert out.strip().endswith("--main_process_port 29500 -m vlm3.train --config c.yaml")
+
+
+def test_command_form_names_the_module():
+    """`-- python -m MODULE ARGS` (as the train rule writes it) is the same as `--module MODULE -- ARGS`."""
+    args = parse_args(["--gpus-per-node", "2", "--", "python", "-m", "vlm3.train", "--model", "m", "--packing"])
+    assert (args.module, args.module_args) == ("vlm3.train", ["--model", "m", "--packing"])
+    args = parse_args(["--module", "vlm3.train", "--", "/usr/bin/python3", "-m", "vlm3.train", "-a"])
+    assert (args.module, args.module_args) == ("vlm3.train", ["-a"])
+    with pytest.raises(ValueError, match="expected 'python -m MODULE ...', got 'python train.py'"):
+        parse_args(["--", "python", "train.py"])
+    with pytest.raises(ValueError, match="--module vlm3.x disagrees with the command's module vlm3.train"):
+        parse_args(["--module", "vlm3.x", "--", "python", "-m", "vlm3.train"])
+
+
+def test_launcher_execs_accelerate(tmp_path):
+    """The launcher replaces itself with accelerate (same process id), so SLURM's SIGTERM reaches
+    accelerate directly instead of killing a parent that would orphan the trainers. FAKE accelerate:
+    a script on PATH recording its pid, argv and the NCCL setting."""
+    fake = tmp_path / "accelerate"
+    rec = tmp_path / "rec.txt"
+    fake.write_text(f'#!/bin/sh\necho "$$ $NCCL_NVLS_ENABLE $*" > {rec}\nexit 7\n')
+    fake.chmod(0o755)
+    env = {**os.environ, "PATH": f"{tmp_path}{os.pathsep}{os.environ['PATH']}"}
+    env.pop("NCCL_NVLS_ENABLE", None)
+    proc = subprocess.Popen([sys.executable, "-m", "vlm3.train.launch", "--gpus-per-node", "2", "--",
+                             "python", "-m", "vlm3.train", "--packing"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, text=True)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 7
+    pid, nvls, *argv = rec.read_text().split()
+    assert int(pid) == proc.pid and nvls == "0"
+    assert argv[:2] == ["launch", "--config_file"]
+    assert argv[-3:] == ["-m", "vlm3.train", "--packing"]
+    assert argv[argv.index("--num_processes") + 1] == "2"
+    assert out.strip().startswith("accelerate launch --config_file")

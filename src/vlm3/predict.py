@@ -11,8 +11,9 @@ output is deterministic. One output line per question, in input order:
 `{"id", "turn", "question", "prediction" (raw decoded text, stripped), "target" (meta.targets[turn])}`.
 
 `--model` is a save_pretrained folder holding an image-only processor (`vlm3.model.build` or
-`vlm3.train` output); for released Qwen3-VL checkpoints pass `--auto-processor` to use
-`AutoProcessor` (needs torchvision for its video processor).
+`vlm3.train` output) or a Hugging Face hub id (`org/name`, `vlm3.train.hub`); for released Qwen3-VL
+checkpoints pass `--auto-processor` to use `AutoProcessor` (the evaluate rule does for hub models;
+without torchvision it falls back to the image-only processor, `vlm3.train.hub.auto_processor`).
 """
 
 from __future__ import annotations
@@ -24,10 +25,12 @@ from pathlib import Path
 
 import torch
 from tqdm import tqdm
-from transformers import AutoModelForImageTextToText, AutoProcessor
+from transformers import AutoModelForImageTextToText
 
 from vlm3.model.processor import load_processor
 from vlm3.train.data import load_images, read_qa
+from vlm3.train.hub import auto_processor as load_auto_processor
+from vlm3.train.hub import model_source
 from vlm3.utils import atomic_path
 
 log = logging.getLogger(__name__)
@@ -52,12 +55,13 @@ def questions(records: list[dict]) -> list[dict]:
 
 def load(path: str, auto_processor: bool = False):
     """(model, processor) for inference, float32 on CPU or the model's dtype on GPU."""
-    if not Path(path, "config.json").exists():
-        raise ValueError(f"--model {path}: not a save_pretrained folder (config.json missing)")
+    source = model_source(path)  # ValueError unless a local folder or a hub id
+    if source == "hub" and not auto_processor:
+        raise ValueError(f"--model {path}: a hub model needs --auto-processor (its processor is the full Qwen3-VL one)")
     device = "cuda" if torch.cuda.is_available() else "cpu"
     dtype = torch.bfloat16 if device == "cuda" else torch.float32
     model = AutoModelForImageTextToText.from_pretrained(path, dtype=dtype).to(device).eval()
-    processor = AutoProcessor.from_pretrained(path) if auto_processor else load_processor(path)
+    processor = load_auto_processor(path) if auto_processor else load_processor(path)
     return model, processor
 
 
@@ -98,7 +102,7 @@ def predict(model, processor, records: list[dict], batch_size: int = 16, max_new
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="python -m vlm3.predict", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", required=True, help="save_pretrained folder")
+    ap.add_argument("--model", required=True, help="save_pretrained folder or hub id (org/name)")
     ap.add_argument("--qa", required=True, help="QA jsonl (results/qa/{task}/{dataset}/{split}.jsonl)")
     ap.add_argument("--out", required=True, help="predictions jsonl")
     ap.add_argument("--batch-size", type=int, default=16)

@@ -4,6 +4,12 @@
         --out results/checkpoints/tiny-depth --max-steps 300 --lr 1e-3 --batch-size 8 \
         --grad-accum 1 --seed 0 --save-steps 100 --max-minutes 7 [--config run.yaml]
 
+Paper-scale options (off by default): --global-batch N (batch-size becomes the micro-batch, the
+accumulation follows from the world size), --packing, --freeze-vision, --gradient-checkpointing,
+--checkpoint-fraction F, --compile, --bf16, --liger (each switch also has a --no-... form).
+`--model` may be a hub id (Qwen/Qwen3-VL-4B-Instruct). On GPUs start it through
+`python -m vlm3.train.launch -- <these flags>` (accelerate launch, FSDP).
+
 `--config FILE` is a YAML mapping with the same keys (dashes or underscores: `max_steps: 300`,
 `data: [a.jsonl, b.jsonl]`); flags given on the command line override it. See
 `vlm3.train.trainer.TrainConfig` for defaults and meanings.
@@ -22,7 +28,9 @@ from vlm3.train.trainer import TrainConfig, train
 
 _TYPES = {"max_steps": int, "lr": float, "batch_size": int, "grad_accum": int, "seed": int,
           "save_steps": int, "max_minutes": float, "warmup_ratio": float, "weight_decay": float,
-          "grad_clip": float, "threads": int, "logging_steps": int}
+          "grad_clip": float, "threads": int, "logging_steps": int, "global_batch": int,
+          "checkpoint_fraction": float}
+_SWITCHES = ("packing", "freeze_vision", "gradient_checkpointing", "compile", "bf16", "liger")
 
 
 def parse_config(argv: list[str] | None = None) -> TrainConfig:
@@ -36,6 +44,8 @@ def parse_config(argv: list[str] | None = None) -> TrainConfig:
     ap.add_argument("--state", help="checkpoint folder (default OUT/trainer_state)")
     for name, typ in _TYPES.items():
         ap.add_argument("--" + name.replace("_", "-"), type=typ)
+    for name in _SWITCHES:
+        ap.add_argument("--" + name.replace("_", "-"), action=argparse.BooleanOptionalAction, default=None)
     args = vars(ap.parse_args(argv))
     merged: dict = {}
     if config_path := args.pop("config"):

@@ -3,6 +3,7 @@
     python -m vlm3.train.launch [--config-file YAML] [--nnodes N] [--node-rank R]
         [--gpus-per-node G] [--main-address HOST] [--main-port PORT] [--module vlm3.train]
         [--cpu] [--dry-run] -- <arguments of the training module>
+    python -m vlm3.train.launch [...] -- python -m vlm3.train <arguments>   (same, command form)
 
 Run it once per node (e.g. `srun --ntasks-per-node=1 python -m vlm3.train.launch -- ...`). Every
 value not given is read from SLURM: SLURM_NNODES, SLURM_NODEID, the first host of
@@ -15,6 +16,11 @@ Sharding: one node -> `config/accelerate/fsdp_single_node.yaml` (FSDP2 full shar
 -> `config/accelerate/fsdp_hybrid.yaml` (FSDP2 HSDP: shard within a node, replicate across nodes,
 sizes passed as --parallelism_config_dp_{replicate,shard}_size). `--cpu`: `torchrun` with
 --gpus-per-node CPU processes (gloo), for tests and laptops.
+
+After `--` come either the module's arguments or a whole `python -m MODULE ARGS` command (as the
+train rule writes it, so the wrapped command reads like the CPU one); the latter names the module.
+The launcher then *replaces itself* (exec) with accelerate/torchrun: a SIGTERM from SLURM reaches
+the process that forwards it to the trainers, which checkpoint and exit 143.
 """
 
 from __future__ import annotations
@@ -152,9 +158,18 @@ def parse_args(argv=None):
     ap.add_argument("--cpu", action="store_true", help="CPU processes (gloo) through torchrun")
     ap.add_argument("--dry-run", action="store_true", help="print the command, do not run it")
     ap.add_argument("module_args", nargs=argparse.REMAINDER, help="after --: arguments of the module")
+    raw = list(sys.argv[1:] if argv is None else argv)
+    explicit_module = "--module" in raw[: raw.index("--") if "--" in raw else len(raw)]
     args = ap.parse_args(argv)
     if args.module_args and args.module_args[0] == "--":
         args.module_args = args.module_args[1:]
+    rest = args.module_args
+    if rest and Path(rest[0]).name.startswith("python"):
+        if len(rest) < 3 or rest[1] != "-m":
+            raise ValueError(f"after --: expected 'python -m MODULE ...', got {shlex.join(rest[:3])!r}")
+        if explicit_module and args.module != rest[2]:
+            raise ValueError(f"--module {args.module} disagrees with the command's module {rest[2]}")
+        args.module, args.module_args = rest[2], rest[3:]
     for name in ("nnodes", "gpus_per_node", "main_port"):
         v = getattr(args, name)
         if v is not None and v < 1:
@@ -173,7 +188,11 @@ def main(argv=None) -> int:
     # NVLink multicast (NVLS) stays off: it can wedge shared GPU hosts.
     env.setdefault("NCCL_NVLS_ENABLE", "0")
     env.setdefault("TORCH_SYMM_MEM_DISABLE_MULTICAST", "1")
-    return subprocess.call(cmd, env=env)
+    sys.stdout.flush()
+    try:
+        os.execvpe(cmd[0], cmd, env)  # no parent left to swallow SLURM's SIGTERM (module docstring)
+    except FileNotFoundError:
+        raise ValueError(f"{cmd[0]}: not found on PATH (install accelerate in this environment)") from None
 
 
 if __name__ == "__main__":

@@ -15,7 +15,20 @@ Signals and caps: SIGTERM (SLURM preemption) saves a checkpoint at the end of th
 exits with status 143 without writing the final model, so the job can be requeued and resumed.
 `max_minutes` ends training cleanly (final model written) and records the step reached.
 
-Swappable parts for other trainers (packing, FSDP): `train(cfg, load_fn=..., collator=...)`.
+Paper-scale path (all off by default, so the CPU embedded default runs exactly as before):
+`packing` (padding-free rows, `vlm3.train.packing`, with the `sdpa_packed` text attention),
+`gradient_checkpointing` (+ `checkpoint_fraction` of text layers), `freeze_vision`, `compile`
+(regional torch.compile), `liger` (when installed), `bf16` (mixed precision), and `global_batch`:
+with it `batch_size` is the micro-batch and the accumulation is derived from the world size
+(`vlm3.train.fsdp.batch_plan`), so the samples per optimizer step stay `global_batch` on any number
+of GPUs. Packing does not change what a batch is: the Trainer still hands `micro_batch` records to
+the collator, which packs them into ONE row, so the number of samples per step is unchanged.
+Multi-GPU runs start through `python -m vlm3.train.launch -- <these flags>` (accelerate + FSDP);
+the stop flags (SIGTERM, time cap) are agreed over all ranks so every rank stops at the same step.
+
+`model` is a local save_pretrained folder or a Hugging Face hub id (`vlm3.train.hub`).
+
+Swappable parts for other trainers: `train(cfg, load_fn=..., collator=...)`.
 """
 
 from __future__ import annotations
@@ -37,6 +50,9 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from vlm3.model.processor import load_processor
 from vlm3.train.data import QACollator, QADataset
+from vlm3.train.fsdp import batch_plan, compile_blocks, set_checkpoint_fraction, setup_model
+from vlm3.train.hub import auto_processor, model_source
+from vlm3.train.packing import PackedBatchCollator, PackingCollator, use_packed_sdpa
 from vlm3.utils import atomic_path
 
 log = logging.getLogger(__name__)
@@ -48,7 +64,7 @@ SIGTERM_EXIT = 143  # 128 + SIGTERM, what SLURM and shells report for a terminat
 class TrainConfig:
     """Training run settings; every field is a CLI flag of `python -m vlm3.train` and a YAML key."""
 
-    model: str                      # save_pretrained folder to start from (vlm3.model.build output)
+    model: str                      # save_pretrained folder (vlm3.model.build output) or hub id org/name
     data: list[str]                 # QA jsonl files (results/qa/{task}/train.jsonl)
     out: str                        # output folder
     max_steps: int = 300            # optimizer steps
@@ -66,6 +82,15 @@ class TrainConfig:
     state: str | None = None        # checkpoint folder (default {out}/trainer_state); put it outside
                                     # `out` when a workflow manager deletes `out` of failed jobs
     logging_steps: int = 1
+    global_batch: int | None = None  # samples per optimizer step over all ranks; batch_size is then
+                                     # the micro-batch and grad_accum is derived (batch_plan)
+    packing: bool = False           # padding-free packed rows (one row per micro-batch)
+    freeze_vision: bool = False     # no gradients for the vision tower
+    gradient_checkpointing: bool = False
+    checkpoint_fraction: float | None = None  # checkpoint only this fraction of text layers
+    compile: bool = False           # regional torch.compile of decoder layers and ViT blocks
+    bf16: bool = False              # bf16 mixed precision
+    liger: bool = False             # Liger kernels when liger_kernel is installed
     extra: dict = field(default_factory=dict)  # passed through to TrainingArguments
 
     def validate(self) -> None:
@@ -78,16 +103,91 @@ class TrainConfig:
             raise ValueError(f"--warmup-ratio: must be in [0, 1), got {self.warmup_ratio}")
         if self.max_minutes is not None and not self.max_minutes > 0:
             raise ValueError(f"--max-minutes: must be > 0, got {self.max_minutes}")
-        if not Path(self.model, "config.json").exists():
-            raise ValueError(f"--model {self.model}: not a save_pretrained folder (config.json missing)")
+        model_source(self.model)
+        for name in ("packing", "freeze_vision", "gradient_checkpointing", "compile", "bf16", "liger"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"--{name.replace('_', '-')}: must be true or false, got {getattr(self, name)!r}")
+        if self.global_batch is not None:
+            if int(self.global_batch) < 1:
+                raise ValueError(f"--global-batch: must be >= 1, got {self.global_batch}")
+            if self.grad_accum != 1:
+                raise ValueError(f"--grad-accum {self.grad_accum} with --global-batch {self.global_batch}: give one "
+                                 "(with --global-batch the accumulation follows from the world size)")
+        if self.checkpoint_fraction is not None:
+            if not 0 <= self.checkpoint_fraction <= 1:
+                raise ValueError(f"--checkpoint-fraction: must be in [0, 1], got {self.checkpoint_fraction}")
+            if not self.gradient_checkpointing:
+                raise ValueError("--checkpoint-fraction needs --gradient-checkpointing")
         if not self.data:
             raise ValueError("--data: at least one QA jsonl file is needed")
 
 
 def load_model(path: str):
-    """(model, processor) from a save_pretrained folder; float32, training mode."""
+    """(model, processor) from a save_pretrained folder or a hub id; float32 weights (bf16 is
+    mixed precision on top, so optimizer states stay fp32), training mode.
+
+    Local folders use `vlm3.model.processor.load_processor` (the image-only processor vlm3 saves);
+    hub ids (`Qwen/Qwen3-VL-4B-Instruct`) use `AutoProcessor` (`vlm3.train.hub.auto_processor`).
+    """
     model = Qwen3VLForConditionalGeneration.from_pretrained(path, dtype=torch.float32)
-    return model, load_processor(path)
+    processor = auto_processor(path) if model_source(path) == "hub" else load_processor(path)
+    return model, processor
+
+
+def world_size() -> int:
+    """Processes of this run: WORLD_SIZE as set by torchrun / accelerate launch, else 1."""
+    v = os.environ.get("WORLD_SIZE", "1")
+    try:
+        n = int(v)
+    except ValueError:
+        raise ValueError(f"environment variable WORLD_SIZE={v!r} is not an integer") from None
+    if n < 1:
+        raise ValueError(f"environment variable WORLD_SIZE={v!r} must be >= 1")
+    return n
+
+
+def batch_settings(cfg: TrainConfig, n_ranks: int) -> tuple[int, int]:
+    """(micro-batch, gradient accumulation) per rank. Without `global_batch`: `batch_size` and
+    `grad_accum` as given. With it: `batch_plan(global_batch, n_ranks, batch_size)`, so
+    micro * accum * n_ranks == global_batch on any number of ranks (ValueError if it cannot)."""
+    if cfg.global_batch is None:
+        return int(cfg.batch_size), int(cfg.grad_accum)
+    try:
+        plan = batch_plan(int(cfg.global_batch), n_ranks, int(cfg.batch_size))
+    except ValueError as e:
+        raise ValueError(f"--global-batch {cfg.global_batch}: {e}") from None
+    return plan.micro_batch, plan.grad_accum
+
+
+def prepare_model(model, cfg: TrainConfig):
+    """Apply the paper-scale options to a loaded model (in place). With every option off on CPU the
+    model is left untouched (the embedded default's numbers do not move). On CUDA the patch
+    embedding always runs as one matrix product (`LinearPatchConv3d`, same weights)."""
+    if cfg.packing:
+        use_packed_sdpa(model)  # text attention split at packed-sample starts (vlm3.train.packing)
+    cuda = torch.cuda.is_available()
+    if cfg.gradient_checkpointing or cfg.freeze_vision or cfg.liger or cuda:
+        before = dict(vars(model.config))
+        setup_model(model, gradient_checkpointing=cfg.gradient_checkpointing, freeze_vision=cfg.freeze_vision,
+                    linear_patch_embed=cuda, liger=cfg.liger)
+        # setup_model sets config.use_cache = False, a training-time switch (the Qwen3-VL top-level
+        # config has no such key; the decoder reads text_config): the saved config stays as loaded.
+        if "use_cache" in before:
+            model.config.use_cache = before["use_cache"]
+        else:
+            vars(model.config).pop("use_cache", None)
+    if cfg.checkpoint_fraction is not None:
+        k = set_checkpoint_fraction(model, cfg.checkpoint_fraction)
+        log.info("activation checkpointing on %d text layers", k)
+    if cfg.compile:
+        log.info("torch.compile on %d blocks", compile_blocks(model))
+    return model
+
+
+def build_collator(cfg: TrainConfig, model, processor):
+    """QACollator (right-padded), or with `packing` the same records packed into one row."""
+    inner = QACollator(processor, image_root=cfg.image_root)
+    return PackedBatchCollator(inner, PackingCollator.from_config(model.config)) if cfg.packing else inner
 
 
 class _StopControl(TrainerCallback):
@@ -100,14 +200,29 @@ class _StopControl(TrainerCallback):
         self.timed_out = False
 
     def on_step_end(self, args, state, control, **kwargs):
+        late = self.deadline is not None and time.monotonic() >= self.deadline
+        self.terminated, late = _any_rank(self.terminated, late)
         if self.terminated:
             control.should_save = True
             control.should_training_stop = True
-        elif self.deadline is not None and time.monotonic() >= self.deadline:
+        elif late:
             self.timed_out = True
             control.should_save = True  # so a later run with a larger cap can continue from here
             control.should_training_stop = True
         return control
+
+
+def _any_rank(*flags: bool) -> tuple[bool, ...]:
+    """Each flag OR-ed over all ranks (one tiny all-reduce), so that a signal or a deadline seen by
+    one rank stops every rank at the same step; single-process runs return the flags as they are."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return tuple(bool(f) for f in flags)
+    device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else "cpu"
+    t = torch.tensor([float(f) for f in flags], device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return tuple(bool(v) for v in t.tolist())
 
 
 def last_complete_checkpoint(folder: str | Path) -> str | None:
@@ -175,12 +290,37 @@ def _save_final(model, processor, out: Path) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def training_arguments(cfg: TrainConfig) -> TrainingArguments:
+def _save_final_distributed(trainer, processor, out: Path) -> None:
+    """The final model of a multi-process run: FSDP gathers a full state dict (collective, every
+    rank calls this), rank 0 writes it to a temp folder inside `out` and moves the files into place."""
+    tmp = out / ".final.distributed"
+    if trainer.is_world_process_zero():
+        shutil.rmtree(tmp, ignore_errors=True)
+    trainer.accelerator.wait_for_everyone()
+    if trainer.is_fsdp_enabled:
+        trainer.accelerator.state.fsdp_plugin.set_state_dict_type("FULL_STATE_DICT")
+    trainer.save_model(str(tmp))
+    if trainer.is_world_process_zero():
+        processor.save_pretrained(tmp)
+        for f in sorted(tmp.iterdir()):
+            if f.is_file() and f.name != "training_args.bin":
+                os.replace(f, out / f.name)
+        shutil.rmtree(tmp, ignore_errors=True)
+    trainer.accelerator.wait_for_everyone()
+
+
+def training_arguments(cfg: TrainConfig, micro_batch: int | None = None, grad_accum: int | None = None
+                       ) -> TrainingArguments:
+    """HF TrainingArguments of a run; `micro_batch`/`grad_accum` default to `batch_settings` on
+    this process's world size."""
+    if micro_batch is None or grad_accum is None:
+        micro_batch, grad_accum = batch_settings(cfg, world_size())
+    bf16 = {"bf16": True} if cfg.bf16 else {}
     return TrainingArguments(
         output_dir=str(cfg.state or Path(cfg.out) / "trainer_state"),
         max_steps=cfg.max_steps,
-        per_device_train_batch_size=cfg.batch_size,
-        gradient_accumulation_steps=cfg.grad_accum,
+        per_device_train_batch_size=micro_batch,
+        gradient_accumulation_steps=grad_accum,
         learning_rate=cfg.lr,
         lr_scheduler_type="cosine",
         warmup_steps=cfg.warmup_ratio,  # a float in [0, 1) is a ratio of max_steps
@@ -199,6 +339,7 @@ def training_arguments(cfg: TrainConfig) -> TrainingArguments:
         dataloader_pin_memory=False,
         disable_tqdm=False,
         use_cpu=not torch.cuda.is_available(),
+        **bf16,
         **cfg.extra,
     )
 
@@ -213,13 +354,18 @@ def train(cfg: TrainConfig, load_fn=load_model, collator=None) -> dict:
         torch.set_num_threads(int(cfg.threads))
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
+    n_ranks = world_size()
+    micro, accum = batch_settings(cfg, n_ranks)
+    log.info("batch: %d ranks x %d micro-batch x %d accumulation = %d samples per step%s",
+             n_ranks, micro, accum, n_ranks * micro * accum, " (packed rows)" if cfg.packing else "")
     dataset = QADataset(cfg.data)
     model, processor = load_fn(cfg.model)
-    collator = collator or QACollator(processor, image_root=cfg.image_root)
+    model = prepare_model(model, cfg)
+    collator = collator or build_collator(cfg, model, processor)
     stop = _StopControl(cfg.max_minutes)
     old_handler = signal.signal(signal.SIGTERM, lambda *_: setattr(stop, "terminated", True))
     try:
-        args = training_arguments(cfg)
+        args = training_arguments(cfg, micro, accum)
         resume = last_complete_checkpoint(args.output_dir)
         if resume:
             log.info("resuming from %s", resume)
@@ -230,18 +376,26 @@ def train(cfg: TrainConfig, load_fn=load_model, collator=None) -> dict:
         minutes = (time.monotonic() - t0) / 60
     finally:
         signal.signal(signal.SIGTERM, old_handler)
-    write_loss(trainer.state.log_history, out)
+    main = trainer.is_world_process_zero()
+    if main:
+        write_loss(trainer.state.log_history, out)
     if stop.terminated:
         log.warning("SIGTERM: checkpoint written at step %d; exiting for requeue", trainer.state.global_step)
         raise SystemExit(SIGTERM_EXIT)
-    _save_final(trainer.model, processor, out)
+    if n_ranks > 1:
+        _save_final_distributed(trainer, processor, out)
+    else:
+        _save_final(trainer.model, processor, out)
     summary = {
         "global_step": int(trainer.state.global_step),
         "max_steps": cfg.max_steps,
         "stopped_by": "max_minutes" if stop.timed_out else "max_steps",
+        "batch": {"world_size": n_ranks, "micro_batch": micro, "grad_accum": accum,
+                  "samples_per_step": n_ranks * micro * accum, "packing": cfg.packing},
         "config": {k: v for k, v in asdict(cfg).items()},
     }
-    with atomic_path(out / "train_summary.json") as tmp:
-        tmp.write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n")
+    if main:
+        with atomic_path(out / "train_summary.json") as tmp:
+            tmp.write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n")
     log.info("trained %d steps in %.1f min (%s)", summary["global_step"], minutes, summary["stopped_by"])
     return summary
