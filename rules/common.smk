@@ -109,6 +109,49 @@ def run_cfg(w):
     return config["runs"][w.run]
 
 
+# Run keys passed to `python -m vlm3.train` as flags (booleans as --key / --no-key).
+TRAIN_VALUE_KEYS = ("max_steps", "max_minutes", "lr", "batch_size", "grad_accum", "global_batch",
+                    "warmup_ratio", "grad_clip", "save_steps", "checkpoint_fraction")
+TRAIN_SWITCH_KEYS = ("packing", "freeze_vision", "gradient_checkpointing", "compile", "bf16", "liger")
+
+
+def train_args(w):
+    """The run's recipe as vlm3.train flags. With global_batch the trainer derives the accumulation
+    from the world size, so grad_accum (the paper's 32-GPU value) is not passed then."""
+    r = run_cfg(w)
+    flags = []
+    for k in TRAIN_VALUE_KEYS:
+        if k in r and not (k == "grad_accum" and "global_batch" in r):
+            flags.append(f"--{k.replace('_', '-')} {r[k]}")
+    for k in TRAIN_SWITCH_KEYS:
+        if k in r:
+            flags.append(f"--{'' if r[k] else 'no-'}{k.replace('_', '-')}")
+    return " ".join(flags)
+
+
+def train_launcher(w):
+    """Prefix of the train command: '' on CPU; the accelerate launcher when the run has GPUs
+    (one launcher per node through srun when it spans several nodes)."""
+    r = run_cfg(w)
+    if r.get("gpus", 0) == 0:
+        return ""
+    nodes = r.get("nodes", 1)
+    srun = f"srun --overlap --nodes={nodes} --ntasks-per-node=1 --kill-on-bad-exit=1 " if nodes > 1 else ""
+    return f"{srun}python -m vlm3.train.launch -- "
+
+
+def train_threads(w, threads):
+    """torch CPU threads per training process: the job's cores, shared by the ranks of a node."""
+    r = run_cfg(w)
+    per_node = r.get("gpus", 0) // r.get("nodes", 1)
+    return max(1, threads // per_node) if per_node > 0 else threads
+
+
+def predict_flags(w):
+    """--auto-processor for hub models (released checkpoints ship the full Qwen3-VL processor)."""
+    return "--auto-processor" if config["models"][w.model]["kind"] == "hub" else ""
+
+
 def base_model_input(w=None):
     bm = config["base_model"]
     return "results/models/base" if "build" in bm else []

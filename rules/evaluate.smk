@@ -14,6 +14,7 @@ rule predict:
         path=model_path,
         bs=config["predict"].get("batch_size", 16),
         tokens=lambda w: max_new_tokens(w.task),
+        extra=predict_flags,
     log:
         "results/logs/predict/{model}_{task}_{dataset}_{split}.log",
     threads: 1
@@ -25,7 +26,8 @@ rule predict:
         "../envs/train.yaml"
     shell:
         "python -m vlm3.predict --model {params.path} --qa {input.qa} --out {output}"
-        " --batch-size {params.bs} --max-new-tokens {params.tokens} --threads {threads} > {log} 2>&1"
+        " --batch-size {params.bs} --max-new-tokens {params.tokens} --threads {threads} {params.extra}"
+        " > {log} 2>&1"
 
 
 rule baseline:

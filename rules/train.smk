@@ -27,6 +27,9 @@ rule build_tiny_model:
 
 
 rule train:
+    """Fine-tune one run. CPU runs (gpus 0) call `python -m vlm3.train` directly. GPU runs go through
+    `python -m vlm3.train.launch` (accelerate launch + FSDP, rendezvous from the SLURM environment),
+    once per node via `srun --overlap` when the run spans several nodes."""
     input:
         model=base_model_input,
         data=lambda w: f"results/qa/{run_cfg(w)['task']}/train.jsonl",
@@ -36,12 +39,9 @@ rule train:
         seed=SEED,
         base=base_model_path(),
         state="results/train_state/{run}",
-        args=lambda w: " ".join(
-            f"--{k.replace('_', '-')} {v}"
-            for k, v in run_cfg(w).items()
-            if k in {"max_steps", "max_minutes", "lr", "batch_size", "grad_accum", "warmup_ratio",
-                     "grad_clip", "save_steps"}
-        ),
+        launch=train_launcher,
+        threads=train_threads,
+        args=train_args,
     log:
         "results/logs/train/{run}.log",
     threads: workflow.cores
@@ -55,5 +55,6 @@ rule train:
     shell:
         # exec: on SIGTERM (SLURM --signal, preemption) Snakemake waits for the trainer to write
         # its checkpoint; behind a bash parent it would be orphaned and the job end without it.
-        "exec python -m vlm3.train --model {params.base} --data {input.data} --out {output}"
-        " --state {params.state} --seed {params.seed} --threads {threads} {params.args} > {log} 2>&1"
+        # (vlm3.train.launch execs accelerate in turn, so the chain has no bash parent either.)
+        "exec {params.launch}python -m vlm3.train --model {params.base} --data {input.data} --out {output}"
+        " --state {params.state} --seed {params.seed} --threads {params.threads} {params.args} > {log} 2>&1"

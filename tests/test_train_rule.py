@@ -1,0 +1,92 @@
+"""rules/train.smk: CPU runs call `python -m vlm3.train`; runs with GPUs go through the accelerate
+launcher (once per node via srun when they span nodes) with the run's recipe keys as flags; the
+predict rule asks hub models for `--auto-processor`. Checked on Snakemake's dry-run shell commands."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location("_paper_config_tests", ROOT / "tests" / "test_paper_config.py")
+_pc = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_pc)
+
+GPU_RUN = {"task": "depth", "max_steps": 10, "lr": 1.0e-3, "batch_size": 4, "grad_accum": 2, "global_batch": 16,
+           "gpus": 2, "nodes": 1, "packing": True, "freeze_vision": False, "gradient_checkpointing": True,
+           "checkpoint_fraction": 0.5, "bf16": True, "compile": True, "liger": False}
+
+
+def _shell(out: str, run: str) -> str:
+    lines = [ln for ln in out.splitlines() if f"--out results/checkpoints/{run} " in ln]
+    assert len(lines) == 1, out[-3000:]
+    return lines[0].split("Shell command: ", 1)[-1].strip()
+
+
+@pytest.fixture(scope="module")
+def dry(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("trainrule")
+    cfg = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    cfg["runs"]["gpu-depth"] = GPU_RUN
+    cfg["runs"]["gpu2-depth"] = {**GPU_RUN, "gpus": 16, "nodes": 2, "global_batch": 128}
+    (tmp / "gpu.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    wd = _pc._workdir(tmp)
+    return _pc._dry_run(["-c2", "--configfile", str(tmp / "gpu.yaml"), "--forcerun", "train", "--",
+                         "results/checkpoints/tiny-depth", "results/checkpoints/gpu-depth",
+                         "results/checkpoints/gpu2-depth"], wd, _pc._env(tmp))
+
+
+def test_cpu_run_is_unchanged(dry):
+    assert _shell(dry, "tiny-depth") == (
+        "exec python -m vlm3.train --model results/models/base --data results/qa/depth/train.jsonl"
+        " --out results/checkpoints/tiny-depth --state results/train_state/tiny-depth --seed 0 --threads 2"
+        " --max-steps 650 --max-minutes 8.0 --lr 0.001 --batch-size 16 --grad-accum 1"
+        " > results/logs/train/tiny-depth.log 2>&1")
+
+
+def test_gpu_run_uses_the_launcher_with_the_recipe(dry):
+    assert _shell(dry, "gpu-depth") == (
+        "exec python -m vlm3.train.launch -- python -m vlm3.train --model results/models/base"
+        " --data results/qa/depth/train.jsonl --out results/checkpoints/gpu-depth"
+        " --state results/train_state/gpu-depth --seed 0 --threads 1 --max-steps 10 --lr 0.001 --batch-size 4"
+        " --global-batch 16 --checkpoint-fraction 0.5 --packing --no-freeze-vision --gradient-checkpointing"
+        " --compile --bf16 --no-liger > results/logs/train/gpu-depth.log 2>&1")
+
+
+def test_multi_node_run_starts_one_launcher_per_node(dry):
+    cmd = _shell(dry, "gpu2-depth")
+    assert cmd.startswith("exec srun --overlap --nodes=2 --ntasks-per-node=1 --kill-on-bad-exit=1"
+                          " python -m vlm3.train.launch -- python -m vlm3.train ")
+    assert "--global-batch 128" in cmd and "--grad-accum" not in cmd
+
+
+def test_the_launcher_accepts_the_rule_command(dry):
+    """What the rule passes after `--` parses into the trainer's module and flags."""
+    from vlm3.train.__main__ import parse_config
+    from vlm3.train.launch import parse_args
+
+    cmd = _shell(dry, "gpu-depth").split(" > ")[0].split()
+    args = parse_args(cmd[cmd.index("vlm3.train.launch") + 1:])
+    assert args.module == "vlm3.train"
+    cfg = parse_config(args.module_args)
+    assert (cfg.global_batch, cfg.batch_size, cfg.grad_accum, cfg.packing, cfg.checkpoint_fraction, cfg.bf16,
+            cfg.freeze_vision) == (16, 4, 1, True, 0.5, True, False)
+
+
+def test_paper_runs_launch_packed_bf16_and_hub_models_get_auto_processor(tmp_path):
+    out = _pc._dry_run(["--configfile", str(_pc.PAPER), "--", "results/tables/depth.tex"], _pc._workdir(tmp_path),
+                       _pc._env(tmp_path))
+    cmd = _shell(out, "paper-depth")
+    assert cmd.startswith("exec srun --overlap --nodes=4 --ntasks-per-node=1 --kill-on-bad-exit=1 python -m "
+                          "vlm3.train.launch -- python -m vlm3.train --model Qwen/Qwen3-VL-4B-Instruct ")
+    assert "--global-batch 1344 " in cmd and "--batch-size 21 " in cmd and "--grad-accum" not in cmd
+    assert "--packing --gradient-checkpointing --bf16 " in cmd
+    predicts = re.findall(r"python -m vlm3\.predict --model (\S+) .*", out)
+    assert predicts
+    for line in re.findall(r"python -m vlm3\.predict .*", out):
+        hub = "--model results/checkpoints/" not in line
+        assert ("--auto-processor" in line) == hub, line
