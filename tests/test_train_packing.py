@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import importlib.util
 import json
+import math
 import os
 import signal
 import subprocess
@@ -54,11 +55,17 @@ def _cfg(d: Path, out: str, **kw) -> TrainConfig:
     return TrainConfig(**{**base, **kw})
 
 
-def test_packed_training_matches_padded(setup):
+@pytest.fixture(scope="module")
+def packed_run(setup):
+    """3 packed steps (fp32) and their summary; the folder is setup / 'packed'."""
+    return train(_cfg(setup, "packed", packing=True))
+
+
+def test_packed_training_matches_padded(setup, packed_run):
     """Same records, same seed: the first step's loss (before any update) agrees to fp tolerance,
     and the next steps stay close (the same gradients up to rounding)."""
     padded = train(_cfg(setup, "padded"))
-    packed = train(_cfg(setup, "packed", packing=True))
+    packed = packed_run
     a, b = _losses(setup / "padded"), _losses(setup / "packed")
     assert len(a) == len(b) == 3
     assert b[0] == pytest.approx(a[0], rel=1e-5)
@@ -68,7 +75,7 @@ def test_packed_training_matches_padded(setup):
     assert padded["batch"]["packing"] is False
 
 
-def test_packed_model_uses_packed_attention_and_saves_a_plain_config(setup):
+def test_packed_model_uses_packed_attention_and_saves_a_plain_config(setup, packed_run):
     model, _ = load_model(str(setup / "init"))
     trainer_mod.prepare_model(model, _cfg(setup, "x", packing=True))
     assert model.model.language_model.config._attn_implementation == PACKED_SDPA
@@ -262,3 +269,15 @@ def test_predict_loads_hub_ids(monkeypatch):
     assert got["model"][0] == "facebook/VLM3-depth" and processor == ("AUTO", "facebook/VLM3-depth")
     with pytest.raises(ValueError, match="--model facebook/VLM3-depth: a hub model needs --auto-processor"):
         predict.load("facebook/VLM3-depth")
+
+
+def test_bf16_packed_training_runs_and_stays_close(setup, packed_run):
+    """bf16 mixed precision (CPU autocast here; CUDA on the cluster): finite losses within bf16
+    rounding of the fp32 run's, weights saved in fp32."""
+    from safetensors.torch import load_file
+
+    train(_cfg(setup, "bf16", packing=True, bf16=True))
+    fp32, bf16 = _losses(setup / "packed"), _losses(setup / "bf16")
+    assert all(math.isfinite(v) for v in bf16)
+    assert bf16 == pytest.approx(fp32, rel=2e-2)
+    assert {t.dtype for t in load_file(setup / "bf16/model.safetensors").values()} == {torch.float32}
