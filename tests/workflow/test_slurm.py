@@ -69,7 +69,7 @@ def site_profile(profile: dict, cluster: dict) -> dict:
     """The profile with its SITE keys set for this machine; every other key is left as it is."""
     p = yaml.safe_load(yaml.safe_dump(profile))
     # Rules run in the current Python environment (requirements.txt), no conda here.
-    p.pop("software-deployment-method", None)
+    p.pop("software-deployment-method", None)  # (commented out in the profile by default)
     p.pop("conda-prefix", None)
     p["cores"] = cluster["cpus"]
     p["set-threads"] = {rule: min(n, cluster["cpus"]) for rule, n in p["set-threads"].items()}
@@ -289,4 +289,4 @@ def test_real_train_rule_execs_the_trainer(clone):
     the trainer."""
     text = (clone / "rules" / "train.smk").read_text()
     rule = text[text.index("rule train:"):]
-    assert re.search(r'shell:\s*(#[^\n]*\n\s*)*"exec python -m vlm3\.train ', rule)
+    assert re.search(r'shell:\s*(#[^\n]*\n\s*)*"exec (\{params\.launch\})?python -m vlm3\.train ', rule)
