@@ -358,6 +358,11 @@ def train(cfg: TrainConfig, load_fn=load_model, collator=None) -> dict:
     micro, accum = batch_settings(cfg, n_ranks)
     log.info("batch: %d ranks x %d micro-batch x %d accumulation = %d samples per step%s",
              n_ranks, micro, accum, n_ranks * micro * accum, " (packed rows)" if cfg.packing else "")
+    args = training_arguments(cfg, micro, accum)
+    if n_ranks > 1:
+        # Start torch.distributed before from_pretrained, so that under accelerate's FSDP config
+        # (fsdp_cpu_ram_efficient_loading) only rank 0 reads the weights into CPU memory.
+        _ = args.device
     dataset = QADataset(cfg.data)
     model, processor = load_fn(cfg.model)
     model = prepare_model(model, cfg)
@@ -365,7 +370,6 @@ def train(cfg: TrainConfig, load_fn=load_model, collator=None) -> dict:
     stop = _StopControl(cfg.max_minutes)
     old_handler = signal.signal(signal.SIGTERM, lambda *_: setattr(stop, "terminated", True))
     try:
-        args = training_arguments(cfg, micro, accum)
         resume = last_complete_checkpoint(args.output_dir)
         if resume:
             log.info("resuming from %s", resume)

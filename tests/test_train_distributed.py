@@ -1,0 +1,61 @@
+"""The real trainer in two CPU processes (gloo) through `python -m vlm3.train.launch --cpu`, with the
+command form the train rule writes: the global batch is kept (2 ranks x 2 x 1 = 4 samples per step),
+rank 0 alone writes the final model and the loss table.
+
+Resuming is not exercised here: with several CPU processes transformers' Trainer loads the optimizer
+state with map_location=torch.device("cpu", rank), which torch.load rejects ("cpu:0"); on GPUs that
+is cuda:N, and FSDP runs load through accelerate (tests/test_fsdp_cpu.py covers an FSDP resume).
+Single-process resume: tests/test_train_resume.py, tests/test_train_packing.py."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from vlm3.model.build import main as build_main
+
+ROOT = Path(__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location("_model_build_tests", ROOT / "tests" / "test_model_build.py")
+_mb = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_mb)
+
+
+def _launch(d: Path, out: str, steps: int, port: int) -> None:
+    cmd = [sys.executable, "-m", "vlm3.train.launch", "--cpu", "--gpus-per-node", "2", "--main-port", str(port),
+           "--", "python", "-m", "vlm3.train", "--model", str(d / "init"), "--data", str(d / "qa/train.jsonl"),
+           "--out", str(d / out), "--max-steps", str(steps), "--global-batch", "4", "--batch-size", "2",
+           "--lr", "3e-3", "--save-steps", "2", "--threads", "1", "--packing"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+    for k in [k for k in env if k.startswith("SLURM_")]:
+        env.pop(k)
+    r = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
+    assert r.returncode == 0, r.stderr[-12000:]
+
+
+def test_two_ranks_keep_the_global_batch(tmp_path):
+    d = tmp_path
+    _mb.ground_plane().write_dataset(d / "qa", "train", 16, seed=0, n_q=2)
+    (d / "micro.yaml").write_text(yaml.safe_dump(_mb.MICRO))
+    build_main(["--config", str(d / "micro.yaml"), "--qa", str(d / "qa/train.jsonl"), "--seed", "0",
+                "--out", str(d / "init")])
+    _launch(d, "run", steps=2, port=29631)
+    summary = json.loads((d / "run/train_summary.json").read_text())
+    assert summary["batch"] == {"world_size": 2, "micro_batch": 2, "grad_accum": 1, "samples_per_step": 4,
+                                "packing": True}
+    state = json.loads((d / "run/trainer_state/checkpoint-2/trainer_state.json").read_text())
+    assert state["log_history"][-1]["epoch"] == 0.5  # 2 steps x 4 samples of 16 records
+    assert not list((d / "run").glob(".final*"))
+    rows = list(csv.DictReader(open(d / "run/loss.csv")))
+    assert [int(r["step"]) for r in rows] == [1, 2]
+    # the final model is complete: it loads and has every weight of the initial model
+    from safetensors.torch import load_file
+
+    final, init = load_file(d / "run/model.safetensors"), load_file(d / "init/model.safetensors")
+    assert final.keys() == init.keys() and any(not (final[k] == init[k]).all() for k in init)
