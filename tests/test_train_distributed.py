@@ -59,3 +59,27 @@ def test_two_ranks_keep_the_global_batch(tmp_path):
 
     final, init = load_file(d / "run/model.safetensors"), load_file(d / "init/model.safetensors")
     assert final.keys() == init.keys() and any(not (final[k] == init[k]).all() for k in init)
+
+
+def _agree_worker(rank: int, port: int, out: str) -> None:
+    import torch.distributed as dist
+
+    from vlm3.train.trainer import _any_rank
+
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
+    try:
+        # rank 1 alone got SIGTERM; rank 0 alone passed its deadline; neither saw anything next
+        got = [_any_rank(rank == 1, rank == 0), _any_rank(False, False)]
+        Path(out, f"r{rank}.json").write_text(json.dumps(got))
+    finally:
+        dist.destroy_process_group()
+
+
+def test_stop_flags_are_agreed_over_ranks(tmp_path):
+    """A signal or deadline seen by one rank stops every rank at the same step (else the others
+    would wait forever in the next collective)."""
+    import torch.multiprocessing as mp
+
+    mp.spawn(_agree_worker, args=(29641, str(tmp_path)), nprocs=2, join=True)
+    for rank in (0, 1):
+        assert json.loads((tmp_path / f"r{rank}.json").read_text()) == [[True, True], [False, False]]
