@@ -281,3 +281,22 @@ def test_bf16_packed_training_runs_and_stays_close(setup, packed_run):
     assert all(math.isfinite(v) for v in bf16)
     assert bf16 == pytest.approx(fp32, rel=2e-2)
     assert {t.dtype for t in load_file(setup / "bf16/model.safetensors").values()} == {torch.float32}
+
+
+def test_packed_attention_choice(setup):
+    """flash-attn importable (CUDA nodes with the package) -> transformers' flash_attention_2 for the
+    text decoder; otherwise sdpa_packed. FAKE model for the first branch (no flash-attn here)."""
+    class Fake:
+        def __init__(self):
+            self.calls = []
+
+        def set_attn_implementation(self, impl):
+            self.calls.append(impl)
+
+    fake = Fake()
+    assert trainer_mod.packed_attention(fake, flash_attn=True) == "flash_attention_2"
+    assert fake.calls == [{"text_config": "flash_attention_2"}]
+    model, _ = load_model(str(setup / "init"))
+    assert trainer_mod.packed_attention(model, flash_attn=False) == PACKED_SDPA
+    assert model.model.language_model.config._attn_implementation == PACKED_SDPA
+    assert model.model.visual.config._attn_implementation != PACKED_SDPA

@@ -34,6 +34,7 @@ Swappable parts for other trainers: `train(cfg, load_fn=..., collator=...)`.
 from __future__ import annotations
 
 import csv
+import importlib.util
 import json
 import logging
 import os
@@ -52,7 +53,7 @@ from vlm3.model.processor import load_processor
 from vlm3.train.data import QACollator, QADataset
 from vlm3.train.fsdp import batch_plan, compile_blocks, set_checkpoint_fraction, setup_model
 from vlm3.train.hub import auto_processor, model_source
-from vlm3.train.packing import PackedBatchCollator, PackingCollator, use_packed_sdpa
+from vlm3.train.packing import PACKED_SDPA, PackedBatchCollator, PackingCollator, use_packed_sdpa
 from vlm3.utils import atomic_path
 
 log = logging.getLogger(__name__)
@@ -163,9 +164,10 @@ def prepare_model(model, cfg: TrainConfig):
     """Apply the paper-scale options to a loaded model (in place). With every option off on CPU the
     model is left untouched (the embedded default's numbers do not move). On CUDA the patch
     embedding always runs as one matrix product (`LinearPatchConv3d`, same weights)."""
-    if cfg.packing:
-        use_packed_sdpa(model)  # text attention split at packed-sample starts (vlm3.train.packing)
     cuda = torch.cuda.is_available()
+    if cfg.packing:
+        flash = cuda and importlib.util.find_spec("flash_attn") is not None
+        log.info("packed rows: text attention %s", packed_attention(model, flash))
     if cfg.gradient_checkpointing or cfg.freeze_vision or cfg.liger or cuda:
         before = dict(vars(model.config))
         setup_model(model, gradient_checkpointing=cfg.gradient_checkpointing, freeze_vision=cfg.freeze_vision,
@@ -182,6 +184,18 @@ def prepare_model(model, cfg: TrainConfig):
     if cfg.compile:
         log.info("torch.compile on %d blocks", compile_blocks(model))
     return model
+
+
+def packed_attention(model, flash_attn: bool) -> str:
+    """Select the text decoder's attention for packed rows (`vlm3.train.packing`, point 2) and
+    return its name: flash-attn's varlen kernel through transformers (`flash_attention_2`, reads
+    the packed position ids) when the flash_attn package is usable, else `sdpa_packed`
+    (`use_packed_sdpa`: torch's built-in varlen FlashAttention on CUDA, per-sample SDPA on CPU)."""
+    if flash_attn:
+        model.set_attn_implementation({"text_config": "flash_attention_2"})
+        return "flash_attention_2"
+    use_packed_sdpa(model)
+    return PACKED_SDPA
 
 
 def build_collator(cfg: TrainConfig, model, processor):
