@@ -30,6 +30,7 @@ rule train:
     """Fine-tune one run. CPU runs (gpus 0) call `python -m vlm3.train` directly. GPU runs go through
     `python -m vlm3.train.launch` (accelerate launch + FSDP, rendezvous from the SLURM environment),
     once per node via `srun --overlap` when the run spans several nodes."""
+    priority: 10  # the critical path: scheduled before evaluation jobs
     input:
         model=base_model_input,
         data=lambda w: f"results/qa/{run_cfg(w)['task']}/train.jsonl",
