@@ -45,7 +45,7 @@ rule train:
         args=train_args,
     log:
         "results/logs/train/{run}.log",
-    threads: workflow.cores
+    threads: lambda w: min(run_cfg(w).get("threads", workflow.cores), workflow.cores)
     resources:
         mem_mb=16000,
         runtime=lambda w: run_cfg(w).get("runtime_min", 60),
