@@ -10,6 +10,10 @@ PAPER_TABLES = list(load_claims(CLAIMS).tables)
 
 localrules:
     paper,
+    paper_tables,
+    paper_figures,
+    paper_macros,
+    audit,
 
 
 # The config file this run was started with (the report CLIs read models/benchmarks/runs from it).
