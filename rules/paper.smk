@@ -16,12 +16,7 @@ localrules:
     audit,
 
 
-# The config file this run was started with (the report CLIs read models/benchmarks/runs from it).
-CONFIGFILE = (
-    str(workflow.config_settings.configfiles[-1])
-    if workflow.config_settings.configfiles
-    else "config/config.yaml"
-)
+# CONFIGFILE (rules/common.smk): the config file this run was started with; the report CLIs read it.
 ALL_METRICS = [
     f"results/metrics/{m}/{t}/{b}.json" for t in TASKS for m in models_for(t) for b in benches(t)
 ]

@@ -19,12 +19,11 @@ from collections import Counter
 from collections.abc import Iterator
 
 import numpy as np
-from tqdm import tqdm
 
 from vlm3.geometry import normalize_point, project, relative_pose, unproject
 from vlm3.qa import templates as T
 from vlm3.qa.depth import sample_pixels
-from vlm3.qa.resized import Resized, cam_to_world, intrinsics, load_depth
+from vlm3.qa.resized import Resized, cam_to_world, covisible_pairs, intrinsics, load_depth
 from vlm3.utils import rng_for
 
 log = logging.getLogger(__name__)
@@ -58,11 +57,7 @@ def correspondence_records(res: Resized, seed: int, questions_per_image: int = 1
                            counts: Counter | None = None) -> Iterator[dict]:
     """Yield one record per kept pair (covisibility >= min_covisibility, >= 1 visible point)."""
     counts = Counter() if counts is None else counts
-    for pair in tqdm(res.pairs.to_dict("records"), desc="correspondence QA", unit="pair", leave=False):
-        if not float(pair["covisibility"]) >= min_covisibility:
-            counts["pairs_below_min_covisibility"] += 1
-            continue
-        r1, r2 = res.row(pair["image_id_1"]), res.row(pair["image_id_2"])
+    for pair, r1, r2 in covisible_pairs(res, min_covisibility, counts, "correspondence QA"):
         d1, d2 = load_depth(r1), load_depth(r2)
         rng = rng_for(seed, res.dataset, res.split, pair["pair_id"])
         cand = sample_pixels(d1, d1.size, border, rng)  # every candidate, in a random order

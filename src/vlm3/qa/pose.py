@@ -13,11 +13,10 @@ from collections import Counter
 from collections.abc import Iterator
 
 import numpy as np
-from tqdm import tqdm
 
 from vlm3.geometry import relative_pose, rotation_angle_deg, rotation_to_ypr, translation_direction
 from vlm3.qa import templates as T
-from vlm3.qa.resized import Resized, cam_to_world
+from vlm3.qa.resized import Resized, cam_to_world, covisible_pairs
 
 log = logging.getLogger(__name__)
 
@@ -53,11 +52,7 @@ def pose_records(res: Resized, seed: int, min_covisibility: float = 0.25,
                  counts: Counter | None = None) -> Iterator[dict]:
     """Yield one pose record per kept pair (sorted by pair_id). `seed` is unused: no sampling."""
     counts = Counter() if counts is None else counts
-    for pair in tqdm(res.pairs.to_dict("records"), desc="pose QA", unit="pair", leave=False):
-        if not float(pair["covisibility"]) >= min_covisibility:
-            counts["pairs_below_min_covisibility"] += 1
-            continue
-        r1, r2 = res.row(pair["image_id_1"]), res.row(pair["image_id_2"])
+    for pair, r1, r2 in covisible_pairs(res, min_covisibility, counts, "pose QA"):
         try:
             turns, targets, T12 = pose_turns(cam_to_world(r1), cam_to_world(r2), answer_style, fixed_width)
         except ValueError as e:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from tqdm import tqdm
 
 from vlm3.datasets import validate_index, validate_pairs
 from vlm3.io.depth import is_sparse, read_depth
@@ -101,3 +102,13 @@ def objects(row: dict) -> list[dict]:
     if not isinstance(objs, list):
         raise ValueError(f"image {row['image_id']!r}: objects must be a JSON list")
     return objs
+
+
+def covisible_pairs(res: Resized, min_covisibility: float, counts, desc: str):
+    """Yield (pair, row_1, row_2) for pairs with covisibility >= min_covisibility, counting the rest
+    under `pairs_below_min_covisibility` (shared by the correspondence and pose generators)."""
+    for pair in tqdm(res.pairs.to_dict("records"), desc=desc, unit="pair", leave=False):
+        if not float(pair["covisibility"]) >= min_covisibility:
+            counts["pairs_below_min_covisibility"] += 1
+            continue
+        yield pair, res.row(pair["image_id_1"]), res.row(pair["image_id_2"])
