@@ -9,7 +9,8 @@ Output folder (docs/CONTRACTS.md, "Train"):
   {out}/model.safetensors, config.json, generation_config.json, tokenizer + processor files
   {out}/trainer_state/checkpoint-{step}/   resumable checkpoints (`save_steps`, last 2 kept;
                                            `state` puts them elsewhere)
-  {out}/loss.csv (step, loss, lr), {out}/loss.png, {out}/train_summary.json (step reached, stop reason)
+  {out}/loss.csv (step, loss, lr), {out}/loss.png, {out}/throughput.csv (per-step time, tokens, samples,
+  peak GPU memory; `vlm3.train.throughput`), {out}/train_summary.json (step reached, stop reason)
 
 Signals and caps: SIGTERM (SLURM preemption) saves a checkpoint at the end of the current step and
 exits with status 143 without writing the final model, so the job can be requeued and resumed.
@@ -54,6 +55,7 @@ from vlm3.train.data import QACollator, QADataset
 from vlm3.train.fsdp import batch_plan, compile_blocks, set_checkpoint_fraction, setup_model
 from vlm3.train.hub import auto_processor, model_source
 from vlm3.train.packing import PACKED_SDPA, PackedBatchCollator, PackingCollator, use_packed_sdpa
+from vlm3.train.throughput import ThroughputLog
 from vlm3.utils import atomic_path
 
 log = logging.getLogger(__name__)
@@ -353,6 +355,7 @@ def training_arguments(cfg: TrainConfig, micro_batch: int | None = None, grad_ac
         dataloader_pin_memory=False,
         disable_tqdm=False,
         use_cpu=not torch.cuda.is_available(),
+        include_num_input_tokens_seen="non_padding",  # tokens per step for throughput.csv
         **bf16,
         **cfg.extra,
     )
@@ -388,7 +391,8 @@ def train(cfg: TrainConfig, load_fn=load_model, collator=None) -> dict:
         if resume:
             log.info("resuming from %s", resume)
         trainer = Trainer(model=model, args=args, train_dataset=dataset, data_collator=collator,
-                          processing_class=processor, callbacks=[stop])
+                          processing_class=processor,
+                          callbacks=[stop, ThroughputLog(out / "throughput.csv", n_ranks * micro * accum)])
         t0 = time.monotonic()
         trainer.train(resume_from_checkpoint=resume)
         minutes = (time.monotonic() - t0) / 60

@@ -1,0 +1,50 @@
+"""throughput.csv: one row per optimizer step whose token counts add up exactly to the records seen."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+from pathlib import Path
+
+import pytest
+import yaml
+
+from vlm3.model.build import main as build_main
+from vlm3.model.processor import load_processor
+from vlm3.train.data import QACollator, read_qa
+from vlm3.train.throughput import COLUMNS
+from vlm3.train.trainer import TrainConfig, train
+
+_spec = importlib.util.spec_from_file_location("_model_build_tests", Path(__file__).with_name("test_model_build.py"))
+_mb = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_mb)
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    d = tmp_path_factory.mktemp("throughput")
+    qa = _mb.ground_plane().write_dataset(d / "qa", "train", 12, seed=0, n_q=2)
+    (d / "micro.yaml").write_text(yaml.safe_dump(_mb.MICRO))
+    build_main(["--config", str(d / "micro.yaml"), "--qa", str(qa), "--seed", "0", "--out", str(d / "init")])
+    return d
+
+
+@pytest.mark.parametrize("packing", [False, True])
+def test_one_epoch_counts_every_non_padding_token_once(setup, tmp_path, packing):
+    qa = setup / "qa/train.jsonl"
+    train(TrainConfig(model=str(setup / "init"), data=[str(qa)], out=str(tmp_path / "run"), max_steps=3,
+                      batch_size=4, save_steps=50, threads=1, lr=1e-3, packing=packing))
+    rows = list(csv.DictReader(open(tmp_path / "run/throughput.csv")))
+    assert tuple(rows[0]) == COLUMNS
+    assert [int(r["step"]) for r in rows] == [1, 2, 3]
+    assert {int(r["samples"]) for r in rows} == {4}
+    assert {r["peak_mem_gib"] for r in rows} == {""}  # CPU: no GPU memory figure
+    for r in rows:
+        assert float(r["tokens_per_s"]) == pytest.approx(int(r["tokens"]) / float(r["seconds"]), rel=1e-3)
+        assert float(r["samples_per_s"]) == pytest.approx(4 / float(r["seconds"]), rel=1e-3)
+    # 3 steps x 4 = the 12 records once: the tokens are each record's own length, padding excluded
+    collate = QACollator(load_processor(setup / "init"), image_root=".")
+    want = sum(int(collate([rec])["attention_mask"].sum()) for rec in read_qa(qa))
+    assert sum(int(r["tokens"]) for r in rows) == want
+    per_step = [int(r["tokens"]) for r in rows]
+    assert min(per_step) > 0 and len(set(per_step)) > 1  # steps differ: counted per step, not averaged
