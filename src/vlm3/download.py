@@ -6,8 +6,9 @@ For every file of the registry entry (config/datasets.yaml, schema config/datase
 - `urls` given: download to `<out>/<name>.part`, resuming with an HTTP Range request when a
   `.part` already exists; the finished file is hashed and moved to `<out>/<name>` only when its
   SHA-256 matches the pinned one. A mismatch deletes the partial file and raises ValueError naming
-  the file and both hashes. An unpinned file (`sha256: null`) is kept and its hash printed so the
-  user can pin it ("pin at first download").
+  the file and both hashes. A file the registry leaves unpinned (`sha256: null`) is pinned at its
+  first download: its hash goes into the lock file (`--lock`, default `<registry>.lock.yaml`, i.e.
+  config/datasets.lock.yaml; `vlm3.pins`), and later runs verify against it.
 - `manual: true` (gated sets, click-through licences): nothing is fetched; the tool names where to
   get the archive and the path to put it at, then verifies the file the user placed there.
 - `extract: zip|tar|7z`: after verification the archive is unpacked into a temporary folder
@@ -44,10 +45,10 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
-import yaml
 from tqdm import tqdm
 
-from vlm3.utils import atomic_path
+from vlm3 import pins
+from vlm3.utils import atomic_path, load_mapping
 
 log = logging.getLogger("vlm3.download")
 
@@ -62,9 +63,7 @@ def load_registry(path: str | os.PathLike, schema_path: str | os.PathLike | None
     import jsonschema
 
     path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"registry {path}: file not found")
-    reg = yaml.safe_load(path.read_text())
+    reg = load_mapping(path, "registry")
     schema = json.loads(Path(schema_path or SCHEMA_PATH).read_text())
     errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(reg), key=lambda e: list(e.path))
     if errors:
@@ -133,10 +132,11 @@ def auth_header(url: str, auth: dict | None, env: dict | None = None) -> dict:
 
 # ----------------------------------------------------------------------------- download
 def fetch(url: str, dest: Path, sha256: str | None, headers: dict | None = None,
-          timeout: float = 60.0) -> str:
+          timeout: float = 60.0, source: str = "the registry") -> str:
     """Download `url` to `dest` through `dest.part` (resumed with Range); return the sha256.
 
-    Raises ValueError (and deletes the partial file) when the content does not match `sha256`.
+    Raises ValueError (and deletes the partial file) when the content does not match `sha256`
+    (pinned by `source`, named in the message).
     """
     dest = Path(dest)
     part = dest.with_name(dest.name + ".part")
@@ -170,17 +170,17 @@ def fetch(url: str, dest: Path, sha256: str | None, headers: dict | None = None,
     got = sha256_file(part)
     if sha256 and got != sha256.lower():
         part.unlink()
-        raise ValueError(f"{dest.name}: sha256 mismatch: expected {sha256.lower()}, got {got} "
+        raise ValueError(f"{dest.name}: sha256 mismatch: expected {sha256.lower()} ({source}), got {got} "
                          f"(downloaded from {redact(url)}; the partial file was removed)")
     os.replace(part, dest)
     return got
 
 
-def verify_placed(path: Path, sha256: str | None) -> str:
+def verify_placed(path: Path, sha256: str | None, source: str = "the registry") -> str:
     got = sha256_file(path)
     if sha256 and got != sha256.lower():
-        raise ValueError(f"{path}: sha256 mismatch: expected {sha256.lower()}, got {got}; "
-                         "the file at this path is not the published archive")
+        raise ValueError(f"{path}: sha256 mismatch: expected {sha256.lower()} ({source}), got {got}; "
+                         "the file at this path is not the pinned one (delete it to fetch it again)")
     return got
 
 
@@ -252,10 +252,17 @@ def instructions(name: str, entry: dict, f: dict, out: Path) -> str:
 
 
 def download_dataset(name: str, registry: str | os.PathLike, out: str | os.PathLike,
-                     only: list[str] | None = None, no_extract: bool = False) -> dict:
-    """Fetch/verify/extract every file of one registry entry; return {file: sha256}."""
+                     only: list[str] | None = None, no_extract: bool = False,
+                     lock: str | os.PathLike | None = None) -> dict:
+    """Fetch/verify/extract every file of one registry entry; return {file: sha256}.
+
+    Unpinned files are checked against, or at their first download recorded in, `lock`
+    (default: the registry's `<name>.lock.yaml`).
+    """
     reg = load_registry(registry)
     entry = get_entry(reg, name, str(registry))
+    lock = Path(lock) if lock else pins.lock_path_for(registry)
+    locked = pins.read_pins(lock)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     files = [f for f in entry["files"] if not only or f["name"] in only]
@@ -264,30 +271,38 @@ def download_dataset(name: str, registry: str | os.PathLike, out: str | os.PathL
         raise ValueError(f"--only names files not in {name}: {missing}")
     if not files:
         raise ValueError(f"registry {registry}: dataset {name!r} lists no files")
+    # every pin first: a registry/lock disagreement fails before anything is fetched
+    want = {f["name"]: pins.expected(name, f["name"], f.get("sha256"), locked, registry, lock) for f in files}
+    if not only:  # a failed run leaves no stale claim behind
+        (out / ".verified").unlink(missing_ok=True)
     hashes = {}
     for f in files:
         dest = out / f["name"]
+        sha, source = want[f["name"]]
         if f.get("manual") or not f.get("urls"):
             if not dest.exists():
                 raise ValueError(instructions(name, entry, f, out))
-            hashes[f["name"]] = verify_placed(dest, f.get("sha256"))
+            hashes[f["name"]] = verify_placed(dest, sha, source)
         elif dest.exists():
-            hashes[f["name"]] = verify_placed(dest, f.get("sha256"))
+            hashes[f["name"]] = verify_placed(dest, sha, source)
             log.info("%s: present and verified", f["name"])
         else:
             last = None
             for url in f["urls"]:
                 try:
                     full = fill_url(url)
-                    hashes[f["name"]] = fetch(full, dest, f.get("sha256"), auth_header(full, entry.get("auth")))
+                    hashes[f["name"]] = fetch(full, dest, sha, auth_header(full, entry.get("auth")),
+                                              source=source)
                     break
                 except RuntimeError as e:  # unreachable mirror: try the next one
                     last = e
                     log.warning("%s", e)
             else:
                 raise RuntimeError(f"{name}: every URL failed for {f['name']}: {last}")
-        if not f.get("sha256"):
-            print(f"{name}: {f['name']} sha256 {hashes[f['name']]} (unpinned: pin it in the registry)")
+        if sha is None:
+            pins.record(lock, name, f["name"], hashes[f["name"]])
+            print(f"{name}: {f['name']} sha256 {hashes[f['name']]} (pinned at first download in {lock}: "
+                  "commit it)")
         if f.get("extract") and not no_extract:
             extract(dest, f["extract"], out)
     if only:  # a partial run never claims the whole dataset is verified
@@ -305,9 +320,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out", required=True, help="raw folder, e.g. data/raw/NAME")
     p.add_argument("--only", nargs="+", help="only these file names of the entry")
     p.add_argument("--no-extract", action="store_true", help="verify archives but do not unpack")
+    p.add_argument("--lock", help="lock file of first-download pins (default: beside the registry, "
+                                  "config/datasets.yaml -> config/datasets.lock.yaml)")
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    download_dataset(a.dataset, a.registry, a.out, a.only, a.no_extract)
+    download_dataset(a.dataset, a.registry, a.out, a.only, a.no_extract, a.lock)
 
 
 if __name__ == "__main__":

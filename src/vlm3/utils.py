@@ -1,14 +1,16 @@
-"""Small shared helpers: deterministic random streams and atomic file writes."""
+"""Small shared helpers: deterministic random streams, atomic file writes, reading YAML/JSON/JSONL."""
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import tempfile
 from pathlib import Path
 
 import numpy as np
+import yaml
 
 
 def rng_for(seed: int, *keys: object) -> np.random.Generator:
@@ -43,3 +45,55 @@ def atomic_path(path: str | os.PathLike):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def _who(path: Path, arg: str | None) -> str:
+    return f"{arg} {path}" if arg else str(path)
+
+
+def load_mapping(path: str | os.PathLike, arg: str | None = None, fmt: str = "yaml",
+                 empty_ok: bool = False) -> dict:
+    """The top-level mapping of a YAML (`fmt="yaml"`) or JSON (`fmt="json"`) file.
+
+    ValueError names `arg` (the CLI option or role, e.g. "--config") and the file: missing file,
+    unparseable text, or a top level that is not a mapping. `empty_ok` reads an empty file as {}.
+    """
+    path = Path(path)
+    who = _who(path, arg)
+    if not path.is_file():
+        raise ValueError(f"{who}: no such file")
+    text = path.read_text(encoding="utf-8")
+    try:
+        doc = json.loads(text) if fmt == "json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as e:
+        raise ValueError(f"{who}: not valid {fmt.upper()} ({e})") from None
+    if doc is None and empty_ok:
+        return {}
+    if not isinstance(doc, dict):
+        raise ValueError(f"{who}: expected a mapping at top level, got {type(doc).__name__}")
+    return doc
+
+
+def read_jsonl(path: str | os.PathLike, arg: str | None = None) -> list[tuple[int, dict]]:
+    """(line number, object) of every non-blank line of a JSONL file; line numbers are 1-based,
+    for the caller's own `{path}:{line}: ...` messages.
+
+    ValueError: "{arg} {path}: no such file", "{path}:{line}: not valid JSON (...)" and
+    "{path}:{line}: not a JSON object".
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{_who(path, arg)}: no such file")
+    out = []
+    with path.open(encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{path}:{n}: not valid JSON ({e})") from None
+            if not isinstance(rec, dict):
+                raise ValueError(f"{path}:{n}: not a JSON object")
+            out.append((n, rec))
+    return out
