@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vlm3.io.depth import READERS, read_depth, register_reader, is_sparse
+from vlm3.io.depth import READERS, clean_depth, is_sparse, read_depth, register_reader
 
 
 def test_registry_names():
@@ -20,6 +20,27 @@ def test_npy_cleans_invalid(tmp_path):
     out = read_depth(tmp_path / "d.npy", "npy")
     assert out.dtype == np.float32
     np.testing.assert_array_equal(out, np.array([[1.5, 0], [0, 0]], dtype=np.float32))
+
+
+@pytest.mark.parametrize("shape", [(0, 3), (5,), (3, 7), (33, 65), (4, 9, 2)])
+def test_clean_depth_matches_the_rule_bit_for_bit(shape):
+    """clean_depth (OpenCV passes) == where((d > 0) & (d < inf), d, +0) for every kind of float32:
+    NaNs of both signs and payloads, +-inf, +-0, negatives, subnormals, FLT_MAX; input untouched."""
+    fi = np.finfo(np.float32)
+    special = np.r_[np.array([np.nan, -np.nan, np.inf, -np.inf, 0.0, -0.0, -1.0, 1.0, 3.5, fi.max, -fi.max,
+                              fi.tiny, fi.tiny / 2, fi.smallest_subnormal, -fi.smallest_subnormal], np.float32),
+                    np.array([0x7FC00001, 0xFFC00000, 0x7F800001, 0xFF800001], np.uint32).view(np.float32)]
+    rng = np.random.default_rng(sum(shape))
+    d = rng.choice(special, size=shape).astype(np.float32)
+    before = d.tobytes()
+    want = np.where((d > 0) & (d < np.inf), d, np.float32(0))
+    got = clean_depth(d)
+    assert got.dtype == np.float32 and got.shape == d.shape and not np.shares_memory(got, d)
+    assert got.tobytes() == want.tobytes() and d.tobytes() == before
+    with np.errstate(invalid="ignore"):  # signalling NaNs through float64 and back
+        assert clean_depth(d.astype(np.float64)).tobytes() == want.tobytes()
+    if d.ndim == 2 and d.shape[1] > 2:  # a non-contiguous view
+        assert clean_depth(d[:, ::2]).tobytes() == want[:, ::2].tobytes()
 
 
 def test_npy_wrong_shape(tmp_path):

@@ -115,19 +115,26 @@ def read_depth(path: str | os.PathLike, fmt: str,
     return clean_depth(out)
 
 
-def clean_depth(d: np.ndarray) -> np.ndarray:
-    """float32 array with non-finite and non-positive values set to 0 (invalid).
+_FLT_MAX = float(np.finfo(np.float32).max)
 
-    `~(d > 0)` catches NaN, 0 and negatives in one pass, `d == inf` the rest; the input is copied
-    only when something must change (a float32 input without invalid values is returned as is).
+
+def clean_depth(d: np.ndarray) -> np.ndarray:
+    """New float32 array with non-finite and non-positive values set to +0 (invalid).
+
+    Three SIMD passes of OpenCV instead of numpy's masked assignment (~4x faster on a 1.44 Mpx
+    map): `threshold` TOZERO at 0 zeroes 0, -0, negatives and -inf; TOZERO_INV at FLT_MAX zeroes
+    +inf; `patchNaNs` zeroes every NaN (both threshold passes let NaN through). Every float32 bit
+    pattern gives the same bytes as `where((d > 0) & (d < inf), d, 0)` (checked in the tests).
     """
     d = np.asarray(d, dtype=np.float32)
-    bad = ~(d > 0)
-    bad |= d == np.inf
-    if bad.any():
-        d = d.copy()
-        d[bad] = 0
-    return d
+    if d.size == 0:
+        return d.copy()
+    shape = d.shape
+    flat = d.reshape(1, -1) if d.ndim != 2 else d  # any shape as one row: no channel limits
+    _, out = cv2.threshold(flat, 0.0, 0.0, cv2.THRESH_TOZERO)
+    cv2.threshold(out, _FLT_MAX, 0.0, cv2.THRESH_TOZERO_INV, dst=out)
+    cv2.patchNaNs(out, 0.0)
+    return out.reshape(shape)
 
 
 def _read_uint16_png(p: Path) -> np.ndarray:
