@@ -55,7 +55,7 @@ from vlm3 import metrics as M
 from vlm3.geometry.pose import ypr_to_rotation
 from vlm3.qa import templates
 from vlm3.qa.parse import parse, resolve_choice
-from vlm3.utils import atomic_path
+from vlm3.utils import atomic_path, read_jsonl
 
 log = logging.getLogger("vlm3.score")
 
@@ -82,17 +82,8 @@ _BOX_RE = re.compile(r"bounding box region \((\d+), (\d+), (\d+), (\d+)\)")
 
 def load_predictions(path: str | Path, task: str) -> list[dict]:
     """Read and check a predictions JSONL; ValueError names the file and line of any problem."""
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"--pred {path}: no such file")
     recs, seen = [], set()
-    for ln, line in enumerate(path.read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            r = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{path}:{ln}: not valid JSON ({e})") from e
+    for ln, r in read_jsonl(path, "--pred"):
         for key in ("id", "turn", "prediction", "target"):
             if key not in r:
                 raise ValueError(f"{path}:{ln}: prediction line lacks {key!r}")

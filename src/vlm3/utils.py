@@ -78,22 +78,23 @@ def read_jsonl(path: str | os.PathLike, arg: str | None = None) -> list[tuple[in
     """(line number, object) of every non-blank line of a JSONL file; line numbers are 1-based,
     for the caller's own `{path}:{line}: ...` messages.
 
-    ValueError: "{arg} {path}: no such file", "{path}:{line}: not valid JSON (...)" and
-    "{path}:{line}: not a JSON object".
+    ValueError: "{arg} {path}: no such file", "{arg} {path}:{line}: not valid JSON (...)" and
+    "{arg} {path}:{line}: not a JSON object".
     """
     path = Path(path)
+    who = _who(path, arg)
     if not path.is_file():
-        raise ValueError(f"{_who(path, arg)}: no such file")
+        raise ValueError(f"{who}: no such file")
     out = []
     with path.open(encoding="utf-8") as f:
         for n, line in enumerate(f, 1):
             if not line.strip():
                 continue
             try:
-                rec = json.loads(line)
+                rec = json.loads(line.rstrip("\r\n"))  # columns in the message count within the line
             except json.JSONDecodeError as e:
-                raise ValueError(f"{path}:{n}: not valid JSON ({e})") from None
+                raise ValueError(f"{who}:{n}: not valid JSON ({e})") from None
             if not isinstance(rec, dict):
-                raise ValueError(f"{path}:{n}: not a JSON object")
+                raise ValueError(f"{who}:{n}: not a JSON object")
             out.append((n, rec))
     return out

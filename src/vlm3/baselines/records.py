@@ -6,9 +6,10 @@ meta.targets[t]), repeated here in a few lines so the baselines do not import to
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
+
+from vlm3.utils import read_jsonl
 
 _PAIR_RE = re.compile(r"\((\d+),\s*(\d+)\)")
 _BOX_RE = re.compile(r"bounding box region \((\d+), (\d+), (\d+), (\d+)\)")
@@ -16,17 +17,8 @@ _BOX_RE = re.compile(r"bounding box region \((\d+), (\d+), (\d+), (\d+)\)")
 
 def read_qa(path: str | Path, arg: str = "--qa") -> list[dict]:
     """Records of a QA JSONL; ValueError names the argument, file and line of a problem."""
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"{arg} {path}: no such file")
     recs = []
-    for ln, line in enumerate(path.read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{arg} {path}:{ln}: not valid JSON ({e})") from e
+    for ln, rec in read_jsonl(path, arg):
         for key in ("id", "messages", "meta"):
             if key not in rec:
                 raise ValueError(f"{arg} {path}:{ln}: record lacks {key!r}")

@@ -14,14 +14,12 @@ generation config) that `from_pretrained` reloads; it is written to a temporary 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import shutil
 import tempfile
 from pathlib import Path
 
 import torch
-import yaml
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import (
     GenerationConfig,
@@ -32,6 +30,7 @@ from transformers import (
 )
 
 from vlm3.model.processor import CHAT_TEMPLATE, SPECIAL_TOKENS, ImageOnlyQwen3VLProcessor
+from vlm3.utils import load_mapping, read_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -42,11 +41,7 @@ _TEMPLATE_TEXTS = ["user\n", "assistant\n", "system\n", "\n"]
 def load_model_config(path: str | Path) -> dict:
     """Read and check the tiny-model YAML (sections tokenizer, text, vision, image)."""
     path = Path(path)
-    if not path.exists():
-        raise ValueError(f"--config {path}: file not found")
-    cfg = yaml.safe_load(path.read_text())
-    if not isinstance(cfg, dict):
-        raise ValueError(f"--config {path}: expected a mapping at top level")
+    cfg = load_mapping(path, "--config")
     for key in ("tokenizer", "text", "vision", "image"):
         if not isinstance(cfg.get(key), dict):
             raise ValueError(f"--config {path}: missing section {key!r}")
@@ -62,23 +57,16 @@ def qa_texts(paths: list[str | Path]) -> list[str]:
     """Every user and assistant text of the given QA jsonl files, in file order."""
     texts: list[str] = []
     for p in paths:
-        p = Path(p)
-        if not p.exists():
-            raise ValueError(f"--qa {p}: file not found")
-        with p.open() as f:
-            for n, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    rec = json.loads(line)
-                    for msg in rec["messages"]:
-                        content = msg["content"]
-                        if isinstance(content, str):
-                            texts.append(content)
-                        else:
-                            texts.extend(item["text"] for item in content if item.get("type") == "text")
-                except (json.JSONDecodeError, KeyError, TypeError) as e:
-                    raise ValueError(f"--qa {p} line {n}: not a QA record ({e})") from e
+        for n, rec in read_jsonl(p, "--qa"):
+            try:
+                for msg in rec["messages"]:
+                    content = msg["content"]
+                    if isinstance(content, str):
+                        texts.append(content)
+                    else:
+                        texts.extend(item["text"] for item in content if item.get("type") == "text")
+            except (KeyError, TypeError) as e:
+                raise ValueError(f"--qa {p}:{n}: not a QA record ({e})") from e
     if not texts:
         raise ValueError(f"--qa {[str(p) for p in paths]}: no text found")
     return texts

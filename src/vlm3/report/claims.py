@@ -17,7 +17,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
+
+from vlm3.utils import load_mapping
 
 TOLERANCE_RULES = ("printed", "ci_overlap")
 SYNTHETIC_RULES = ("ci_disjoint",)
@@ -159,13 +160,8 @@ def _check_matcher(m, where: str) -> dict:
 def load_claims(path: str | Path = "paper/claims.yaml") -> Claims:
     """Parse and validate claims.yaml; ValueError names the file and the key at fault."""
     path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"claims file {path}: no such file")
-    try:
-        doc = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        raise ValueError(f"{path}: not valid YAML ({e})") from e
-    if not isinstance(doc, dict) or not isinstance(doc.get("tables"), dict):
+    doc = load_mapping(path, "claims file")
+    if not isinstance(doc.get("tables"), dict):
         raise ValueError(f"{path}: needs a `tables` mapping")
 
     tables: dict[str, Table] = {}

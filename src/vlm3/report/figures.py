@@ -19,7 +19,6 @@ Matplotlib Agg, fixed size and dpi, PNG metadata without a software version: sam
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 from pathlib import Path
 
@@ -36,7 +35,7 @@ from vlm3 import score  # noqa: E402
 from vlm3.geometry.coords import denormalize_point  # noqa: E402
 from vlm3.io.image import read_image  # noqa: E402
 from vlm3.report.tables import model_labels, row_order  # noqa: E402
-from vlm3.utils import atomic_path  # noqa: E402
+from vlm3.utils import atomic_path, read_jsonl  # noqa: E402
 
 log = logging.getLogger("vlm3.report.figures")
 
@@ -152,11 +151,7 @@ def plot_correspondence(path: Path, qa_root: Path, label: str, out: Path, n_pair
     if not qa_file.is_file():
         log.warning("%s: no QA file %s for the images; correspondence figure skipped", path, qa_file)
         return None
-    images = {}
-    for line in qa_file.read_text().splitlines():
-        if line.strip():
-            rec = json.loads(line)
-            images[rec["id"]] = rec["images"]
+    images = {rec["id"]: rec["images"] for _, rec in read_jsonl(qa_file)}
     recs = score.load_predictions(path, "correspondence")
     ids = sorted({r["id"] for r in recs})[:n_pairs]
     if not ids:

@@ -17,13 +17,12 @@ upper case. A collision of two different keys is an error, never a silent overwr
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import re
 from pathlib import Path
 
 from vlm3.report.claims import load_claims
-from vlm3.utils import atomic_path
+from vlm3.utils import atomic_path, load_mapping
 
 log = logging.getLogger("vlm3.report.macros")
 
@@ -104,12 +103,7 @@ def build_macros(claims_path, audit: dict) -> MacroSet:
 
 def write_macros(claims_path, audit_path, out) -> Path:
     audit_path = Path(audit_path)
-    if not audit_path.is_file():
-        raise ValueError(f"--audit {audit_path}: no such file")
-    try:
-        audit = json.loads(audit_path.read_text())
-    except json.JSONDecodeError as e:
-        raise ValueError(f"--audit {audit_path}: not valid JSON ({e})") from e
+    audit = load_mapping(audit_path, "--audit", fmt="json")
     for need in ("paper_claims", "synthetic_claims", "summary", "consistency"):
         if need not in audit:
             raise ValueError(f"--audit {audit_path}: no `{need}` (not an audit report?)")

@@ -22,11 +22,10 @@ import math
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
 from vlm3.report.claims import Claims, Table, load_claims, reproduced
 from vlm3.report.tables import load_metrics, tex_escape
-from vlm3.utils import atomic_path
+from vlm3.utils import atomic_path, load_mapping
 
 log = logging.getLogger("vlm3.report.paper_tables")
 
@@ -36,9 +35,7 @@ DAGGER = r"$^\dagger$"
 
 def load_config(path: str | Path) -> dict:
     path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"--config {path}: no such file")
-    cfg = yaml.safe_load(path.read_text()) or {}
+    cfg = load_mapping(path, "--config", empty_ok=True)
     if not isinstance(cfg.get("models"), dict):
         raise ValueError(f"--config {path}: no `models` mapping")
     return cfg

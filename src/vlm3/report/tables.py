@@ -24,9 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
-from vlm3.utils import atomic_path
+from vlm3.utils import atomic_path, load_mapping
 
 log = logging.getLogger("vlm3.report.tables")
 
@@ -81,9 +80,7 @@ def model_labels(config_path: str | Path | None) -> dict[str, str]:
     if config_path is None:
         return {}
     path = Path(config_path)
-    if not path.is_file():
-        raise ValueError(f"--config {path}: no such file")
-    cfg = yaml.safe_load(path.read_text()) or {}
+    cfg = load_mapping(path, "--config", empty_ok=True)
     models = cfg.get("models") or {}
     if not isinstance(models, dict):
         raise ValueError(f"{path}: `models` must be a mapping name -> label, got {type(models).__name__}")

@@ -25,13 +25,12 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import yaml
 from tqdm import tqdm
 
 from vlm3.synthetic.covisibility import covisibility
 from vlm3.synthetic.raycast import render
 from vlm3.synthetic.scene import Camera, Scene, SyntheticParams, sample_cameras, sample_scene
-from vlm3.utils import rng_for
+from vlm3.utils import load_mapping, rng_for
 
 log = logging.getLogger("vlm3.synthetic.generate")
 
@@ -245,16 +244,7 @@ def build_params(overrides: dict, where: str) -> tuple[SyntheticParams, dict]:
 
 
 def load_params_file(path: str | os.PathLike) -> dict:
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"--params: file {path} does not exist")
-    try:
-        data = yaml.safe_load(path.read_text())  # YAML is a superset of JSON
-    except yaml.YAMLError as e:
-        raise ValueError(f"--params: {path} is not valid YAML/JSON: {e}") from None
-    if not isinstance(data, dict):
-        raise ValueError(f"--params: {path} must hold a mapping of parameter names to values")
-    return data
+    return load_mapping(path, "--params")  # YAML is a superset of JSON
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -20,11 +20,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
-from pathlib import Path
 
-import yaml
 
 from vlm3.train.trainer import TrainConfig, train
+from vlm3.utils import load_mapping
 
 _TYPES = {"max_steps": int, "lr": float, "batch_size": int, "grad_accum": int, "seed": int,
           "save_steps": int, "max_minutes": float, "warmup_ratio": float, "weight_decay": float,
@@ -49,17 +48,12 @@ def parse_config(argv: list[str] | None = None) -> TrainConfig:
     args = vars(ap.parse_args(argv))
     merged: dict = {}
     if config_path := args.pop("config"):
-        path = Path(config_path)
-        if not path.exists():
-            raise ValueError(f"--config {path}: file not found")
-        loaded = yaml.safe_load(path.read_text()) or {}
-        if not isinstance(loaded, dict):
-            raise ValueError(f"--config {path}: expected a mapping")
+        loaded = load_mapping(config_path, "--config", empty_ok=True)
         known = {f.name for f in dataclasses.fields(TrainConfig)}
         for k, v in loaded.items():
             key = k.replace("-", "_")
             if key not in known:
-                raise ValueError(f"--config {path}: unknown key {k!r}")
+                raise ValueError(f"--config {config_path}: unknown key {k!r}")
             merged[key] = v
     merged.update({k: v for k, v in args.items() if v is not None})
     for k in ("model", "data", "out"):

@@ -14,7 +14,6 @@ trainer (`vlm3.train.trainer.train(..., collator=...)`).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
@@ -22,36 +21,27 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from vlm3.model.processor import render_segments
+from vlm3.utils import read_jsonl
 
 IGNORE = -100
 
 
 def read_qa(path: str | Path) -> list[dict]:
     """Read a QA jsonl file; ValueError naming the file and line on malformed records."""
-    path = Path(path)
-    if not path.exists():
-        raise ValueError(f"{path}: QA file not found")
     records = []
-    with path.open() as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path} line {n}: invalid JSON ({e})") from e
-            for key in ("id", "images", "messages"):
-                if key not in rec:
-                    raise ValueError(f"{path} line {n}: record lacks {key!r}")
-            n_img = sum(
-                1 for m in rec["messages"] if isinstance(m["content"], list)
-                for item in m["content"] if item.get("type") == "image"
-            )
-            if n_img != len(rec["images"]):
-                raise ValueError(f"{path} line {n}: {n_img} image items but {len(rec['images'])} image paths")
-            records.append(rec)
+    for n, rec in read_jsonl(path, "QA file"):
+        for key in ("id", "images", "messages"):
+            if key not in rec:
+                raise ValueError(f"QA file {path}:{n}: record lacks {key!r}")
+        n_img = sum(
+            1 for m in rec["messages"] if isinstance(m["content"], list)
+            for item in m["content"] if item.get("type") == "image"
+        )
+        if n_img != len(rec["images"]):
+            raise ValueError(f"QA file {path}:{n}: {n_img} image items but {len(rec['images'])} image paths")
+        records.append(rec)
     if not records:
-        raise ValueError(f"{path}: no QA records")
+        raise ValueError(f"QA file {path}: no QA records")
     return records
 
 
