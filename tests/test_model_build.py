@@ -58,6 +58,11 @@ def test_bad_config_is_a_clear_error(tmp_path):
     (tmp_path / "bad.yaml").write_text(yaml.safe_dump(bad))
     with pytest.raises(ValueError, match="mrope_section"):
         load_model_config(tmp_path / "bad.yaml")
+    (tmp_path / "lacks.yaml").write_text(yaml.safe_dump(dict(MICRO, vision={"depth": 2})))
+    with pytest.raises(ValueError, match=r"lacks\.yaml: section 'vision' lacks \['hidden_size', 'intermediate_size', "
+                                         r"'num_heads', 'patch_size', 'spatial_merge_size', 'temporal_patch_size', "
+                                         r"'num_position_embeddings', 'deepstack_visual_indexes'\]"):
+        load_model_config(tmp_path / "lacks.yaml")
     with pytest.raises(ValueError, match=r"--config .*missing\.yaml: no such file"):
         load_model_config(tmp_path / "missing.yaml")
 

@@ -36,15 +36,27 @@ log = logging.getLogger(__name__)
 
 # Fixed strings the chat template adds around every message, so they tokenise compactly too.
 _TEMPLATE_TEXTS = ["user\n", "assistant\n", "system\n", "\n"]
+# Keys of the YAML's text / vision sections that go to transformers' Qwen3-VL text / vision
+# configs under the same names (build_config adds the derived ones).
+TEXT_KEYS = ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
+             "num_key_value_heads", "head_dim", "max_position_embeddings")
+VISION_KEYS = ("depth", "hidden_size", "intermediate_size", "num_heads", "patch_size",
+               "spatial_merge_size", "temporal_patch_size", "num_position_embeddings")
+_REQUIRED = {"text": TEXT_KEYS + ("rope_theta", "mrope_section"),
+             "vision": VISION_KEYS + ("deepstack_visual_indexes",),
+             "image": ("min_pixels", "max_pixels", "image_mean", "image_std"),
+             "tokenizer": ("vocab_size",)}
 
 
 def load_model_config(path: str | Path) -> dict:
     """Read and check the tiny-model YAML (sections tokenizer, text, vision, image)."""
     path = Path(path)
     cfg = load_mapping(path, "--config")
-    for key in ("tokenizer", "text", "vision", "image"):
+    for key, needed in _REQUIRED.items():
         if not isinstance(cfg.get(key), dict):
             raise ValueError(f"--config {path}: missing section {key!r}")
+        if missing := [k for k in needed if k not in cfg[key]]:
+            raise ValueError(f"--config {path}: section {key!r} lacks {missing}")
     t = cfg["text"]
     if sum(t["mrope_section"]) * 2 != t["head_dim"]:
         raise ValueError(f"--config {path}: text.mrope_section must sum to head_dim / 2 = {t['head_dim'] // 2}")
@@ -127,29 +139,14 @@ def build_config(cfg: dict, tokenizer: PreTrainedTokenizerFast) -> Qwen3VLConfig
     ids = {name: tokenizer.convert_tokens_to_ids(tokname) for name, tokname in [
         ("image_token_id", "<|image_pad|>"), ("video_token_id", "<|video_pad|>"),
         ("vision_start_token_id", "<|vision_start|>"), ("vision_end_token_id", "<|vision_end|>")]}
-    text_config = dict(
+    text_config = {k: t[k] for k in TEXT_KEYS} | dict(
         vocab_size=len(tokenizer),
-        hidden_size=t["hidden_size"],
-        intermediate_size=t["intermediate_size"],
-        num_hidden_layers=t["num_hidden_layers"],
-        num_attention_heads=t["num_attention_heads"],
-        num_key_value_heads=t["num_key_value_heads"],
-        head_dim=t["head_dim"],
-        max_position_embeddings=t["max_position_embeddings"],
         rope_parameters={"rope_type": "default", "rope_theta": float(t["rope_theta"]),
                          "mrope_section": list(t["mrope_section"]), "mrope_interleaved": True},
         pad_token_id=tokenizer.pad_token_id,
     )
-    vision_config = dict(
-        depth=v["depth"],
-        hidden_size=v["hidden_size"],
-        intermediate_size=v["intermediate_size"],
-        num_heads=v["num_heads"],
-        patch_size=v["patch_size"],
-        spatial_merge_size=v["spatial_merge_size"],
-        temporal_patch_size=v["temporal_patch_size"],
+    vision_config = {k: v[k] for k in VISION_KEYS} | dict(
         out_hidden_size=t["hidden_size"],
-        num_position_embeddings=v["num_position_embeddings"],
         deepstack_visual_indexes=list(v["deepstack_visual_indexes"]),
     )
     return Qwen3VLConfig(text_config=text_config, vision_config=vision_config, tie_word_embeddings=True, **ids)
