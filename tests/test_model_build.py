@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -14,36 +13,18 @@ from hypothesis import strategies as st
 from PIL import Image
 from transformers import Qwen3VLForConditionalGeneration
 
+from _tiny import MICRO, build_tiny, ground_plane  # noqa: F401 (test_train_distributed/_throughput load these from here)
 from vlm3.model.build import build, load_model_config, main as build_main
 from vlm3.model.processor import CHAT_TEMPLATE, SPECIAL_TOKENS, load_processor, render_segments
 from vlm3.train.data import IGNORE, QACollator, QADataset, read_qa
 
 ROOT = Path(__file__).resolve().parents[1]
-MICRO = {
-    "tokenizer": {"vocab_size": 400},
-    "text": {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2,
-             "num_key_value_heads": 1, "head_dim": 16, "max_position_embeddings": 2048,
-             "rope_theta": 10000.0, "mrope_section": [4, 2, 2]},
-    "vision": {"depth": 1, "hidden_size": 32, "intermediate_size": 64, "num_heads": 2, "patch_size": 8,
-               "spatial_merge_size": 2, "temporal_patch_size": 2, "num_position_embeddings": 64,
-               "deepstack_visual_indexes": [0]},
-    "image": {"min_pixels": 1024, "max_pixels": 49152, "image_mean": [0.5] * 3, "image_std": [0.5] * 3},
-}
-
-
-def ground_plane():
-    spec = importlib.util.spec_from_file_location("ground_plane_qa", ROOT / "benchmarks/ground_plane_qa.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 @pytest.fixture(scope="module")
 def micro(tmp_path_factory):
     d = tmp_path_factory.mktemp("micro")
-    qa = ground_plane().write_dataset(d / "qa", "train", 6, seed=0, n_q=3)
-    (d / "micro.yaml").write_text(yaml.safe_dump(MICRO))
-    build_main(["--config", str(d / "micro.yaml"), "--qa", str(qa), "--seed", "0", "--out", str(d / "init")])
+    build_tiny(d, 6, n_q=3)
     return d
 
 

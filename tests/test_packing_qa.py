@@ -3,30 +3,20 @@ the packed batch gives the same summed answer-only loss as the padded batch."""
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 import torch
-import yaml
 
-from vlm3.model.build import main as build_main
+from _tiny import build_tiny
 from vlm3.train.data import QACollator, QADataset
 from vlm3.train.fsdp import causal_lm_loss_sum
 from vlm3.train.packing import PackedBatchCollator, PackingCollator, use_packed_sdpa
 from vlm3.train.trainer import load_model
 
-_spec = importlib.util.spec_from_file_location("_model_build_tests", Path(__file__).with_name("test_model_build.py"))
-_mb = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_mb)
-
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     d = tmp_path_factory.mktemp("packqa")
-    qa = _mb.ground_plane().write_dataset(d / "qa", "train", 4, seed=0, n_q=3)
-    (d / "micro.yaml").write_text(yaml.safe_dump(_mb.MICRO))
-    build_main(["--config", str(d / "micro.yaml"), "--qa", str(qa), "--seed", "0", "--out", str(d / "init")])
+    qa = build_tiny(d, 4, n_q=3)
     model, processor = load_model(str(d / "init"))
     return model.eval(), processor, QADataset(qa)
 

@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
-import yaml
 
-from vlm3.model.build import main as build_main
+from _tiny import build_micro, ground_plane
 from vlm3.predict import main as predict_main
 from vlm3.predict import questions
 from vlm3.train.data import read_qa
 from vlm3.train.trainer import TrainConfig, train
 
-_spec = importlib.util.spec_from_file_location("_model_build_tests", Path(__file__).with_name("test_model_build.py"))
-_mb = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_mb)
 
 CONST = "07.50 meters"
 
@@ -26,7 +21,7 @@ CONST = "07.50 meters"
 def setup(tmp_path_factory):
     """A micro model trained to always answer CONST (answers rewritten), and a 3-record test file."""
     d = tmp_path_factory.mktemp("predict")
-    gp = _mb.ground_plane()
+    gp = ground_plane()
     qa = gp.write_dataset(d / "qa", "train", 12, seed=0, n_q=2)
     test = gp.write_dataset(d / "qa", "test", 3, seed=1, n_q=3)
     recs = read_qa(qa)
@@ -36,8 +31,7 @@ def setup(tmp_path_factory):
                 if m["role"] == "assistant":
                     m["content"] = [{"type": "text", "text": CONST}]
             f.write(json.dumps(r) + "\n")
-    (d / "micro.yaml").write_text(yaml.safe_dump(_mb.MICRO))
-    build_main(["--config", str(d / "micro.yaml"), "--qa", str(qa), "--seed", "0", "--out", str(d / "init")])
+    build_micro(d, qa)
     train(TrainConfig(model=str(d / "init"), data=[str(d / "const.jsonl")], out=str(d / "const"),
                       max_steps=60, lr=1e-2, batch_size=4, save_steps=100, threads=1))
     return d, test

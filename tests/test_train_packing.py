@@ -5,7 +5,6 @@ parse and validate; hub ids load through from_pretrained (faked: the hub cannot 
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
 import math
 import os
@@ -19,16 +18,13 @@ import pytest
 import torch
 import yaml
 
-from vlm3.model.build import main as build_main
+from _tiny import build_tiny
 from vlm3.train import hub, trainer as trainer_mod
 from vlm3.train.__main__ import parse_config
 from vlm3.train.data import QACollator
 from vlm3.train.packing import PACKED_SDPA
 from vlm3.train.trainer import TrainConfig, batch_settings, load_model, train, training_arguments
 
-_spec = importlib.util.spec_from_file_location("_model_build_tests", Path(__file__).with_name("test_model_build.py"))
-_mb = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_mb)
 
 STEPS = 12
 
@@ -36,9 +32,7 @@ STEPS = 12
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     d = tmp_path_factory.mktemp("trainpack")
-    qa = _mb.ground_plane().write_dataset(d / "qa", "train", 16, seed=0, n_q=2)
-    (d / "micro.yaml").write_text(yaml.safe_dump(_mb.MICRO))
-    build_main(["--config", str(d / "micro.yaml"), "--qa", str(qa), "--seed", "0", "--out", str(d / "init")])
+    qa = build_tiny(d, 16)
     (d / "run.yaml").write_text(yaml.safe_dump({
         "model": str(d / "init"), "data": [str(qa)], "max_steps": STEPS, "global_batch": 4, "batch_size": 2,
         "lr": 3e-3, "seed": 0, "save_steps": 4, "threads": 1, "packing": True}))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import signal
 import subprocess
@@ -13,12 +12,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from vlm3.model.build import main as build_main
+from _tiny import build_tiny
 from vlm3.train.trainer import SIGTERM_EXIT, last_complete_checkpoint
 
-_spec = importlib.util.spec_from_file_location("_model_build_tests", Path(__file__).with_name("test_model_build.py"))
-_mb = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_mb)
 
 STEPS = 24
 
@@ -26,9 +22,7 @@ STEPS = 24
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     d = tmp_path_factory.mktemp("resume")
-    qa = _mb.ground_plane().write_dataset(d / "qa", "train", 16, seed=0, n_q=2)
-    (d / "micro.yaml").write_text(yaml.safe_dump(_mb.MICRO))
-    build_main(["--config", str(d / "micro.yaml"), "--qa", str(qa), "--seed", "0", "--out", str(d / "init")])
+    qa = build_tiny(d, 16)
     (d / "run.yaml").write_text(yaml.safe_dump({
         "model": str(d / "init"), "data": [str(qa)], "max_steps": STEPS, "batch_size": 2, "grad_accum": 2,
         "lr": 3e-3, "seed": 0, "save_steps": 4, "threads": 1}))
