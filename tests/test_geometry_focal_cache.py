@@ -153,3 +153,55 @@ def test_shrink_keeps_low_frequencies_like_inter_area():
     area = cv2.resize(img, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)[: out.shape[0], : out.shape[1]]
     a, b = out[5:-5, 5:-5].std(), area[5:-5, 5:-5].std()
     assert 0.95 * b <= a <= b
+
+
+def _clear_caches():
+    for c in (focal_mod._plan_cached, focal_mod._tables_cached, focal_mod._tables_with_order):
+        c.cache_clear()
+    focal_mod._seen.clear()
+
+
+@pytest.mark.parametrize("model,ratio", [("opencv", 0.8), ("fisheye", 0.6), ("opencv", 1.0)])
+def test_depth_rule_by_brute_force_with_pixels_outside_the_source(model, ratio, monkeypatch):
+    """Every output depth pixel, by brute force over the tables' exact sample positions: 0 when
+    the position lies more than half a pixel outside the source; else the nearest pixel when
+    valid; else the valid pixel of the footprint nearest to the position (ties: first in
+    row-major (dy, dx) order), else 0. A 2-point border estimate makes the undistorted rectangle
+    overshoot the source so that `outside` pixels exist; cached, uncached and full-search paths
+    must give the same bytes."""
+    monkeypatch.setattr(focal_mod, "_BORDER_SAMPLES", 2)
+    _clear_caches()
+    try:
+        img, dep = _inputs(5, frac=0.4)
+        K, dist, target = make_K(140.0, 140.0, 74.0, 55.5), (model, DISTS[model]), 140.0 * ratio
+        outs = [unify_focal(img, K, target, dist, dep)[2] for _ in range(2)]  # 2nd: candidate order
+        outs.append(unify_focal(img, K, target, dist, dep, cache=False)[2])
+        t = focal_mod._tables(focal_mod._camera_key(K, 150, 110, target, dist), cache=True)
+        assert t.outside.size > 50 and (t.order is not None) == t.search
+    finally:
+        _clear_caches()
+    H, W = dep.shape
+    valid = (dep > 0) & (dep < np.inf)
+    kx, ky = int(np.floor(t.rx + 0.5)), int(np.floor(t.ry + 0.5))
+    want = np.zeros(t.fx.size, np.float32)
+    for k, (cx, cy) in enumerate(zip(t.fx.ravel().astype(np.float64), t.fy.ravel().astype(np.float64))):
+        nx, ny = np.floor(cx + 0.5), np.floor(cy + 0.5)
+        if not (-1 <= nx <= W and -1 <= ny <= H):
+            continue
+        nx, ny = int(min(max(nx, 0), W - 1)), int(min(max(ny, 0), H - 1))
+        if valid[ny, nx]:
+            want[k] = dep[ny, nx]
+            continue
+        best = None
+        for dy in range(-ky, ky + 1):
+            for dx in range(-kx, kx + 1):
+                qx, qy = nx + dx, ny + dy
+                if (0 <= qx < W and 0 <= qy < H and valid[qy, qx] and abs(qx - cx) <= t.rx
+                        and abs(qy - cy) <= t.ry):
+                    d2 = (qx - cx) ** 2 + (qy - cy) ** 2
+                    if best is None or d2 < best[0]:
+                        best = (d2, dep[qy, qx])
+        want[k] = 0 if best is None else best[1]
+    assert (want[t.outside] == 0).all() and (want > 0).mean() > 0.3
+    for o in outs:
+        assert o.ravel().tobytes() == want.tobytes()

@@ -296,6 +296,11 @@ class _Tables:
     their nearest pixels (floor(x + 0.5), clamped to the image when at most 0.5 px beyond its
     border, else -1 = outside), `rx, ry` = footprint half-widths in source px searched for a
     valid pixel when the nearest one is invalid (searched when a rounded half-width is >= 1).
+    With distortion `nflat` = flat source index iy * W + ix of every output pixel (intp, for one
+    `np.take` gather; 0 where outside) and `outside` = flat output indices with no nearest pixel
+    (usually none; their depth is 0). Candidate order of the hole search (second image of a
+    camera on): `order` (n_ranks, n_out) uint8 codes, rank-major so that one rank is a contiguous
+    row, and `delta` (256,) intp = flat source offset dy * W + dx of each code, 0 for "no more".
     """
 
     pre: bool
@@ -308,9 +313,10 @@ class _Tables:
     iy: np.ndarray
     rx: float
     ry: float
-    nmap: np.ndarray | None = None  # CV_16SC2 nearest map (ix, iy), with distortion
-    order: np.ndarray | None = None  # footprint candidates per output pixel, see _search_order
-    offsets: np.ndarray | None = None
+    nflat: np.ndarray | None = None  # flat nearest source index per output pixel, with distortion
+    outside: np.ndarray | None = None  # flat output indices without a nearest source pixel
+    order: np.ndarray | None = None  # footprint candidates per rank and output pixel, see _search_order
+    delta: np.ndarray | None = None  # flat source offset of each candidate code
 
     @property
     def search(self) -> bool:
@@ -336,7 +342,9 @@ def _build_tables(plan: FocalPlan) -> _Tables:
         # the footprint of an output pixel: +-0.5 / s source px (searched only where its rounded
         # half-width reaches a neighbour, i.e. when shrinking along some axis)
         rx, ry = (0.0, 0.0) if plan.sx == plan.sy == 1.0 else (0.5 / plan.sx, 0.5 / plan.sy)
-        t = _Tables(False, None, None, True, fx, fy, _nearest_index(fx, W), _nearest_index(fy, H), rx, ry)
+        ix, iy = _nearest_index(fx, W), _nearest_index(fy, H)
+        out = np.flatnonzero((iy[:, None] < 0) | (ix[None, :] < 0))  # none for a plain resize
+        t = _Tables(False, None, None, True, fx, fy, ix, iy, rx, ry, None, out)
     else:
         pre = min(plan.s0x, plan.s0y) < BILINEAR_MIN_SCALE
         mx, my = _undistort_maps(plan, plan.K)  # exact composed map into the original source
@@ -349,9 +357,10 @@ def _build_tables(plan: FocalPlan) -> _Tables:
         # footprint of the pre-shrink (the remap after it is near 1:1 and samples nearest only)
         rx, ry = (0.0, 0.0) if plan.s0x == plan.s0y == 1.0 else (0.5 / plan.s0x, 0.5 / plan.s0y)
         ix, iy = _nearest_index(mx, W), _nearest_index(my, H)
-        nmap = np.dstack([ix, iy]).astype(np.int16) if max(W, H) < 32000 else None
-        t = _Tables(pre, m1, m2, False, mx, my, ix, iy, rx, ry, nmap)
-    for a in (t.m1, t.m2, t.fx, t.fy, t.ix, t.iy, t.nmap, t.order, t.offsets):
+        out = (ix < 0) | (iy < 0)
+        nflat = np.where(out, 0, iy.astype(np.intp) * W + ix).ravel()
+        t = _Tables(pre, m1, m2, False, mx, my, ix, iy, rx, ry, nflat, np.flatnonzero(out))
+    for a in (t.m1, t.m2, t.fx, t.fy, t.ix, t.iy, t.nflat, t.outside, t.order, t.delta):
         if a is not None:
             a.setflags(write=False)
     return t
@@ -390,10 +399,12 @@ _NO_CANDIDATE = 255
 
 
 def _search_order(t: _Tables, W: int, H: int, shape_out: tuple[int, int]):
-    """Per-camera table (n_out, n_cand) uint8: each output pixel's footprint candidates as codes
-    into `offsets` ((n, 2) int32 dx, dy), nearest first (stable sort: ties keep the row-major
+    """Per-camera table (n_ranks, n_out) uint8: each output pixel's footprint candidates as codes
+    into the row-major (dy, dx) offsets, nearest first (stable sort: ties keep the row-major
     offset order), 255 = no more; the (0, 0) offset, the nearest pixel, is left out (it is the
-    invalid pixel that makes a hole). None when there is no search or the table would be too big."""
+    invalid pixel that makes a hole). Also returns `delta` (256,) intp: the flat source offset
+    dy * W + dx of each code, 0 for 255 (which thus points at the invalid nearest pixel itself).
+    (None, None) when there is no search or the table would be too big."""
     kx, ky = int(math.floor(t.rx + 0.5)), int(math.floor(t.ry + 0.5))
     n_off = (2 * kx + 1) * (2 * ky + 1)
     n = shape_out[0] * shape_out[1]
@@ -414,46 +425,45 @@ def _search_order(t: _Tables, W: int, H: int, shape_out: tuple[int, int]):
         fin = np.isfinite(np.take_along_axis(d2, o, axis=1))
         order[idx] = np.where(fin, o, _NO_CANDIDATE)
         n_cand = max(n_cand, int(fin.sum(axis=1).max()))
-    return np.ascontiguousarray(order[:, : max(n_cand, 1)]), offsets
+    delta = np.zeros(256, np.intp)
+    delta[: len(offsets)] = offsets[:, 1].astype(np.intp) * W + offsets[:, 0]
+    return np.ascontiguousarray(order[:, : max(n_cand, 1)].T), delta
 
 
 def _nearest_valid_fill(depth: np.ndarray, out: np.ndarray, hole: np.ndarray, t: _Tables) -> None:
-    """In place: every output pixel in `hole` (flat indices; its nearest source pixel is invalid)
-    takes the valid source pixel nearest to its continuous sample position within the footprint
-    |dx| <= rx, |dy| <= ry (squared Euclidean distance; ties keep the first offset in row-major
-    (dy, dx) order), else 0.
+    """In place: every output pixel in `hole` (flat indices; its nearest source pixel is invalid,
+    none is outside the source) takes the valid source pixel nearest to its continuous sample
+    position within the footprint |dx| <= rx, |dy| <= ry (squared Euclidean distance; ties keep
+    the first offset in row-major (dy, dx) order), else 0.
 
     Hand-written (numpy/OpenCV have no "nearest valid within a box" gather). With the camera's
-    cached candidate order (`t.order`) it walks the candidates rank by rank over the holes still
-    unresolved (most resolve at rank 1), so the cost scales with the holes; without the table it
-    evaluates all candidates of every hole at once (same result).
+    cached candidate order (`t.order`) it walks the candidates rank by rank with 1-D `take`s
+    (no boolean indexing) over the holes that are still unresolved AND have a further candidate
+    (most resolve at rank 1, and with a footprint barely wider than a pixel most holes have no
+    candidate at all), so the cost scales with the holes; without the table it evaluates all
+    candidates of every hole at once (same result).
     """
     H, W = depth.shape
     flat_d, flat_o = depth.ravel(), out.ravel()
     if t.order is not None:
         if t.separable:
             r_, c_ = np.divmod(hole, out.shape[1])
-            hx, hy = t.ix[c_], t.iy[r_]
+            q0 = t.iy.take(r_).astype(np.intp) * W + t.ix.take(c_)
         else:
-            hx, hy = t.ix.ravel()[hole], t.iy.ravel()[hole]
-        # outside the source (-1): the table lists no candidate there (d2 = inf), nothing to do
-        codes = t.order[hole]
-        pend = np.arange(len(hole))
-        for j in range(codes.shape[1]):
-            c = codes[pend, j]
-            live = c != _NO_CANDIDATE
-            pend, c = pend[live], c[live]
-            if pend.size == 0:
+            q0 = t.nflat.take(hole)
+        h = hole
+        for rank in t.order:
+            code = rank.take(h)
+            v = flat_d.take(q0 + t.delta.take(code))  # code 255: delta 0, the invalid nearest pixel
+            ok = v > 0
+            ok &= v < np.inf  # NaN fails both
+            flat_o.put(h, np.where(ok, v, np.float32(0)))
+            more = np.flatnonzero(~ok & (code != _NO_CANDIDATE))
+            if more.size == 0:
                 break
-            v = flat_d[(hy[pend] + t.offsets[c, 1]) * W + hx[pend] + t.offsets[c, 0]]
-            ok = (v > 0) & (v < np.inf)  # NaN fails both
-            flat_o[hole[pend[ok]]] = v[ok]
-            pend = pend[~ok]
+            h, q0 = h.take(more), q0.take(more)
         return
     hx, hy, cx, cy = _positions(t, hole, out.shape[1])
-    keep = (hx >= 0) & (hy >= 0)  # outside the source: nothing to search
-    if not keep.all():
-        hole, hx, hy, cx, cy = hole[keep], hx[keep], hy[keep], cx[keep], cy[keep]
     qx, qy, d2 = _footprint_candidates(hx, hy, cx, cy, t, W, H)
     ok = np.isfinite(d2)
     v = flat_d[np.where(ok, qy * W + qx, 0)]
@@ -486,23 +496,31 @@ def _resize_image(image: np.ndarray, sx: float, sy: float, W_out: int, H_out: in
     return out[:H_out, :W_out]
 
 
+def _invalid(d: np.ndarray) -> np.ndarray:
+    """Flat indices of the invalid values (NaN, +-inf, <= 0) of a float32 array: on the int32 bit
+    pattern, valid = 1 <= bits <= 0x7F7FFFFF (positive finite non-zero), so bits - 1 (wrapping)
+    is invalid iff >= 0x7F7FFFFF as unsigned: one subtraction + one compare instead of four
+    float passes."""
+    b = d.reshape(-1).view(np.int32) - np.int32(1)
+    return np.flatnonzero(b.view(np.uint32) >= np.uint32(0x7F7FFFFF))
+
+
 def _sample_depth(depth: np.ndarray, t: _Tables) -> np.ndarray:
     """Nearest-valid depth sampled through the tables (new float32 array, invalid = 0)."""
-    if t.separable:
-        d = depth.take(t.iy, axis=0).take(t.ix, axis=1)  # separable gather (always a copy)
-    elif t.nmap is not None:
-        # INTER_NEAREST on an integer CV_16SC2 map is a pure gather; -1 (outside) reads the constant 0
-        d = cv2.remap(depth, t.nmap, None, cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-    else:  # sources wider than int16 coordinates
-        inside = t.ix >= 0
-        d = np.where(inside & (t.iy >= 0), depth[np.maximum(t.iy, 0), np.maximum(t.ix, 0)], 0).astype(np.float32)
-    good = d > 0
-    good &= d < np.inf  # NaN fails both
-    hole = np.flatnonzero(~good)
+    if t.separable:  # separable gather (always a copy; -1 of `outside` pixels zeroed below)
+        d = depth.take(t.iy, axis=0).take(t.ix, axis=1)
+    else:
+        d = depth.reshape(-1).take(t.nflat).reshape(t.ix.shape)  # flat gather (a copy)
+    flat = d.reshape(-1)
+    hole = _invalid(d)
+    if t.outside.size:  # no source pixel there: 0, nothing to search
+        flat[t.outside] = 0.0
+        hole = np.setdiff1d(hole, t.outside, assume_unique=True)
     if hole.size:
-        d.ravel()[hole] = 0.0
         if t.search:
             _nearest_valid_fill(depth, d, hole, t)
+        else:
+            flat[hole] = 0.0
     return d
 
 
@@ -516,12 +534,12 @@ def _tables_with_order(key: tuple) -> _Tables:
     if not t.search:
         return t
     plan = _plan_cached(key)
-    order, offsets = _search_order(t, plan.width, plan.height, (plan.height_new, plan.width_new))
+    order, delta = _search_order(t, plan.width, plan.height, (plan.height_new, plan.width_new))
     if order is None:
         return t
     order.setflags(write=False)
-    offsets.setflags(write=False)
-    return dataclasses.replace(t, order=order, offsets=offsets)
+    delta.setflags(write=False)
+    return dataclasses.replace(t, order=order, delta=delta)
 
 
 def _tables(key: tuple, cache: bool) -> _Tables:
