@@ -20,6 +20,8 @@ def test_npy_cleans_invalid(tmp_path):
     out = read_depth(tmp_path / "d.npy", "npy")
     assert out.dtype == np.float32
     np.testing.assert_array_equal(out, np.array([[1.5, 0], [0, 0]], dtype=np.float32))
+    raw = read_depth(tmp_path / "d.npy", "npy", clean=False)  # as stored, in float32
+    assert raw.dtype == np.float32 and raw.tobytes() == d.astype(np.float32).tobytes()
 
 
 @pytest.mark.parametrize("shape", [(0, 3), (5,), (3, 7), (33, 65), (4, 9, 2)])

@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from vlm3.datasets import INDEX_COLUMNS
-from vlm3.geometry import make_K, project, sparse_depth_map, unify_focal_K
+from vlm3.geometry import make_K, project, sparse_depth_map, unify_focal, unify_focal_K
+from vlm3.io.depth import clean_depth
 from vlm3.io.image import read_image, write_png
 from vlm3.resize import main
 
@@ -57,6 +58,23 @@ def _run(t, out, workers=1, target=40.0, calib="calib.parquet"):
     main(["--calib", str(t / calib), "--pairs", str(t / "pairs.parquet"), "--out", str(out),
           "--target-focal", str(target), "--workers", str(workers)])
 
+
+def test_uncleaned_dense_depth_comes_out_clean(data):
+    """The stage reads dense depth without `clean_depth` (unify_focal tests validity on the pixels it
+    gathers): NaN / inf / negative input gives the same bytes as the cleaned input."""
+    t, depth, _, _ = data
+    dirty = depth.copy()
+    dirty[5, :], dirty[7, ::3], dirty[9, ::2], dirty[11, 1::2] = np.nan, np.inf, -1.0, -np.inf
+    np.save(t / "a.npy", dirty)  # the file the index names
+    _run(t, t / "out")
+    a = pd.read_parquet(t / "out" / "index.parquet").set_index("image_id").loc["a"]
+    d = np.load(a.depth_path)
+    img = read_image(t / "a.png")
+    want = unify_focal(img, make_K(80.0, 80.0, 31.5, 23.5), 40.0, None, clean_depth(dirty))[2]
+    assert d.tobytes() == want.tobytes() and np.isfinite(d).all() and (d >= 0).all()
+    # output row 2 samples source y = 4.5, nearest row 5 (all NaN): the footprint's nearest valid
+    # pixel is row 4, at x = 2u' (dx = -1 ties with dx = 0 and comes first in (dy, dx) order)
+    np.testing.assert_array_equal(d[2], depth[4, 0::2])
 
 def test_pinhole_halving_exact(data):
     t, depth, mask, _ = data

@@ -135,7 +135,8 @@ def process_row(row: dict, target: float, tmp: Path, out: Path) -> dict:
         if is_sparse(fmt):
             points = read_depth(row["depth_path"], fmt)
         else:
-            dense = read_depth(row["depth_path"], fmt, shape=(H, W))
+            # uncleaned: unify_focal tests validity on the pixels it gathers (0 out for invalid)
+            dense = read_depth(row["depth_path"], fmt, shape=(H, W), clean=False)
     try:
         plan = plan_unify_focal(K, W, H, target, dist)
         new_img, K_new, new_depth = unify_focal(img, K, target, dist, dense)

@@ -79,11 +79,14 @@ def is_sparse(fmt: str) -> bool:
 
 
 def read_depth(path: str | os.PathLike, fmt: str,
-               shape: tuple[int, int] | None = None) -> np.ndarray:
+               shape: tuple[int, int] | None = None, clean: bool = True) -> np.ndarray:
     """Read a depth file in format `fmt` (a key of READERS, or `name:param`).
 
     `shape` = (H, W) from the index: required by headerless formats, and checked against what a
     dense reader returns. Returns float32 metres (H, W) with 0 = invalid, or float32 (N, 3).
+    `clean=False` skips `clean_depth` for a dense map: float32 as the file has it (NaN, inf and
+    values <= 0 are left in place), for a consumer that tests validity itself on the pixels it
+    uses (`vlm3.geometry.unify_focal` does, and returns 0 for them): one pass over the map less.
     """
     p = Path(path)
     name, _, param = str(fmt).partition(":")
@@ -112,7 +115,7 @@ def read_depth(path: str | os.PathLike, fmt: str,
     if shape is not None and out.shape != (int(shape[0]), int(shape[1])):
         raise ValueError(f"depth {p}: size {out.shape[1]}x{out.shape[0]} (WxH) does not match the "
                          f"index size {int(shape[1])}x{int(shape[0])}")
-    return clean_depth(out)
+    return clean_depth(out) if clean else np.asarray(out, dtype=np.float32)
 
 
 _FLT_MAX = float(np.finfo(np.float32).max)
