@@ -106,6 +106,38 @@ def test_sparse_depth_map_hand():
         sparse_depth_map(pts, Ks, 0, 3)
 
 
+@pytest.mark.parametrize("kind", ["z", "ray"])
+def test_sparse_depth_map_matches_a_python_z_buffer(kind):
+    """Random points with many collisions (rounded coordinates), non-finite rows, points behind
+    the camera, a z that overflows float32 and a ray length that overflows float64: equal to a
+    per-point python loop (nearest pixel centre, smallest value wins, float32 of it, 0 = none)."""
+    rng = np.random.default_rng(3)
+    n = 3000
+    p = np.round(np.stack([rng.uniform(-3, 3, n), rng.uniform(-3, 3, n), rng.uniform(-1, 10, n)], 1), 1)
+    p[:5, 0], p[5:8, 2], p[8, 1], p[9] = np.nan, np.inf, -np.inf, [0.0, 0.0, 1e39]
+    p[10] = [1e306, 1e305, 1e308]  # projects inside, |p| overflows float64 (ray -> invalid)
+    K, W, H = make_K(50.0, 60.0, 20.3, 15.7), 41, 33
+    want = np.full((H, W), np.inf)
+    for x, y, z in p:
+        if not (np.isfinite([x, y, z]).all() and z > 0):
+            continue
+        with np.errstate(over="ignore"):
+            uf, vf = np.floor(50.0 * x / z + 20.3 + 0.5), np.floor(60.0 * y / z + 15.7 + 0.5)
+        if 0 <= uf < W and 0 <= vf < H:
+            u, v = int(uf), int(vf)
+            with np.errstate(over="ignore"):
+                val = z if kind == "z" else np.sqrt(x * x + y * y + z * z)
+                want[v, u] = min(want[v, u], val)
+    want[want == np.inf] = 0
+    with np.errstate(over="ignore"):
+        want = want.astype(np.float32)
+        got = sparse_depth_map(p, K, W, H, kind=kind)
+    assert (got > 0).sum() > 200 and got.tobytes() == want.tobytes()
+    with np.errstate(over="ignore"):  # alone on their pixels: 1e39 / 1e308 are finite in float64,
+        big = sparse_depth_map(p[9:11], K, W, H, kind=kind)  # inf in float32; the overflowed ray: 0
+    assert big[16, 20] == np.inf and big[16, 21] == (np.inf if kind == "z" else 0) and (big > 0).sum() == 1 + (kind == "z")
+
+
 def test_sparse_points_after_focal_unification():
     """Lidar points are re-projected into the unified camera, never resampled."""
     K0 = make_K(1266.4, 1266.4, 816.3, 491.5)  # nuScenes CAM_FRONT-like
