@@ -78,7 +78,8 @@ def _matrix_param(p: Path, fmt: str, param: str) -> np.ndarray:
 def to_camera(pts: np.ndarray, M: np.ndarray, z_min: float = 0.0, z_max: float = np.inf) -> np.ndarray:
     """Points (N, 3) through the 3x4 `M`, keeping finite z_min < z <= z_max; float32 (N, 3)."""
     cam = np.asarray(pts, dtype=np.float64) @ M[:, :3].T + M[:, 3]
-    keep = np.isfinite(cam).all(1) & (cam[:, 2] > z_min) & (cam[:, 2] <= z_max)
+    fin = np.isfinite(cam[:, 0]) & np.isfinite(cam[:, 1]) & np.isfinite(cam[:, 2])  # (.all(1): 15x slower)
+    keep = fin & (cam[:, 2] > z_min) & (cam[:, 2] <= z_max)
     return cam[keep].astype(np.float32)
 
 
