@@ -13,6 +13,7 @@ import logging
 from collections import Counter
 from collections.abc import Iterator
 
+import cv2
 import numpy as np
 from tqdm import tqdm
 
@@ -25,18 +26,27 @@ log = logging.getLogger(__name__)
 
 
 def sample_pixels(depth: np.ndarray, n: int, border: int, rng: np.random.Generator) -> np.ndarray:
-    """(k, 2) integer (u, v) pixels, k = min(n, number of candidates), in draw order."""
+    """(k, 2) integer (u, v) pixels, k = min(n, number of candidates), in draw order.
+
+    The draw is `rng.choice(count, k, replace=False)` over the candidates in row-major order. For
+    a few pixels the k-th candidate is found from per-row counts (`cv2.reduce`, exact integer
+    sums) instead of listing all ~1 M candidates: same pixels, ~3x cheaper per image."""
     h, w = depth.shape
-    valid = depth > 0
-    if border > 0:
-        inner = np.zeros_like(valid)
-        inner[border:h - border, border:w - border] = True
-        valid &= inner
-    idx = np.flatnonzero(valid)
-    if idx.size == 0:
+    y0 = x0 = max(border, 0)
+    valid = (depth[border:h - border, border:w - border] if border > 0 else depth) > 0
+    if valid.size == 0 or not valid.any():
         return np.zeros((0, 2), dtype=np.int64)
-    pick = idx[rng.choice(idx.size, size=min(n, idx.size), replace=False)]
-    return np.stack([pick % w, pick // w], axis=1)
+    counts = cv2.reduce(valid.view(np.uint8), 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel().astype(np.int64)
+    cum = np.cumsum(counts)
+    k = rng.choice(int(cum[-1]), size=min(n, int(cum[-1])), replace=False)
+    if k.size > 64:  # many pixels (e.g. every candidate): list them all
+        idx = np.flatnonzero(valid)[k]
+        rows, cols = idx // valid.shape[1], idx % valid.shape[1]
+    else:
+        rows = np.searchsorted(cum, k, side="right")
+        cols = np.array([np.flatnonzero(valid[r])[j] for r, j in zip(rows, k - cum[rows] + counts[rows])],
+                        dtype=np.int64).reshape(-1)
+    return np.stack([cols + x0, rows + y0], axis=1).astype(np.int64)
 
 
 def depth_records(res: Resized, seed: int, questions_per_image: int = 10, border: int = 10,
