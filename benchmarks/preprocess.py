@@ -1,22 +1,27 @@
-"""Preprocessing cost per image vs a bare JPEG decode, 1600x900 (nuScenes-sized) images.
+"""Preprocessing cost per image vs a bare JPEG decode of the same 1600x900 (nuScenes-sized) files.
 
     python benchmarks/preprocess.py [--n 12] [--repeat 3] [--threads 0] [--seed 0]
 
-Creates --n random-textured 1600x900 JPEGs (quality 90) and float32 depth maps (.npy, metres,
-5 % invalid) in a temporary folder, then times, in one run and on the same files:
-- `decode`: cv2.imread of the JPEG (the floor any pipeline pays);
-- `preprocess`: the resize stage's per-image work: `vlm3.io.image.read_image` (decode + RGB),
-  `vlm3.io.depth.read_depth` (npy), `vlm3.geometry.unify_focal` (undistort an OpenCV-model camera
-  fx = fy = 1266, k1 = -0.12, k2 = 0.03, then resize to focal 1000, depth resampled
-  nearest-valid), and a QA-like draw of 10 valid depth pixels with their normalised
-  coordinates (`vlm3.geometry.normalize_point`);
-- `preprocess, cache off`: the same with `unify_focal(..., cache=False)` (plan, remap maps and
-  depth tables rebuilt for every image, as before the per-camera cache); outputs must be
-  byte-identical to the cached path (checked and printed);
-- a per-step CPU profile of the cached path (decode, depth read, prefilter, remap, depth
-  sampling, QA sampling) that shows where the floor is.
-Each variant: median over --repeat passes of the mean CPU (process) and wall seconds per image. --threads 0 keeps
-OpenCV's default thread count. Prints a markdown block to paste into benchmarks/RESULTS.md.
+Creates --n random-textured 1600x900 JPEGs (quality 90) and, for each, two depth files in a
+temporary folder: a float32 `.npy` map (metres, 5 % invalid, scattered: the worst case for the
+hole search) and a nuScenes LIDAR_TOP-like `.pcd.bin` sweep (32 beams x 1085 azimuths, float32
+x y z intensity ring, ground plane + obstacles). Then times, in one run, on the same JPEGs:
+- `decode`: `cv2.imread(IMREAD_COLOR)`, the floor any pipeline pays (BGR; the stage's
+  `read_image` decodes straight to RGB, which libjpeg-turbo does at the same cost);
+- `dense`: what `vlm3.resize.process_row` does per image with dense depth, minus writing files:
+  `read_image`, `read_depth(..., clean=False)` (npy), `unify_focal` (undistort an OpenCV-model
+  camera fx = fy = 1266, k1 = -0.12, k2 = 0.03, resize to focal 1000; depth nearest-valid), then
+  the depth QA stage's pixel draw (`vlm3.qa.depth.sample_pixels`, 10 pixels, border 10) and
+  `normalize_point`; `dense, cache off`: the same with `unify_focal(..., cache=False)`;
+- `nuScenes`: the realistic case, as the stage does it for nuScenes rows: `read_image`,
+  `read_depth(..., "nuscenes_lidar:<3x4>")` (sweep -> camera frame, 1 m < z <= 80 m),
+  `unify_focal` of a pinhole CAM_FRONT-like camera (fx = fy = 1266.417, no distortion: prefilter
+  + one bilinear resize), `sparse_depth_map` re-projection with the new K, then the same QA draw.
+The variants take turns within each of the --repeat rounds (so load changes hit all of them);
+each figure is the median over rounds of the mean CPU (process) and wall ms per image. Outputs are
+not kept during timing; a separate pass checks cached == uncached bytes. Also prints a per-step
+CPU profile of both cases. --threads 0 keeps OpenCV's default thread count. Prints a markdown
+block to paste into benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -33,18 +38,38 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from vlm3.geometry import make_K, normalize_point, plan_unify_focal, unify_focal
+from vlm3.datasets.readers import lidar_param
+from vlm3.geometry import make_K, normalize_point, plan_unify_focal, sparse_depth_map, unify_focal
+from vlm3.geometry import focal as F
 from vlm3.io.depth import read_depth
 from vlm3.io.image import read_image
+from vlm3.qa.depth import sample_pixels
 from vlm3.utils import rng_for
 
 W, H = 1600, 900
 K = make_K(1266.0, 1266.0, 799.5, 449.5)
 DIST = ("opencv", [-0.12, 0.03, 0.0, 0.0, 0.0])
+K_NUS = make_K(1266.417, 1266.417, 816.267, 491.507)  # nuScenes CAM_FRONT intrinsics
 TARGET = 1000.0
+# lidar (x right, y forward, z up; 1.84 m above the road) -> camera (x right, y down, z forward)
+LIDAR_TO_CAM = np.array([[1, 0, 0, 0.0], [0, 0, -1, -0.3], [0, 1, 0, -0.7], [0, 0, 0, 1.0]])
+LIDAR_FMT = "nuscenes_lidar:" + lidar_param(LIDAR_TO_CAM)
 
 
-def make_inputs(folder: Path, n: int, seed: int) -> list[tuple[Path, Path]]:
+def lidar_sweep(rng: np.random.Generator) -> np.ndarray:
+    """(32 * 1085, 5) float32 x y z intensity ring: an HDL-32E-like sweep over a flat road with
+    obstacles (one distance per 2-degree sector), ~34.7 k points as a nuScenes keyframe."""
+    el = np.radians(np.linspace(-30.67, 10.67, 32))[:, None]
+    az = np.radians(np.arange(1085) * 360.0 / 1085)[None, :]
+    wall = np.repeat(rng.uniform(4, 70, 180), 1085 // 180 + 1)[: 1085][None, :]
+    ground = np.where(el < 0, 1.84 / np.sin(-np.minimum(el, -1e-3)), np.inf)
+    r = np.minimum(np.minimum(ground, wall / np.cos(el)), 100.0) + rng.normal(0, 0.02, (32, 1085))
+    x, y, z = r * np.cos(el) * np.cos(az), r * np.cos(el) * np.sin(az), r * np.sin(el)
+    ring = np.repeat(np.arange(32.0)[:, None], 1085, 1)
+    return np.stack([x, y, z, rng.uniform(0, 100, r.shape), ring], -1).reshape(-1, 5).astype(np.float32)
+
+
+def make_inputs(folder: Path, n: int, seed: int) -> list[tuple[Path, Path, Path]]:
     files = []
     for i in range(n):
         rng = rng_for(seed, "preprocess-bench", i)
@@ -59,110 +84,113 @@ def make_inputs(folder: Path, n: int, seed: int) -> list[tuple[Path, Path]]:
         depth[rng.random((H, W)) < 0.05] = 0
         dp = folder / f"depth{i:03d}.npy"
         np.save(dp, depth.astype(np.float32))
-        files.append((jp, dp))
+        lp = folder / f"lidar{i:03d}.pcd.bin"
+        lidar_sweep(rng).tofile(lp)
+        files.append((jp, dp, lp))
     return files
 
 
-def sample_qa(depth: np.ndarray, rng: np.random.Generator, k: int = 10) -> list[tuple[int, int, float]]:
-    """k distinct valid pixels (normalised x, y in [0, 2000), depth), like the depth QA stage.
-
-    Rejection sampling (draw random pixels, keep valid ones) instead of listing every valid pixel
-    with np.nonzero: 10 draws need microseconds, a full scan of a 1 Mpx map milliseconds.
-    """
+def qa(depth: np.ndarray, rng: np.random.Generator) -> list[tuple[int, int, float]]:
+    """The depth QA stage's draw: 10 valid pixels >= 10 px from the border, normalised coords."""
     h, w = depth.shape
-    flat = depth.reshape(-1)
-    picked: list[int] = []
-    while len(picked) < k:
-        cand = rng.integers(0, flat.size, size=4 * k)
-        for c in cand[flat[cand] > 0]:
-            if c not in picked:
-                picked.append(int(c))
-            if len(picked) == k:
-                break
-    return [(*normalize_point(c % w, c // w, w, h), float(flat[c])) for c in picked]
+    return [(*normalize_point(u, v, w, h, scale=2000), float(depth[v, u]))
+            for u, v in sample_pixels(depth, 10, 10, rng).tolist()]
 
 
-def run_decode(files):
-    for jp, _ in files:
-        if cv2.imread(str(jp), cv2.IMREAD_COLOR) is None:
-            raise RuntimeError(jp)
+def dense_one(jp, dp, rng, cache=True):
+    img = read_image(jp)
+    depth = read_depth(dp, "npy", shape=(H, W), clean=False)
+    new_img, K_new, new_depth = unify_focal(img, K, TARGET, DIST, depth, cache=cache)
+    return new_img, new_depth, qa(new_depth, rng)
 
 
-def run_preprocess(files):
+def nuscenes_one(jp, lp, rng):
+    img = read_image(jp)
+    points = read_depth(lp, LIDAR_FMT)
+    new_img, K_new, _ = unify_focal(img, K_NUS, TARGET, None, None)
+    new_depth = sparse_depth_map(points, K_new, new_img.shape[1], new_img.shape[0], kind="z")
+    return new_img, new_depth, qa(new_depth, rng)
+
+
+def _each(fn, items) -> None:
+    for it in items:
+        fn(*it)  # the result is dropped at once, as the stage drops it after writing
+
+
+def variants(files):
     rng = np.random.default_rng(0)
-    out = []
-    for jp, dp in files:
-        img = read_image(jp)
-        depth = read_depth(dp, "npy", shape=(H, W))
-        new_img, K_new, new_depth = unify_focal(img, K, TARGET, DIST, depth)
-        out.append((new_img, sample_qa(new_depth, rng)))
-    return out
+    return {
+        "decode (cv2.imread, the reference)": lambda: _each(lambda jp, dp, lp: cv2.imread(str(jp), cv2.IMREAD_COLOR), files),
+        "dense: stage path (per-camera cache)": lambda: _each(lambda jp, dp, lp: dense_one(jp, dp, rng), files),
+        "dense: stage path, cache off": lambda: _each(lambda jp, dp, lp: dense_one(jp, dp, rng, cache=False), files),
+        "nuScenes: stage path (pinhole + lidar sweep)": lambda: _each(lambda jp, dp, lp: nuscenes_one(jp, lp, rng), files),
+    }
 
 
-def run_uncached(files):
-    """The same work with unify_focal's per-camera cache off (plan + maps rebuilt per image)."""
-    rng = np.random.default_rng(0)
-    out = []
-    for jp, dp in files:
-        img = read_image(jp)
-        depth = read_depth(dp, "npy", shape=(H, W))
-        new_img, K_new, new_depth = unify_focal(img, K, TARGET, DIST, depth, cache=False)
-        out.append((new_img, sample_qa(new_depth, rng)))
-    return out
+def time_rounds(fns: dict, n_images: int, repeat: int) -> dict:
+    """{name: (median CPU s / image, median wall s / image)}; variants take turns each round.
+
+    CPU time (all threads of this process) is the primary figure: on a shared machine wall time
+    also contains waiting for other people's jobs."""
+    cpu = {k: [] for k in fns}
+    wall = {k: [] for k in fns}
+    for _ in range(repeat):
+        for k, fn in fns.items():
+            c0, w0 = time.process_time(), time.perf_counter()
+            fn()
+            cpu[k].append((time.process_time() - c0) / n_images)
+            wall[k].append((time.perf_counter() - w0) / n_images)
+    return {k: (statistics.median(cpu[k]), statistics.median(wall[k])) for k in fns}
+
+
+def same_bytes(files) -> bool:
+    """Cached and uncached dense outputs (image, depth, QA draw) are identical."""
+    for jp, dp, _ in files:
+        a = dense_one(jp, dp, np.random.default_rng(1))
+        b = dense_one(jp, dp, np.random.default_rng(1), cache=False)
+        if a[0].tobytes() != b[0].tobytes() or a[1].tobytes() != b[1].tobytes() or a[2] != b[2]:
+            return False
+    return True
 
 
 def profile_steps(files, repeat):
-    """Median CPU ms per image of each step of the cached product path (one image at a time)."""
-    from vlm3.geometry import focal as F
-
+    """Median CPU ms per image of each step of both cases (cached path, one step at a time)."""
     key = F._camera_key(K, W, H, TARGET, DIST)
     t = F._tables(key, cache=True)  # the camera has been seen: tables with the candidate order
     plan = F._plan_cached(key)
-    steps = {
-        "JPEG decode to RGB (read_image)": lambda jp, dp: read_image(jp),
-        "depth .npy load + clean (read_depth)": lambda jp, dp: read_depth(dp, "npy", shape=(H, W)),
-    }
-    imgs = [read_image(jp) for jp, _ in files]
-    deps = [read_depth(dp, "npy", shape=(H, W)) for _, dp in files]
+    pn = plan_unify_focal(K_NUS, W, H, TARGET)
+    imgs = [read_image(jp) for jp, _, _ in files]
+    deps = [read_depth(dp, "npy", shape=(H, W), clean=False) for _, dp, _ in files]
+    pts = [read_depth(lp, LIDAR_FMT) for _, _, lp in files]
     pre = [F._prefilter(i, plan.s0x, plan.s0y) for i in imgs]
+    nd = [F._sample_depth(d, t) for d in deps]
+    sd = [sparse_depth_map(p, pn.K_new, pn.width_new, pn.height_new) for p in pts]
+    rng = np.random.default_rng(0)
+    steps = {
+        "JPEG decode to RGB (`read_image`)": lambda i: read_image(files[i][0]),
+        "dense: depth `.npy` load (`read_depth`, clean=False)": lambda i: read_depth(files[i][1], "npy", shape=(H, W), clean=False),
+        "dense: antialiasing prefilter (sepFilter2D 3x3)": lambda i: F._prefilter(imgs[i], plan.s0x, plan.s0y),
+        "dense: image remap (fixed-point bilinear, undistort + resize fused)": lambda i: cv2.remap(
+            pre[i], t.m1, t.m2, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE),
+        "dense: depth nearest gather + invalid test + hole search": lambda i: F._sample_depth(deps[i], t),
+        "dense: QA draw (`sample_pixels`)": lambda i: qa(nd[i], rng),
+        "nuScenes: lidar sweep load + to camera (`read_depth`)": lambda i: read_depth(files[i][2], LIDAR_FMT),
+        "nuScenes: prefilter + bilinear resize (`unify_focal`, image only)": lambda i: unify_focal(imgs[i], K_NUS, TARGET),
+        "nuScenes: `sparse_depth_map` with the new K": lambda i: sparse_depth_map(pts[i], pn.K_new, pn.width_new, pn.height_new),
+        "nuScenes: QA draw (`sample_pixels`)": lambda i: qa(sd[i], rng),
+    }
     res = {}
     for name, fn in steps.items():
-        res[name] = _cpu_ms(lambda: [fn(jp, dp) for jp, dp in files], len(files), repeat)
-    res["antialiasing prefilter (sepFilter2D 3x3)"] = _cpu_ms(
-        lambda: [F._prefilter(i, plan.s0x, plan.s0y) for i in imgs], len(files), repeat)
-    res["image remap (fixed-point bilinear, cached maps)"] = _cpu_ms(
-        lambda: [cv2.remap(i, t.m1, t.m2, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE) for i in pre],
-        len(files), repeat)
-    res["depth: nearest gather + hole search (cached tables)"] = _cpu_ms(
-        lambda: [F._sample_depth(d, t) for d in deps], len(files), repeat)
-    nd = [F._sample_depth(d, t) for d in deps]
-    rng = np.random.default_rng(0)
-    res["QA sampling of 10 pixels"] = _cpu_ms(lambda: [sample_qa(d, rng) for d in nd], len(files), repeat)
-    return res
-
-
-def _cpu_ms(fn, n, repeat):
-    v = []
-    for _ in range(repeat):
-        c0 = time.process_time()
-        fn()
-        v.append((time.process_time() - c0) / n * 1e3)
-    return statistics.median(v)
-
-
-def timed(fn, n_images, repeat):
-    """(median CPU s / image, median wall s / image, result) over `repeat` passes.
-
-    CPU time (all threads of this process) is the primary figure: the benchmark machine is
-    shared, so wall time also contains waiting for other people's jobs.
-    """
-    cpu, wall = [], []
-    for _ in range(repeat):
-        c0, w0 = time.process_time(), time.perf_counter()
-        res = fn()
-        cpu.append((time.process_time() - c0) / n_images)
-        wall.append((time.perf_counter() - w0) / n_images)
-    return statistics.median(cpu), statistics.median(wall), res
+        v = []
+        for _ in range(repeat):
+            c0 = time.process_time()
+            for i in range(len(files)):
+                fn(i)
+            v.append((time.process_time() - c0) / len(files) * 1e3)
+        res[name] = statistics.median(v)
+    n_pts = np.mean([len(p) for p in pts])
+    n_px = np.mean([(d > 0).sum() for d in sd])
+    return res, n_pts, n_px
 
 
 def main(argv=None) -> None:
@@ -174,36 +202,35 @@ def main(argv=None) -> None:
     a = ap.parse_args(argv)
     if a.threads:
         cv2.setNumThreads(a.threads)
+    load0 = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         files = make_inputs(Path(tmp), a.n, a.seed)
-        jpeg_kb = np.mean([f.stat().st_size for f, _ in files]) / 1024
-        run_decode(files[:2])
+        jpeg_kb = np.mean([f.stat().st_size for f, _, _ in files]) / 1024
         t_cam0 = time.perf_counter()
-        run_preprocess(files[:2])  # warm-up: the camera's plan and maps, then (2nd image) its
-        t_cam = time.perf_counter() - t_cam0  # hole-search candidate order are cached
-        rows = {}
-        *rows["decode"], _ = timed(lambda: run_decode(files), a.n, a.repeat)
-        *rows["preprocess (unify_focal, per-camera cache)"], ref = timed(lambda: run_preprocess(files), a.n, a.repeat)
-        *rows["preprocess, cache off (cache=False)"], unc = timed(lambda: run_uncached(files), a.n, a.repeat)
-        prof = profile_steps(files, a.repeat)
-    p = plan_unify_focal(K, W, H, TARGET, DIST)
-    same = all(r[0].tobytes() == u[0].tobytes() for r, u in zip(ref, unc))
-    base_cpu, base_wall = rows["decode"]
-    print(f"### Preprocessing ({datetime.date.today().isoformat()})")
-    print(f"- machine: {platform.machine()}, {os.cpu_count()} CPU cores visible, {platform.processor() or 'cpu'}; "
-          f"OpenCV {cv2.__version__} with {cv2.getNumThreads()} threads; numpy {np.__version__}")
+        for f in variants(files[:2]).values():  # warm-up: the cameras' plans and maps, then (2nd
+            f()  # image) the dense camera's hole-search candidate order are cached
+        t_cam = time.perf_counter() - t_cam0
+        rows = time_rounds(variants(files), a.n, a.repeat)
+        same = same_bytes(files)
+        prof, n_pts, n_px = profile_steps(files, a.repeat)
+    load1 = os.getloadavg()[0]
+    p, pn = plan_unify_focal(K, W, H, TARGET, DIST), plan_unify_focal(K_NUS, W, H, TARGET)
+    base_cpu, base_wall = next(iter(rows.values()))
+    print(f"### Preprocessing ({datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC)")
+    print(f"- machine: {platform.machine()}, {os.cpu_count()} CPU cores visible; OpenCV {cv2.__version__} with "
+          f"{cv2.getNumThreads()} threads; numpy {np.__version__}; load average {load0:.1f} -> {load1:.1f}")
     print(f"- command: `python benchmarks/preprocess.py --n {a.n} --repeat {a.repeat} --threads {a.threads}`")
-    print(f"- input: {a.n} JPEGs {W}x{H} (mean {jpeg_kb:.0f} KiB) + float32 depth .npy; camera fx=1266, "
-          f"opencv k1=-0.12 k2=0.03 -> {p.width_new}x{p.height_new} at f=1000; first two images incl. building "
-          f"the camera's cache: {t_cam*1e3:.0f} ms wall")
+    print(f"- input: {a.n} JPEGs {W}x{H} (mean {jpeg_kb:.0f} KiB); dense: float32 .npy (5 % holes), opencv "
+          f"k1=-0.12 k2=0.03 fx=1266 -> {p.width_new}x{p.height_new}; nuScenes: pinhole fx=1266.417 -> "
+          f"{pn.width_new}x{pn.height_new}, {n_pts:.0f} lidar points in front of the camera, {n_px:.0f} depth "
+          f"pixels; warm-up (2 images per variant, builds the cameras' caches): {t_cam*1e3:.0f} ms wall")
     print("\n| variant | CPU ms / image | x decode (CPU) | wall ms / image | x decode (wall) |\n|---|---|---|---|---|")
     for k, (c, w) in rows.items():
         print(f"| {k} | {c * 1e3:.1f} | {c / base_cpu:.2f} | {w * 1e3:.1f} | {w / base_wall:.2f} |")
-    print(f"\ncached and uncached outputs byte-identical: {same}")
-    print("\n| step of the cached path | CPU ms / image |\n|---|---|")
+    print(f"\ncached and uncached dense outputs byte-identical: {same}")
+    print("\n| step (cached path) | CPU ms / image |\n|---|---|")
     for k, v in prof.items():
         print(f"| {k} | {v:.2f} |")
-    print(f"| sum of steps | {sum(prof.values()):.2f} |")
 
 
 if __name__ == "__main__":
