@@ -22,6 +22,12 @@ def test_npy_cleans_invalid(tmp_path):
     np.testing.assert_array_equal(out, np.array([[1.5, 0], [0, 0]], dtype=np.float32))
     raw = read_depth(tmp_path / "d.npy", "npy", clean=False)  # as stored, in float32
     assert raw.dtype == np.float32 and raw.tobytes() == d.astype(np.float32).tobytes()
+    f32 = tmp_path / "f.npy"  # float32 on disk: clean=False may map the file (read-only), the
+    np.save(f32, d.astype(np.float32))  # cleaned map is an array of its own
+    raw, out = read_depth(f32, "npy", clean=False), read_depth(f32, "npy")
+    assert raw.tobytes() == d.astype(np.float32).tobytes() and out.flags.writeable
+    out[0, 0] = 7.0
+    assert np.load(f32)[0, 0] == 1.5
 
 
 @pytest.mark.parametrize("shape", [(0, 3), (5,), (3, 7), (33, 65), (4, 9, 2)])

@@ -85,8 +85,9 @@ def read_depth(path: str | os.PathLike, fmt: str,
     `shape` = (H, W) from the index: required by headerless formats, and checked against what a
     dense reader returns. Returns float32 metres (H, W) with 0 = invalid, or float32 (N, 3).
     `clean=False` skips `clean_depth` for a dense map: float32 as the file has it (NaN, inf and
-    values <= 0 are left in place), for a consumer that tests validity itself on the pixels it
-    uses (`vlm3.geometry.unify_focal` does, and returns 0 for them): one pass over the map less.
+    values <= 0 are left in place; possibly a read-only view of a memory-mapped file), for a
+    consumer that tests validity itself on the pixels it uses (`vlm3.geometry.unify_focal` does,
+    and returns 0 for them): one pass over the map less.
     """
     p = Path(path)
     name, _, param = str(fmt).partition(":")
@@ -151,8 +152,10 @@ def _read_uint16_png(p: Path) -> np.ndarray:
 
 @register_reader("npy")
 def read_npy(p: Path) -> np.ndarray:
+    """Memory-mapped read-only (no copy into a fresh 6 MB buffer per 1.44 Mpx map: the consumer
+    reads the page cache directly; ~3 ms less per image in the resize stage)."""
     try:
-        d = np.load(p, allow_pickle=False)
+        d = np.load(p, mmap_mode="r", allow_pickle=False)
     except Exception as e:  # numpy raises several types for corrupt files
         raise ValueError(f"depth {p}: unreadable .npy ({e})") from None
     if d.ndim == 3 and d.shape[2] == 1:
