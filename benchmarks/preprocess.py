@@ -1,6 +1,6 @@
 """Preprocessing cost per image vs a bare JPEG decode of the same 1600x900 (nuScenes-sized) files.
 
-    python benchmarks/preprocess.py [--n 12] [--repeat 3] [--threads 0] [--seed 0]
+    python benchmarks/preprocess.py [--n 12] [--repeat 3] [--threads 1] [--seed 0]
 
 Creates --n random-textured 1600x900 JPEGs (quality 90) and, for each, two depth files in a
 temporary folder: a float32 `.npy` map (metres, 5 % invalid, scattered: the worst case for the
@@ -20,8 +20,10 @@ x y z intensity ring, ground plane + obstacles). Then times, in one run, on the 
 The variants take turns within each of the --repeat rounds (so load changes hit all of them);
 each figure is the median over rounds of the mean CPU (process) and wall ms per image. Outputs are
 not kept during timing; a separate pass checks cached == uncached bytes. Also prints a per-step
-CPU profile of both cases. --threads 0 keeps OpenCV's default thread count. Prints a markdown
-block to paste into benchmarks/RESULTS.md.
+CPU profile of both cases. --threads 1 (default) is how the pipeline runs the stage
+(rules/resize.smk passes --workers 2 and each worker process calls cv2.setNumThreads(1)); with
+--threads 0 (OpenCV's default, 2 threads here) OpenCV's thread hand-offs add CPU time. Prints a
+markdown block to paste into benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -197,7 +199,8 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=12)
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--threads", type=int, default=0, help="cv2.setNumThreads (0 = OpenCV default)")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="cv2.setNumThreads; 1 = as the resize stage's workers run (default), 0 = OpenCV default")
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args(argv)
     if a.threads:
