@@ -357,9 +357,12 @@ def _build_tables(plan: FocalPlan) -> _Tables:
         # footprint of the pre-shrink (the remap after it is near 1:1 and samples nearest only)
         rx, ry = (0.0, 0.0) if plan.s0x == plan.s0y == 1.0 else (0.5 / plan.s0x, 0.5 / plan.s0y)
         ix, iy = _nearest_index(mx, W), _nearest_index(my, H)
-        out = (ix < 0) | (iy < 0)
-        nflat = np.where(out, 0, iy.astype(np.intp) * W + ix).ravel()
-        t = _Tables(pre, m1, m2, False, mx, my, ix, iy, rx, ry, nflat, np.flatnonzero(out))
+        out = np.flatnonzero(np.minimum(ix, iy) < 0)  # -1 = outside along some axis
+        nflat = iy.astype(np.intp).ravel()
+        nflat *= W
+        nflat += ix.ravel()
+        nflat[out] = 0
+        t = _Tables(pre, m1, m2, False, mx, my, ix, iy, rx, ry, nflat, out)
     for a in (t.m1, t.m2, t.fx, t.fy, t.ix, t.iy, t.nflat, t.outside, t.order, t.delta):
         if a is not None:
             a.setflags(write=False)
