@@ -1,4 +1,5 @@
-"""throughput.csv: one row per optimizer step whose token counts add up exactly to the records seen."""
+"""throughput.csv: one row per optimizer step whose token counts add up exactly to the records seen;
+the final save under FSDP on one GPU."""
 
 from __future__ import annotations
 
@@ -48,3 +49,33 @@ def test_one_epoch_counts_every_non_padding_token_once(setup, tmp_path, packing)
     assert sum(int(r["tokens"]) for r in rows) == want
     per_step = [int(r["tokens"]) for r in rows]
     assert min(per_step) > 0 and len(set(per_step)) > 1  # steps differ: counted per step, not averaged
+
+
+def test_final_save_gathers_under_fsdp_on_one_gpu(monkeypatch, tmp_path):
+    """FSDP with one rank still needs the gathering save (save_pretrained fails on its DTensors)."""
+    from types import SimpleNamespace
+
+    import vlm3.train.trainer as T
+
+    calls = []
+    monkeypatch.setattr(T, "_save_final_distributed", lambda tr, p, o: calls.append("distributed"))
+    monkeypatch.setattr(T, "_save_final", lambda m, p, o: calls.append("single"))
+    for ranks, fsdp, want in [(1, True, "distributed"), (2, False, "distributed"), (1, False, "single")]:
+        assert T.save_final(SimpleNamespace(is_fsdp_enabled=fsdp, model=None), None, tmp_path, ranks) == want
+    assert calls == ["distributed", "distributed", "single"]
+
+
+def test_num_workers_reach_the_dataloader(tmp_path):
+    from vlm3.train.__main__ import parse_config
+    from vlm3.train.trainer import training_arguments
+
+    cfg = parse_config(["--model", "m", "--data", "a.jsonl", "--out", str(tmp_path), "--num-workers", "3"])
+    args = training_arguments(cfg, 2, 1)
+    assert (cfg.num_workers, args.dataloader_num_workers, args.dataloader_persistent_workers) == (3, 3, True)
+    args = training_arguments(TrainConfig(model="m", data=["a.jsonl"], out=str(tmp_path)), 2, 1)
+    assert (args.dataloader_num_workers, args.dataloader_persistent_workers) == (0, False)
+    assert args.include_num_input_tokens_seen == "non_padding"
+    packed = TrainConfig(model="m", data=["a.jsonl"], out=str(tmp_path), packing=True)
+    assert training_arguments(packed, 2, 1).include_num_input_tokens_seen == "all"  # packed rows: no padding
+    with pytest.raises(ValueError, match="--num-workers: must be >= 0, got -1"):
+        TrainConfig(model=str(tmp_path), data=["a.jsonl"], out=str(tmp_path), num_workers=-1).validate()

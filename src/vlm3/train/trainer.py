@@ -81,6 +81,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     grad_clip: float = 1.0          # max gradient norm (the paper used 0.02 at 4B scale)
     threads: int | None = None      # torch CPU threads (None: leave torch's default)
+    num_workers: int = 0            # DataLoader worker processes per rank (0: collate in the training loop)
     image_root: str = "."           # relative image paths are taken from here
     state: str | None = None        # checkpoint folder (default {out}/trainer_state); put it outside
                                     # `out` when a workflow manager deletes `out` of failed jobs
@@ -106,6 +107,8 @@ class TrainConfig:
             raise ValueError(f"--warmup-ratio: must be in [0, 1), got {self.warmup_ratio}")
         if self.max_minutes is not None and not self.max_minutes > 0:
             raise ValueError(f"--max-minutes: must be > 0, got {self.max_minutes}")
+        if int(self.num_workers) < 0:
+            raise ValueError(f"--num-workers: must be >= 0, got {self.num_workers}")
         model_source(self.model)
         for name in ("packing", "freeze_vision", "gradient_checkpointing", "compile", "bf16", "liger"):
             if not isinstance(getattr(self, name), bool):
@@ -325,6 +328,18 @@ def _save_final_distributed(trainer, processor, out: Path) -> None:
     trainer.accelerator.wait_for_everyone()
 
 
+def save_final(trainer, processor, out: Path, n_ranks: int) -> str:
+    """Write the final model; returns which path did it. FSDP gathers a full state dict even on one
+    GPU: its parameters are DTensors there too, which `save_pretrained` cannot serialise (seen on an
+    H100 with `--gpus-per-node 1`: "Attempted to access the data pointer on an invalid python
+    storage" after the whole run)."""
+    if n_ranks > 1 or trainer.is_fsdp_enabled:
+        _save_final_distributed(trainer, processor, out)
+        return "distributed"
+    _save_final(trainer.model, processor, out)
+    return "single"
+
+
 def training_arguments(cfg: TrainConfig, micro_batch: int | None = None, grad_accum: int | None = None
                        ) -> TrainingArguments:
     """HF TrainingArguments of a run; `micro_batch`/`grad_accum` default to `batch_settings` on
@@ -351,11 +366,15 @@ def training_arguments(cfg: TrainConfig, micro_batch: int | None = None, grad_ac
         save_total_limit=2,
         report_to="none",
         remove_unused_columns=False,
-        dataloader_num_workers=0,
+        # Workers decode and patchify the next micro-batches while the GPU runs the current one;
+        # with 0 the GPU waits for every collation (measured: benchmarks/RESULTS.md, "GPU scaling").
+        dataloader_num_workers=cfg.num_workers,
+        dataloader_persistent_workers=cfg.num_workers > 0,  # no worker restart at every epoch
         dataloader_pin_memory=False,
         disable_tqdm=False,
         use_cpu=not torch.cuda.is_available(),
-        include_num_input_tokens_seen="non_padding",  # tokens per step for throughput.csv
+        # tokens per step for throughput.csv: packed rows have no padding, so all of a row counts
+        include_num_input_tokens_seen="all" if cfg.packing else "non_padding",
         **bf16,
         **cfg.extra,
     )
@@ -404,10 +423,7 @@ def train(cfg: TrainConfig, load_fn=load_model, collator=None) -> dict:
     if stop.terminated:
         log.warning("SIGTERM: checkpoint written at step %d; exiting for requeue", trainer.state.global_step)
         raise SystemExit(SIGTERM_EXIT)
-    if n_ranks > 1:
-        _save_final_distributed(trainer, processor, out)
-    else:
-        _save_final(trainer.model, processor, out)
+    save_final(trainer, processor, out, n_ranks)
     summary = {
         "global_step": int(trainer.state.global_step),
         "max_steps": cfg.max_steps,
