@@ -126,20 +126,21 @@ def test_command_form_names_the_module():
 def test_launcher_execs_accelerate(tmp_path):
     """The launcher replaces itself with accelerate (same process id), so SLURM's SIGTERM reaches
     accelerate directly instead of killing a parent that would orphan the trainers. FAKE accelerate:
-    a script on PATH recording its pid, argv and the NCCL setting."""
+    a script on PATH recording its pid, argv and the multicast settings."""
     fake = tmp_path / "accelerate"
     rec = tmp_path / "rec.txt"
-    fake.write_text(f'#!/bin/sh\necho "$$ $NCCL_NVLS_ENABLE $*" > {rec}\nexit 7\n')
+    fake.write_text(f'#!/bin/sh\necho "$$ $NCCL_NVLS_ENABLE $TORCH_SYMM_MEM_DISABLE_MULTICAST $NVSHMEM_DISABLE_NVLS $*" > {rec}\nexit 7\n')
     fake.chmod(0o755)
     env = {**os.environ, "PATH": f"{tmp_path}{os.pathsep}{os.environ['PATH']}"}
-    env.pop("NCCL_NVLS_ENABLE", None)
+    for k in ("NCCL_NVLS_ENABLE", "TORCH_SYMM_MEM_DISABLE_MULTICAST", "NVSHMEM_DISABLE_NVLS"):
+        env.pop(k, None)
     proc = subprocess.Popen([sys.executable, "-m", "vlm3.train.launch", "--gpus-per-node", "2", "--",
                              "python", "-m", "vlm3.train", "--packing"], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, text=True)
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 7
-    pid, nvls, *argv = rec.read_text().split()
-    assert int(pid) == proc.pid and nvls == "0"
+    pid, nvls, symm, nvshmem, *argv = rec.read_text().split()
+    assert int(pid) == proc.pid and (nvls, symm, nvshmem) == ("0", "1", "1")  # NVLink multicast off
     assert argv[:2] == ["launch", "--config_file"]
     assert argv[-3:] == ["-m", "vlm3.train", "--packing"]
     assert argv[argv.index("--num_processes") + 1] == "2"

@@ -188,6 +188,7 @@ def main(argv=None) -> int:
     # NVLink multicast (NVLS) stays off: it can wedge shared GPU hosts.
     env.setdefault("NCCL_NVLS_ENABLE", "0")
     env.setdefault("TORCH_SYMM_MEM_DISABLE_MULTICAST", "1")
+    env.setdefault("NVSHMEM_DISABLE_NVLS", "1")
     sys.stdout.flush()
     try:
         os.execvpe(cmd[0], cmd, env)  # no parent left to swallow SLURM's SIGTERM (module docstring)
