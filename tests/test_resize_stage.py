@@ -187,3 +187,43 @@ def test_bad_inputs(data):
     main_args = ["--calib", str(t / "size.parquet"), "--out", str(t / "out2"), "--target-focal", "40"]
     with pytest.raises(ValueError, match="image 'a'.*64x48 but the index says 65x48"):
         main(main_args)
+
+
+def test_target_focal_none_keeps_each_cameras_focal(data):
+    """`--target-focal none` (the focal-unification ablation): pinhole images, depth, masks and boxes
+    come out unchanged; a distorted image is only undistorted (fx = fy = its own 70 px); fx != fy
+    keeps fx and resamples the vertical axis to square pixels; scale = 1 everywhere."""
+    t, depth, mask, pts = data
+    out = t / "native"
+    _run(t, out, target="none")
+    idx = pd.read_parquet(out / "index.parquet").set_index("image_id")
+    a, b, c = idx.loc["a"], idx.loc["b"], idx.loc["c"]
+    assert (a.width, a.height, a.fx, a.fy, a.cx, a.cy, a.scale) == (64, 48, 80.0, 80.0, 31.5, 23.5, 1.0)
+    assert read_image(a.image_path).tobytes() == read_image(t / "a.png").tobytes()
+    np.testing.assert_array_equal(np.load(a.depth_path), depth)  # row 0 is 0 (invalid) in both
+    obj = json.loads(a.objects)[0]
+    assert obj["box2d"] == [10.0, 6.0, 29.0, 21.0]
+    np.testing.assert_array_equal(cv2.imread(obj["mask_path"], cv2.IMREAD_UNCHANGED), mask)
+    K_b = make_K(70, 70, 39.5, 29.5)
+    dist = ("opencv", [-0.1, 0.01, 0.0, 0.0])
+    img_b, K_new, _ = unify_focal(read_image(t / "b.png"), K_b, 70.0, dist)
+    assert (b.fx, b.fy, b.scale, b.dist_model) == (70.0, 70.0, 1.0, "none")
+    # undistorted at its own focal: about the source's 80x60 (barrel k1 < 0: the inner rectangle is wider)
+    assert (b.width, b.height) == (img_b.shape[1], img_b.shape[0]) == (82, 61)
+    np.testing.assert_array_equal([b.cx, b.cy], K_new[:2, 2])
+    assert read_image(b.image_path).tobytes() == img_b.tobytes()
+    np.testing.assert_array_equal(np.load(b.depth_path),
+                                  sparse_depth_map(pts.astype(np.float32), K_new, b.width, b.height, kind="ray"))
+    # fx = 80 kept, sy = 80 / 100: 50x40 -> 50x32, cy' = (19.5 + 0.5) * 0.8 - 0.5 = 15.5
+    assert (c.width, c.height, c.fx, c.fy, c.cx, c.scale) == (50, 32, 80.0, 80.0, 24.5, 1.0)
+    assert c.cy == pytest.approx(15.5, abs=1e-12)
+
+
+def test_target_focal_must_be_positive_or_none(data):
+    t, *_ = data
+    for bad in ("0", "-3", "nan"):
+        with pytest.raises(ValueError, match="--target-focal must be > 0 or none"):
+            _run(t, t / "out", target=bad)
+    with pytest.raises(SystemExit):
+        _run(t, t / "out", target="native")
+    assert not (t / "out").exists()

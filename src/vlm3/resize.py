@@ -18,6 +18,9 @@ dist_model != none; fixes fx != fy), and write into the output folder
   (corners, plus 16 border samples per edge when undistorting), clipped to [0, W-1] x [0, H-1]
   (box2d values are pixel-centre coordinates, as `int(xs.min())` ... in the synthetic data).
 - `pairs.parquet`: byte copy of --pairs (after checking its image ids exist).
+`--target-focal none` keeps each camera's own focal (the focal-unification ablation): the target of
+a row is its own fx, so the image is only undistorted (no rescaling, `scale` = 1); with fx != fy
+the vertical axis is resampled so fy = fx (square pixels: the width and fx are kept).
 The folder is built under a temporary name beside --out and renamed at the end, so a failure
 leaves nothing behind. Output bytes do not depend on --workers (results are gathered in index
 order; PNG and .npy encoding are deterministic). Rows of one camera (same K, size, distortion) are
@@ -114,8 +117,11 @@ def _npy_bytes(a: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def process_row(row: dict, target: float, tmp: Path, out: Path) -> dict:
-    """Resize one image (+ depth, masks) into `tmp`; return its new index row (paths under `out`)."""
+def process_row(row: dict, target: float | None, tmp: Path, out: Path) -> dict:
+    """Resize one image (+ depth, masks) into `tmp`; return its new index row (paths under `out`).
+    target None: the row's own fx (undistort only, see the module doc)."""
+    if target is None:
+        target = float(row["fx"])
     iid = str(row["image_id"])
     where = f"image {iid!r}"
     stem = _safe_rel(iid)
@@ -198,7 +204,7 @@ def _init_worker():
     cv2.setNumThreads(1)  # one process per core; OpenCV's own threads would oversubscribe
 
 
-def resize_index(df: pd.DataFrame, out: Path, tmp: Path, target: float, workers: int = 1) -> pd.DataFrame:
+def resize_index(df: pd.DataFrame, out: Path, tmp: Path, target: float | None, workers: int = 1) -> pd.DataFrame:
     rows = df.to_dict("records")
     # rows of one camera are processed together (consecutively, in the same worker chunk), so
     # unify_focal's per-camera cache of plans and maps is hit; results go back to index order
@@ -242,13 +248,19 @@ def _staging_dir(out: Path):
         raise
 
 
+def _target(text: str) -> float | None:
+    """--target-focal: a number of px, or `none` (keep each camera's own focal)."""
+    return None if text.strip().lower() == "none" else float(text)
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m vlm3.resize", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--calib", required=True, help="calibrated index (results/calib/D/S.parquet)")
     p.add_argument("--pairs", default=None, help="pairs parquet to copy as pairs.parquet")
     p.add_argument("--out", required=True, help="output folder (results/resized/D/S)")
-    p.add_argument("--target-focal", type=float, default=1000.0, help="fx = fy after resizing, px")
+    p.add_argument("--target-focal", type=_target, default=1000.0,
+                   help="fx = fy after resizing, px; `none` keeps each camera's own fx (undistort only)")
     p.add_argument("--workers", type=int, default=1, help="processes (output does not depend on it)")
     p.add_argument("--seed", type=int, default=0, help="accepted for uniformity; the stage has no randomness")
     a = p.parse_args(argv)
@@ -257,8 +269,8 @@ def main(argv: list[str] | None = None) -> None:
         raise ValueError(f"--calib {a.calib}: file not found")
     if a.workers < 1:
         raise ValueError(f"--workers must be >= 1, got {a.workers}")
-    if not np.isfinite(a.target_focal) or a.target_focal <= 0:
-        raise ValueError(f"--target-focal must be > 0, got {a.target_focal}")
+    if a.target_focal is not None and (not np.isfinite(a.target_focal) or a.target_focal <= 0):
+        raise ValueError(f"--target-focal must be > 0 or none, got {a.target_focal}")
     df = validate_index(pd.read_parquet(a.calib), a.calib)
     if "source" not in df.columns:
         raise ValueError(f"--calib {a.calib}: no 'source' column (run python -m vlm3.calibrate first)")
@@ -283,7 +295,8 @@ def main(argv: list[str] | None = None) -> None:
         new.to_parquet(tmp / "index.parquet", index=False)
         if a.pairs:
             shutil.copyfile(a.pairs, tmp / "pairs.parquet")
-    log.info("%d images -> %s (target focal %g px)%s", len(new), out, a.target_focal,
+    log.info("%d images -> %s (target focal %s)%s", len(new), out,
+             "native" if a.target_focal is None else f"{a.target_focal:g} px",
              f", {pairs_ids} pairs" if pairs_ids is not None else "")
 
 
