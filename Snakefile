@@ -1,6 +1,7 @@
 # VLM3 reproduction workflow. Default target: the four LaTeX tables of the configured experiment.
 #   snakemake -c all                                   embedded default (config/config.yaml), CPU
 #   snakemake --profile slurm results/tables/depth.tex paper config on a SLURM cluster
+#   snakemake -c all --configfile config/config.yaml config/ablation_focal.yaml   + focal-unification ablation
 # Stages (one file each in rules/): data, calibrate, resize, qa, train, evaluate, report, paper.
 # The compiled paper PDF (needs TeX Live) is its own target: `snakemake -c all paper`.
 

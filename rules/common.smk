@@ -1,6 +1,7 @@
 # Shared helpers: what the config asks for, turned into file lists for the rules.
 
 import json
+import os
 import re
 import shlex
 
@@ -8,8 +9,12 @@ import shlex
 # commands work in the dev environment, in a conda env from envs/, and on cluster nodes.
 shell.prefix("set -euo pipefail; export PYTHONPATH=src${{PYTHONPATH:+:$PYTHONPATH}}; ")
 
-# The config file in use (labels and model order for tables and figures read it).
-CONFIGFILE = str(workflow.config_settings.configfiles[-1]) if workflow.config_settings.configfiles else "config/config.yaml"
+# The config file in use (labels and model order for tables and figures read it). Several
+# --configfile (e.g. config/config.yaml config/ablation_focal.yaml) are deep-merged by Snakemake;
+# the report CLIs then read their merge, written by rule merged_config (rules/report.smk).
+_CF = workflow.config_settings.configfiles
+CONFIGFILES = [os.path.relpath(f) for f in _CF] or ["config/config.yaml"]
+CONFIGFILE = "results/config.yaml" if len(_CF) > 1 else str(_CF[0]) if _CF else "config/config.yaml"
 TASKS = [t for t in ["depth", "object", "correspondence", "pose"] if t in config["benchmarks"]]
 SEED = config["seed"]
 NEURAL_KINDS = {"base", "run", "hub"}
@@ -101,8 +106,30 @@ def qa_flags(w):
     return " ".join(f"{flag} {t[k]}" for k, flag in flags.items() if k in t)
 
 
-def mix_sources(w):
-    return [f"results/qa/{w.task}/{ds}/train.jsonl" for ds in config["mixtures"][w.task]["sources"]]
+def mix_sources(w, root="results/qa"):
+    return [f"{root}/{w.task}/{ds}/train.jsonl" for ds in config["mixtures"][w.task]["sources"]]
+
+
+def mix_weighted(w, root="results/qa"):
+    """--inputs of vlm3.qa.mix: each source's training QA with its weight."""
+    return " ".join(f"{src}:{wt}" for src, wt in zip(mix_sources(w, root), config["mixtures"][w.task]["sources"].values()))
+
+
+# The focal-unification ablation (config/ablation_focal.yaml): a run with `unify_focal: false` trains
+# on QA built from native-focal images (rules resize_native, qa_native, mix_native) and its model is
+# evaluated on the same benchmarks at native focal. Every other run and model uses results/qa.
+NATIVE_QA = "results/qa_native"
+
+
+def qa_root(run):
+    return "results/qa" if config["runs"][run].get("unify_focal", True) else NATIVE_QA
+
+
+def predict_qa(w):
+    """The benchmark's QA a model answers: at native focal for a run trained without unification."""
+    m = config["models"][w.model]
+    root = qa_root(m["run"].format(task=w.task)) if m["kind"] == "run" else "results/qa"
+    return f"{root}/{w.task}/{w.dataset}/{w.split}.jsonl"
 
 
 def run_cfg(w):

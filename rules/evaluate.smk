@@ -5,7 +5,7 @@ rule predict:
     """Batched greedy generation, one line of raw model text per question."""
     input:
         model=model_input,
-        qa="results/qa/{task}/{dataset}/{split}.jsonl",
+        qa=predict_qa,
     output:
         "results/predictions/{model}/{task}/{dataset}_{split}.jsonl",
     wildcard_constraints:

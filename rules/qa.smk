@@ -29,10 +29,7 @@ rule mix:
         "results/qa/{task}/train.jsonl",
     params:
         seed=SEED,
-        inputs=lambda w: " ".join(
-            f"results/qa/{w.task}/{ds}/train.jsonl:{wt}"
-            for ds, wt in config["mixtures"][w.task]["sources"].items()
-        ),
+        inputs=mix_weighted,
         n=lambda w: config["mixtures"][w.task]["n"],
     log:
         "results/logs/qa/{task}_mix.log",
@@ -45,3 +42,25 @@ rule mix:
     shell:
         "python -m vlm3.qa.mix --inputs {params.inputs} --n {params.n} --seed {params.seed}"
         " --out {output} > {log} 2>&1"
+
+
+# The focal-unification ablation: the same QA and mixture from the native-focal images
+# (results/resized_native), read by runs with unify_focal: false and by their predictions.
+use rule qa as qa_native with:
+    input:
+        "results/resized_native/{dataset}/{split}",
+    output:
+        "results/qa_native/{task}/{dataset}/{split}.jsonl",
+    log:
+        "results/logs/qa/{task}_{dataset}_{split}_native.log",
+
+
+use rule mix as mix_native with:
+    input:
+        lambda w: mix_sources(w, NATIVE_QA),
+    output:
+        "results/qa_native/{task}/train.jsonl",
+    params:
+        inputs=lambda w: mix_weighted(w, NATIVE_QA),
+    log:
+        "results/logs/qa/{task}_mix_native.log",

@@ -6,6 +6,25 @@ localrules:
     figures,
 
 
+if len(CONFIGFILES) > 1:
+
+    localrules:
+        merged_config,
+
+    rule merged_config:
+        """The deep merge of several --configfile, as Snakemake merges them, for the report CLIs."""
+        input:
+            CONFIGFILES,
+        output:
+            CONFIGFILE,
+        log:
+            "results/logs/report/merged_config.log",
+        conda:
+            "../envs/report.yaml"
+        shell:
+            "python -m vlm3.config --merge {input} --out {output} > {log} 2>&1"
+
+
 rule tables:
     input:
         lambda w: expand(

@@ -20,3 +20,14 @@ rule resize:
     shell:
         "python -m vlm3.resize --calib {input.calib} --pairs {input.pairs} --out {output}"
         " --target-focal {params.focal} --workers {threads} > {log} 2>&1"
+
+
+use rule resize as resize_native with:
+    # The focal-unification ablation (config/ablation_focal.yaml): undistort only, each camera keeps
+    # its own focal (scale 1); feeds the runs with unify_focal: false (rules/qa.smk, qa_native).
+    output:
+        directory("results/resized_native/{dataset}/{split}"),
+    params:
+        focal="none",
+    log:
+        "results/logs/resize/{dataset}_{split}_native.log",

@@ -33,7 +33,7 @@ rule train:
     priority: 10  # the critical path: scheduled before evaluation jobs
     input:
         model=base_model_input,
-        data=lambda w: f"results/qa/{run_cfg(w)['task']}/train.jsonl",
+        data=lambda w: f"{qa_root(w.run)}/{run_cfg(w)['task']}/train.jsonl",
     output:
         directory("results/checkpoints/{run}"),
     params:

@@ -1,11 +1,19 @@
-"""Load and validate a workflow config against config/schema.yaml with errors that name the key."""
+"""Load and validate a workflow config against config/schema.yaml with errors that name the key.
+
+    python -m vlm3.config --merge config/config.yaml config/ablation_focal.yaml --out results/config.yaml
+
+writes the deep merge of several config files as Snakemake merges `--configfile A B` (mappings
+merged key by key, later files win; any other value, lists included, is replaced), validated."""
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import jsonschema
 import yaml
+
+from vlm3.utils import atomic_path, load_mapping
 
 SCHEMA = Path(__file__).resolve().parents[2] / "config" / "schema.yaml"
 
@@ -92,3 +100,33 @@ def load(path: str | Path) -> dict:
     with open(path) as f:
         cfg = yaml.safe_load(f)
     return validate(cfg, source=str(path))
+
+
+def merge(base: dict, over: dict) -> dict:
+    """Deep merge as snakemake.utils.update_config: new dict, `over` wins, key order of `base` first."""
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = merge(out[k] if isinstance(out.get(k), dict) else {}, v) if isinstance(v, dict) else v
+    return out
+
+
+def merge_files(paths: list[str | Path]) -> dict:
+    cfg: dict = {}
+    for p in paths:
+        cfg = merge(cfg, load_mapping(p, "--merge"))
+    return validate(cfg, source="merge of " + " + ".join(map(str, paths)))
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m vlm3.config", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--merge", nargs="+", required=True, help="config files, later ones override")
+    p.add_argument("--out", required=True, help="merged config (YAML)")
+    a = p.parse_args(argv)
+    cfg = merge_files(a.merge)
+    with atomic_path(Path(a.out)) as tmp:
+        tmp.write_text(yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True))
+
+
+if __name__ == "__main__":
+    main()

@@ -335,8 +335,10 @@ def model_matches(matcher: dict, name: str, config: dict, task: str | None = Non
         if m["kind"] != "run":
             return False
         runs = config.get("runs") or {}
-        # a run name may be a template over the task; any task's run decides (same recipe)
-        specs = [s for r, s in runs.items() if re.fullmatch(re.escape(m["run"]).replace(r"\{task\}", ".+"), r)]
+        # a run name may be a template over the task: the runs of the tasks the model is evaluated
+        # on decide, all alike (same recipe); e.g. tiny-{task} is not tiny-depth-native
+        tasks = m.get("tasks") or list(config.get("benchmarks") or {}) or list(TASKS)
+        specs = [runs[r] for r in dict.fromkeys(m["run"].format(task=t) for t in tasks) if r in runs]
         if not specs or any(bool(s.get("unify_focal", True)) != matcher["unify_focal"] for s in specs):
             return False
     return True
