@@ -52,15 +52,9 @@ sys.path.insert(0, str(ROOT / "src"))  # this checkout's vlm3, also in the launc
 PEAK_BF16 = 989e12  # H100 SXM dense bf16
 
 
-def sh(cmd: list[str], log: Path | None = None, env: dict | None = None) -> float:
-    t = time.time()
+def sh(cmd: list[str]) -> None:
     print("+", " ".join(cmd), flush=True)
-    with open(log, "w") if log else open(os.devnull, "w") as f:
-        r = subprocess.run(cmd, cwd=ROOT, env=env, stdout=f if log else None, stderr=subprocess.STDOUT if log else None)
-    if r.returncode:
-        tail = log.read_text()[-6000:] if log else ""
-        raise SystemExit(f"command failed ({r.returncode}): {' '.join(cmd)}\n{tail}")
-    return time.time() - t
+    subprocess.run(cmd, cwd=ROOT, check=True)
 
 
 def make_data(out: Path, n_scenes: int, workers: int) -> None:
@@ -102,7 +96,7 @@ def make_model(out: Path, tiny: bool = False) -> None:
     import torch
     from transformers import GenerationConfig, Qwen3VLForConditionalGeneration
 
-    from vlm3.model.build import build_processor, qa_texts, train_tokenizer
+    from vlm3.model.build import build_processor, qa_texts, special_token_ids, train_tokenizer
     from vlm3.train.shapes import qwen3vl_4b_config, tiny_qwen3vl_config
 
     data = out / "data" / "depth.jsonl"
@@ -115,9 +109,8 @@ def make_model(out: Path, tiny: bool = False) -> None:
         cfg.vision_config.patch_size = 16
     else:
         cfg = qwen3vl_4b_config("sdpa")
-    for name, t in [("image_token_id", "<|image_pad|>"), ("video_token_id", "<|video_pad|>"),
-                    ("vision_start_token_id", "<|vision_start|>"), ("vision_end_token_id", "<|vision_end|>")]:
-        setattr(cfg, name, tok.convert_tokens_to_ids(t))
+    for name, i in special_token_ids(tok).items():
+        setattr(cfg, name, i)
     cfg.eos_token_id, cfg.pad_token_id, cfg.bos_token_id = tok.eos_token_id, tok.pad_token_id, None
     cfg.text_config.pad_token_id = tok.pad_token_id
     torch.manual_seed(0)

@@ -27,14 +27,14 @@ rule generate_synthetic:
 
 rule download:
     """Fetch a registered dataset, resumable and sha256-verified (runs on the login node).
-    Files the registry leaves unpinned are pinned at first download in the lock beside it
-    (config/datasets.lock.yaml; commit it). The lock is neither input nor output: every download
-    job may add to it (flock-serialised), and its changing must not re-run the others."""
+    Files the registry leaves unpinned are pinned at first download in the lock beside the registry
+    (the CLI's default, vlm3.pins.lock_path_for: config/datasets.lock.yaml; commit it). The lock is
+    neither input nor output: every download job may add to it (flock-serialised), and its changing
+    must not re-run the others."""
     output:
         "data/raw/{dataset}/.verified",
     params:
         registry=lambda w: registry_path(w.dataset),
-        lock=lambda w: Path(registry_path(w.dataset)).with_suffix(".lock.yaml"),
     log:
         "results/logs/download/{dataset}.log",
     threads: 1
@@ -45,7 +45,7 @@ rule download:
         "../envs/data.yaml"
     shell:
         "python -m vlm3.download --dataset {wildcards.dataset} --registry {params.registry}"
-        " --lock {params.lock} --out data/raw/{wildcards.dataset} > {log} 2>&1"
+        " --out data/raw/{wildcards.dataset} > {log} 2>&1"
 
 
 rule index:

@@ -10,21 +10,15 @@ Single-process resume: tests/test_train_resume.py, tests/test_train_packing.py."
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
-import yaml
-
-from vlm3.model.build import main as build_main
+from _tiny import build_tiny
 
 ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("_model_build_tests", ROOT / "tests" / "test_model_build.py")
-_mb = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_mb)
 
 
 def _launch(d: Path, out: str, steps: int, port: int) -> None:
@@ -41,10 +35,7 @@ def _launch(d: Path, out: str, steps: int, port: int) -> None:
 
 def test_two_ranks_keep_the_global_batch(tmp_path):
     d = tmp_path
-    _mb.ground_plane().write_dataset(d / "qa", "train", 16, seed=0, n_q=2)
-    (d / "micro.yaml").write_text(yaml.safe_dump(_mb.MICRO))
-    build_main(["--config", str(d / "micro.yaml"), "--qa", str(d / "qa/train.jsonl"), "--seed", "0",
-                "--out", str(d / "init")])
+    build_tiny(d, 16)
     _launch(d, "run", steps=2, port=29631)
     summary = json.loads((d / "run/train_summary.json").read_text())
     assert summary["batch"] == {"world_size": 2, "micro_batch": 2, "grad_accum": 1, "samples_per_step": 4,
@@ -52,6 +43,10 @@ def test_two_ranks_keep_the_global_batch(tmp_path):
     state = json.loads((d / "run/trainer_state/checkpoint-2/trainer_state.json").read_text())
     assert state["log_history"][-1]["epoch"] == 0.5  # 2 steps x 4 samples of 16 records
     assert not list((d / "run").glob(".final*"))
+    # rank 0 alone writes throughput.csv; its per-step all-reduce ran on both ranks (else a hang)
+    tp = list(csv.DictReader(open(d / "run/throughput.csv")))
+    assert [(int(r["step"]), int(r["samples"])) for r in tp] == [(1, 4), (2, 4)]
+    assert all(int(r["tokens"]) > 0 for r in tp)
     rows = list(csv.DictReader(open(d / "run/loss.csv")))
     assert [int(r["step"]) for r in rows] == [1, 2]
     # the final model is complete: it loads and has every weight of the initial model

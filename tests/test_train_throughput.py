@@ -4,29 +4,19 @@ the final save under FSDP on one GPU."""
 from __future__ import annotations
 
 import csv
-import importlib.util
-from pathlib import Path
 
 import pytest
-import yaml
 
-from vlm3.model.build import main as build_main
+from _tiny import build_tiny
 from vlm3.model.processor import load_processor
 from vlm3.train.data import QACollator, read_qa
 from vlm3.train.throughput import COLUMNS
 from vlm3.train.trainer import TrainConfig, train
 
-_spec = importlib.util.spec_from_file_location("_model_build_tests", Path(__file__).with_name("test_model_build.py"))
-_mb = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_mb)
-
-
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     d = tmp_path_factory.mktemp("throughput")
-    qa = _mb.ground_plane().write_dataset(d / "qa", "train", 12, seed=0, n_q=2)
-    (d / "micro.yaml").write_text(yaml.safe_dump(_mb.MICRO))
-    build_main(["--config", str(d / "micro.yaml"), "--qa", str(qa), "--seed", "0", "--out", str(d / "init")])
+    build_tiny(d, 12)
     return d
 
 

@@ -134,11 +134,16 @@ def build_processor(cfg: dict, tokenizer: PreTrainedTokenizerFast) -> ImageOnlyQ
     return ImageOnlyQwen3VLProcessor(image_processor=image_processor, tokenizer=tokenizer, chat_template=CHAT_TEMPLATE)
 
 
-def build_config(cfg: dict, tokenizer: PreTrainedTokenizerFast) -> Qwen3VLConfig:
-    t, v = cfg["text"], cfg["vision"]
-    ids = {name: tokenizer.convert_tokens_to_ids(tokname) for name, tokname in [
+def special_token_ids(tokenizer: PreTrainedTokenizerFast) -> dict[str, int]:
+    """The Qwen3VLConfig keys of the vision special tokens, as ids of `tokenizer`."""
+    return {name: tokenizer.convert_tokens_to_ids(tokname) for name, tokname in [
         ("image_token_id", "<|image_pad|>"), ("video_token_id", "<|video_pad|>"),
         ("vision_start_token_id", "<|vision_start|>"), ("vision_end_token_id", "<|vision_end|>")]}
+
+
+def build_config(cfg: dict, tokenizer: PreTrainedTokenizerFast) -> Qwen3VLConfig:
+    t, v = cfg["text"], cfg["vision"]
+    ids = special_token_ids(tokenizer)
     text_config = {k: t[k] for k in TEXT_KEYS} | dict(
         vocab_size=len(tokenizer),
         rope_parameters={"rope_type": "default", "rope_theta": float(t["rope_theta"]),

@@ -20,18 +20,9 @@ from pathlib import Path
 import torch
 from transformers import TrainerCallback
 
+from vlm3.train.ranks import max_over_ranks
+
 COLUMNS = ("step", "seconds", "tokens", "samples", "tokens_per_s", "samples_per_s", "peak_mem_gib")
-
-
-def _max_over_ranks(value: float) -> float:
-    import torch.distributed as dist
-
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
-        return value
-    device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else "cpu"
-    t = torch.tensor([value], dtype=torch.float64, device=device)
-    dist.all_reduce(t, op=dist.ReduceOp.MAX)
-    return float(t.item())
 
 
 class ThroughputLog(TrainerCallback):
@@ -58,7 +49,7 @@ class ThroughputLog(TrainerCallback):
         if cuda:
             torch.cuda.synchronize()
         now = time.perf_counter()
-        peak = _max_over_ranks(torch.cuda.max_memory_allocated() / 2**30 if cuda else 0.0)
+        peak = max_over_ranks([torch.cuda.max_memory_allocated() / 2**30 if cuda else 0.0])[0]
         seen = int(state.num_input_tokens_seen or 0)
         tokens, self.tokens = seen - self.tokens, seen
         dt, self.last = now - self.last, now

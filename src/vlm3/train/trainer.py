@@ -55,6 +55,7 @@ from vlm3.train.data import QACollator, QADataset
 from vlm3.train.fsdp import batch_plan, compile_blocks, set_checkpoint_fraction, setup_model
 from vlm3.train.hub import auto_processor, model_source
 from vlm3.train.packing import PACKED_SDPA, PackedBatchCollator, PackingCollator, use_packed_sdpa
+from vlm3.train.ranks import max_over_ranks
 from vlm3.train.throughput import ThroughputLog
 from vlm3.utils import atomic_path
 
@@ -234,14 +235,7 @@ class _StopControl(TrainerCallback):
 def _any_rank(*flags: bool) -> tuple[bool, ...]:
     """Each flag OR-ed over all ranks (one tiny all-reduce), so that a signal or a deadline seen by
     one rank stops every rank at the same step; single-process runs return the flags as they are."""
-    import torch.distributed as dist
-
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
-        return tuple(bool(f) for f in flags)
-    device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else "cpu"
-    t = torch.tensor([float(f) for f in flags], device=device)
-    dist.all_reduce(t, op=dist.ReduceOp.MAX)
-    return tuple(bool(v) for v in t.tolist())
+    return tuple(v > 0 for v in max_over_ranks([float(f) for f in flags]))
 
 
 def last_complete_checkpoint(folder: str | Path) -> str | None:
