@@ -1,11 +1,15 @@
 """Preprocessing cost per image vs a bare JPEG decode of the same 1600x900 (nuScenes-sized) files.
 
-    python benchmarks/preprocess.py [--n 12] [--repeat 3] [--threads 1] [--seed 0]
+    python benchmarks/preprocess.py [--n 12] [--repeat 3] [--threads 1] [--seed 0] [--noise 12,3]
 
-Creates --n random-textured 1600x900 JPEGs (quality 90) and, for each, two depth files in a
-temporary folder: a float32 `.npy` map (metres, 5 % invalid, scattered: the worst case for the
-hole search) and a nuScenes LIDAR_TOP-like `.pcd.bin` sweep (32 beams x 1085 azimuths, float32
-x y z intensity ring, ground plane + obstacles). Then times, in one run, on the same JPEGs:
+Creates, for each --noise level, --n random-textured 1600x900 JPEGs (smooth colour blobs + Gaussian
+pixel noise of that sigma, quality 90: sigma 12 gives ~550 KiB files, sigma 3 ~250 KiB; a JPEG's
+decode cost grows with its compressed size while the rest of the stage does not, so the ratio
+depends on it: photos of real scenes at this size are usually well under 550 KiB) and, for each
+image, two depth files in a temporary folder: a float32 `.npy` map (metres, 5 % invalid,
+scattered: the worst case for the hole search) and a nuScenes LIDAR_TOP-like `.pcd.bin` sweep
+(32 beams x 1085 azimuths, float32 x y z intensity ring, ground plane + obstacles). Then times, in
+one run, on the same JPEGs:
 - `decode`: `cv2.imread(IMREAD_COLOR)`, the floor any pipeline pays (BGR; the stage's
   `read_image` decodes straight to RGB, which libjpeg-turbo does at the same cost);
 - `dense`: what `vlm3.resize.process_row` does per image with dense depth, minus writing files:
@@ -17,13 +21,16 @@ x y z intensity ring, ground plane + obstacles). Then times, in one run, on the 
   `read_depth(..., "nuscenes_lidar:<3x4>")` (sweep -> camera frame, 1 m < z <= 80 m),
   `unify_focal` of a pinhole CAM_FRONT-like camera (fx = fy = 1266.417, no distortion: prefilter
   + one bilinear resize), `sparse_depth_map` re-projection with the new K, then the same QA draw.
-The variants take turns within each of the --repeat rounds (so load changes hit all of them);
-each figure is the median over rounds of the mean CPU (process) and wall ms per image. Outputs are
-not kept during timing; a separate pass checks cached == uncached bytes. Also prints a per-step
-CPU profile of both cases. --threads 1 (default) is how the pipeline runs the stage
-(rules/resize.smk passes --workers 2 and each worker process calls cv2.setNumThreads(1)); with
---threads 0 (OpenCV's default, 2 threads here) OpenCV's thread hand-offs add CPU time. Prints a
-markdown block to paste into benchmarks/RESULTS.md.
+Timing is paired: in each of the --repeat rounds, every image goes through every variant back to
+back, and each variant's time on an image is divided by the decode time of the SAME image in the
+SAME round, so the machine's speed drifts (this 2-core shared machine's decode time moves by 1.5x
+between minutes) cancel in the ratio. Reported: median (and quartiles) of those per-image ratios,
+and the median CPU (process) and wall ms per image. Outputs are not kept during timing; a separate
+pass checks cached == uncached bytes. Also prints a per-step CPU profile of both cases (first noise
+level). --threads 1 (default) is how the pipeline runs the stage (rules/resize.smk passes
+--workers 2 and each worker process calls cv2.setNumThreads(1)); with --threads 0 (OpenCV's
+default, 2 threads here) OpenCV's thread hand-offs add CPU time. Prints a markdown block to paste
+into benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -71,22 +78,24 @@ def lidar_sweep(rng: np.random.Generator) -> np.ndarray:
     return np.stack([x, y, z, rng.uniform(0, 100, r.shape), ring], -1).reshape(-1, 5).astype(np.float32)
 
 
-def make_inputs(folder: Path, n: int, seed: int) -> list[tuple[Path, Path, Path]]:
+def make_inputs(folder: Path, n: int, seed: int, noise: float = 12.0) -> list[tuple[Path, Path, Path]]:
+    """n (jpeg, depth .npy, lidar .pcd.bin) triples; `noise` = sigma of the JPEGs' pixel noise
+    (12: ~550 KiB per file, 3: ~250 KiB); the depth files do not depend on it."""
     files = []
     for i in range(n):
         rng = rng_for(seed, "preprocess-bench", i)
-        # smooth colour blobs + fine noise: a photo-like JPEG size (~0.5-1 MB)
+        # smooth colour blobs + fine noise (the noise sets the compressed size)
         low = rng.uniform(0, 255, (H // 40, W // 40, 3)).astype(np.float32)
         img = cv2.resize(low, (W, H), interpolation=cv2.INTER_CUBIC)
-        img += rng.normal(0, 12, (H, W, 3)).astype(np.float32)
+        img += noise * rng.normal(0, 1, (H, W, 3)).astype(np.float32)
         img = np.clip(img, 0, 255).astype(np.uint8)
-        jp = folder / f"img{i:03d}.jpg"
+        jp = folder / f"img{i:03d}_noise{noise:g}.jpg"
         cv2.imwrite(str(jp), img, [cv2.IMWRITE_JPEG_QUALITY, 90])
         depth = cv2.resize(rng.uniform(1, 40, (H // 50, W // 50)).astype(np.float32), (W, H))
         depth[rng.random((H, W)) < 0.05] = 0
-        dp = folder / f"depth{i:03d}.npy"
+        dp = folder / f"depth{i:03d}_noise{noise:g}.npy"
         np.save(dp, depth.astype(np.float32))
-        lp = folder / f"lidar{i:03d}.pcd.bin"
+        lp = folder / f"lidar{i:03d}_noise{noise:g}.pcd.bin"
         lidar_sweep(rng).tofile(lp)
         files.append((jp, dp, lp))
     return files
@@ -114,35 +123,42 @@ def nuscenes_one(jp, lp, rng):
     return new_img, new_depth, qa(new_depth, rng)
 
 
-def _each(fn, items) -> None:
-    for it in items:
-        fn(*it)  # the result is dropped at once, as the stage drops it after writing
-
-
-def variants(files):
+def variants():
+    """Per-image callables (jpeg, depth, lidar) -> None; the decode reference first. The QA draws
+    share one generator, as the stage's images do (its state only changes which pixels)."""
     rng = np.random.default_rng(0)
     return {
-        "decode (cv2.imread, the reference)": lambda: _each(lambda jp, dp, lp: cv2.imread(str(jp), cv2.IMREAD_COLOR), files),
-        "dense: stage path (per-camera cache)": lambda: _each(lambda jp, dp, lp: dense_one(jp, dp, rng), files),
-        "dense: stage path, cache off": lambda: _each(lambda jp, dp, lp: dense_one(jp, dp, rng, cache=False), files),
-        "nuScenes: stage path (pinhole + lidar sweep)": lambda: _each(lambda jp, dp, lp: nuscenes_one(jp, lp, rng), files),
+        "decode (cv2.imread, the reference)": lambda jp, dp, lp: cv2.imread(str(jp), cv2.IMREAD_COLOR),
+        "dense: stage path (per-camera cache)": lambda jp, dp, lp: dense_one(jp, dp, rng),
+        "dense: stage path, cache off": lambda jp, dp, lp: dense_one(jp, dp, rng, cache=False),
+        "nuScenes: stage path (pinhole + lidar sweep)": lambda jp, dp, lp: nuscenes_one(jp, lp, rng),
     }
 
 
-def time_rounds(fns: dict, n_images: int, repeat: int) -> dict:
-    """{name: (median CPU s / image, median wall s / image)}; variants take turns each round.
+def time_paired(fns: dict, files, repeat: int) -> dict:
+    """{name: dict(cpu_ms, wall_ms, ratio, q1, q3)}: every image through every variant back to
+    back in each round; ratio = the variant's CPU time on an image / the decode's CPU time on the
+    same image in the same round (median and quartiles over images x rounds); ms = medians.
 
     CPU time (all threads of this process) is the primary figure: on a shared machine wall time
     also contains waiting for other people's jobs."""
     cpu = {k: [] for k in fns}
     wall = {k: [] for k in fns}
     for _ in range(repeat):
-        for k, fn in fns.items():
-            c0, w0 = time.process_time(), time.perf_counter()
-            fn()
-            cpu[k].append((time.process_time() - c0) / n_images)
-            wall[k].append((time.perf_counter() - w0) / n_images)
-    return {k: (statistics.median(cpu[k]), statistics.median(wall[k])) for k in fns}
+        for it in files:
+            for k, fn in fns.items():
+                c0, w0 = time.process_time(), time.perf_counter()
+                fn(*it)  # the result is dropped at once, as the stage drops it after writing
+                cpu[k].append(time.process_time() - c0)
+                wall[k].append(time.perf_counter() - w0)
+    base = np.array(next(iter(cpu.values())))
+    out = {}
+    for k in fns:
+        r = np.array(cpu[k]) / base
+        out[k] = {"cpu_ms": 1e3 * statistics.median(cpu[k]), "wall_ms": 1e3 * statistics.median(wall[k]),
+                  "ratio": float(np.median(r)), "q1": float(np.quantile(r, 0.25)),
+                  "q3": float(np.quantile(r, 0.75))}
+    return out
 
 
 def same_bytes(files) -> bool:
@@ -202,36 +218,45 @@ def main(argv=None) -> None:
     ap.add_argument("--threads", type=int, default=1,
                     help="cv2.setNumThreads; 1 = as the resize stage's workers run (default), 0 = OpenCV default")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--noise", default="12,3",
+                    help="comma-separated JPEG noise sigmas, one image set each (12: ~550 KiB, 3: ~250 KiB)")
     a = ap.parse_args(argv)
+    noises = [float(x) for x in a.noise.split(",")]
     if a.threads:
         cv2.setNumThreads(a.threads)
     load0 = os.getloadavg()[0]
+    sets = []
     with tempfile.TemporaryDirectory() as tmp:
-        files = make_inputs(Path(tmp), a.n, a.seed)
-        jpeg_kb = np.mean([f.stat().st_size for f, _, _ in files]) / 1024
         t_cam0 = time.perf_counter()
-        for f in variants(files[:2]).values():  # warm-up: the cameras' plans and maps, then (2nd
-            f()  # image) the dense camera's hole-search candidate order are cached
+        for f in variants().values():  # warm-up: the cameras' plans and maps, then (2nd image)
+            for it in make_inputs(Path(tmp), 2, a.seed + 1):  # the dense camera's hole-search
+                f(*it)  # candidate order are cached
         t_cam = time.perf_counter() - t_cam0
-        rows = time_rounds(variants(files), a.n, a.repeat)
-        same = same_bytes(files)
-        prof, n_pts, n_px = profile_steps(files, a.repeat)
+        for noise in noises:
+            files = make_inputs(Path(tmp), a.n, a.seed, noise)
+            kib = np.mean([f.stat().st_size for f, _, _ in files]) / 1024
+            sets.append((noise, kib, time_paired(variants(), files, a.repeat), same_bytes(files)))
+            if len(sets) == 1:
+                prof, n_pts, n_px = profile_steps(files, a.repeat)
     load1 = os.getloadavg()[0]
     p, pn = plan_unify_focal(K, W, H, TARGET, DIST), plan_unify_focal(K_NUS, W, H, TARGET)
-    base_cpu, base_wall = next(iter(rows.values()))
     print(f"### Preprocessing ({datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC)")
     print(f"- machine: {platform.machine()}, {os.cpu_count()} CPU cores visible; OpenCV {cv2.__version__} with "
           f"{cv2.getNumThreads()} threads; numpy {np.__version__}; load average {load0:.1f} -> {load1:.1f}")
-    print(f"- command: `python benchmarks/preprocess.py --n {a.n} --repeat {a.repeat} --threads {a.threads}`")
-    print(f"- input: {a.n} JPEGs {W}x{H} (mean {jpeg_kb:.0f} KiB); dense: float32 .npy (5 % holes), opencv "
+    print(f"- command: `python benchmarks/preprocess.py --n {a.n} --repeat {a.repeat} --threads {a.threads} "
+          f"--noise {a.noise}`")
+    print(f"- input: {a.n} JPEGs {W}x{H} per noise level; dense: float32 .npy (5 % holes), opencv "
           f"k1=-0.12 k2=0.03 fx=1266 -> {p.width_new}x{p.height_new}; nuScenes: pinhole fx=1266.417 -> "
           f"{pn.width_new}x{pn.height_new}, {n_pts:.0f} lidar points in front of the camera, {n_px:.0f} depth "
           f"pixels; warm-up (2 images per variant, builds the cameras' caches): {t_cam*1e3:.0f} ms wall")
-    print("\n| variant | CPU ms / image | x decode (CPU) | wall ms / image | x decode (wall) |\n|---|---|---|---|---|")
-    for k, (c, w) in rows.items():
-        print(f"| {k} | {c * 1e3:.1f} | {c / base_cpu:.2f} | {w * 1e3:.1f} | {w / base_wall:.2f} |")
-    print(f"\ncached and uncached dense outputs byte-identical: {same}")
-    print("\n| step (cached path) | CPU ms / image |\n|---|---|")
+    print("\n| JPEG noise (mean size) | variant | CPU ms / image | x decode (CPU, median [quartiles] of "
+          "per-image ratios) | wall ms / image |\n|---|---|---|---|---|")
+    for noise, kib, rows, _ in sets:
+        for k, r in rows.items():
+            print(f"| {noise:g} ({kib:.0f} KiB) | {k} | {r['cpu_ms']:.1f} | {r['ratio']:.2f} "
+                  f"[{r['q1']:.2f}, {r['q3']:.2f}] | {r['wall_ms']:.1f} |")
+    print(f"\ncached and uncached dense outputs byte-identical: {all(x[3] for x in sets)}")
+    print(f"\n| step (cached path, noise {noises[0]:g}) | CPU ms / image |\n|---|---|")
     for k, v in prof.items():
         print(f"| {k} | {v:.2f} |")
 
