@@ -33,7 +33,7 @@ def test_merge_is_snakemakes_and_validates(tmp_path):
     update_config(want, yaml.safe_load(OVERLAY.read_text()))
     got = merge_files([BASE, OVERLAY])
     assert got == want and list(got["models"]) == list(want["models"])
-    assert got["runs"]["tiny-depth-native"] == {**got["runs"]["tiny-depth"], "unify_focal": False, "max_minutes": 30.0}
+    assert got["runs"]["tiny-depth-native"] == {**got["runs"]["tiny-depth"], "unify_focal": False}
     main(["--merge", str(BASE), str(OVERLAY), "--out", str(tmp_path / "m.yaml")])
     assert yaml.safe_load((tmp_path / "m.yaml").read_text()) == want
     bad = tmp_path / "bad.yaml"
