@@ -76,6 +76,12 @@ def models_for(task, kinds=None):
     return out
 
 
+def used_checkpoints():
+    """Checkpoint folders of the fine-tuning runs that configured models (kind run) answer with."""
+    return sorted({f"results/checkpoints/{config['models'][m]['run'].format(task=t)}"
+                   for t in TASKS for m in models_for(t, {"run"})})
+
+
 def benches(task):
     return [f"{b['dataset']}_{b['split']}" for b in config["benchmarks"].get(task, [])]
 

@@ -45,11 +45,13 @@ rule paper_tables:
 
 
 rule audit:
-    """Every claim beside its reproduced value with CI and a verdict; the synthetic replica's claims."""
+    """Every claim beside its reproduced value with CI and a verdict; the synthetic replica's claims;
+    steps reached by each fine-tuning run the models use (time-capped runs flagged)."""
     input:
         metrics=ALL_METRICS,
         claims=CLAIMS,
         config=CONFIGFILE,
+        runs=used_checkpoints(),
     output:
         md="results/audit/report.md",
         json="results/audit/report.json",
@@ -63,7 +65,7 @@ rule audit:
         "../envs/report.yaml"
     shell:
         "python -m vlm3.report.audit --claims {input.claims} --metrics {input.metrics}"
-        " --config {input.config} --out results/audit > {log} 2>&1"
+        " --config {input.config} --runs {input.runs} --out results/audit > {log} 2>&1"
 
 
 rule paper_figures:

@@ -172,6 +172,44 @@ def test_paper_config_without_metrics_says_so(tmp_path):
     assert reasons["depth/VLM3-4B/argo2"] == "no configured depth benchmark is one of argoverse2"
 
 
+def summary_dir(root: Path, run: str, step: int, max_steps: int, stopped_by: str) -> Path:
+    d = root / run
+    d.mkdir(parents=True)
+    (d / "train_summary.json").write_text(json.dumps({"global_step": step, "max_steps": max_steps,
+                                                      "stopped_by": stopped_by, "config": {}}))
+    return d
+
+
+def test_training_runs_section_flags_time_capped_runs(tmp_path):
+    m = embedded_metrics(tmp_path / "metrics")
+    cfg = write_config(tmp_path, EMBEDDED)
+    full = summary_dir(tmp_path / "ck", "tiny-depth", 650, 650, "max_steps")
+    rep = write_audit(CLAIMS, [m], cfg, tmp_path / "a1", [full])
+    assert rep["training_runs"] == [{"run": "tiny-depth", "global_step": 650, "max_steps": 650,
+                                     "stopped_by": "max_steps"}]
+    md = (tmp_path / "a1" / "report.md").read_text()
+    assert "| tiny-depth | 650 | 650 | max_steps |" in md and "wall-clock cap" not in md
+    capped = summary_dir(tmp_path / "ck", "tiny-pose", 44, 150, "max_minutes")
+    rep = write_audit(CLAIMS, [m], cfg, tmp_path / "a2", [full, capped])
+    assert [r["run"] for r in rep["training_runs"]] == ["tiny-depth", "tiny-pose"]
+    md = (tmp_path / "a2" / "report.md").read_text()
+    assert ("**Stopped by the wall-clock cap (max_minutes) before max_steps: tiny-pose (step 44 of 150). "
+            "These checkpoints") in md
+    assert "| tiny-pose | 44 | 150 | max_minutes |" in md
+    # without --runs: no section (the audit of hub-only configs)
+    write_audit(CLAIMS, [m], cfg, tmp_path / "a3")
+    assert "## Training runs" not in (tmp_path / "a3" / "report.md").read_text()
+    # a folder without a summary: a clear error naming the file, no report left behind
+    (tmp_path / "ck" / "empty").mkdir()
+    with pytest.raises(ValueError, match=r"empty/train_summary.json: missing"):
+        write_audit(CLAIMS, [m], cfg, tmp_path / "a4", [tmp_path / "ck" / "empty"])
+    (tmp_path / "ck" / "bad").mkdir()
+    (tmp_path / "ck" / "bad" / "train_summary.json").write_text('{"max_steps": 3}')
+    with pytest.raises(ValueError, match=r"bad/train_summary.json: not a vlm3.train summary \(KeyError"):
+        write_audit(CLAIMS, [m], cfg, tmp_path / "a5", [tmp_path / "ck" / "bad"])
+    assert not (tmp_path / "a4").exists() and not (tmp_path / "a5").exists()
+
+
 def test_audit_is_byte_identical_and_strict_json(tmp_path):
     m = embedded_metrics(tmp_path / "metrics")
     cfg = write_config(tmp_path, EMBEDDED)

@@ -13,6 +13,10 @@ units), the difference reproduced - claimed, and a verdict:
   column, or the metrics file is missing), with the reason.
 With the embedded default no paper benchmark is configured: the report says so plainly and audits
 the synthetic replica's own claims (`synthetic_claims`, rule ci_disjoint) instead.
+`--runs` (the checkpoints of the fine-tuning runs the models use) adds a "Training runs" section:
+steps reached of max_steps and what stopped each run; a run ended by its wall-clock cap
+(`max_minutes`) is flagged at the top, since its checkpoint and every number from it depend on the
+machine's speed.
 The JSON holds the same content (NaN as null), keys sorted, so reruns are byte-identical.
 """
 
@@ -152,7 +156,29 @@ def audit_synthetic(claims: Claims, metrics: dict, config: dict) -> list[dict]:
     return out
 
 
-def build_report(claims: Claims, metrics: dict, config: dict) -> dict:
+def load_runs(paths) -> list[dict]:
+    """Each checkpoint folder's train_summary.json -> {run, global_step, max_steps, stopped_by}."""
+    out = []
+    for d in paths or []:
+        f = Path(d) / "train_summary.json"
+        try:
+            summ = json.loads(f.read_text())
+            row = {"run": Path(d).name, "global_step": int(summ["global_step"]),
+                   "max_steps": summ.get("max_steps"), "stopped_by": str(summ["stopped_by"])}
+        except FileNotFoundError:
+            raise ValueError(f"{f}: missing (is {d} a checkpoint written by vlm3.train?)") from None
+        except (ValueError, KeyError, TypeError) as e:
+            raise ValueError(f"{f}: not a vlm3.train summary ({type(e).__name__}: {e})") from None
+        out.append(row)
+    return sorted(out, key=lambda r: r["run"])
+
+
+def time_capped(runs: list[dict]) -> list[dict]:
+    return [r for r in runs if r["stopped_by"] == "max_minutes"]
+
+
+def build_report(claims: Claims, metrics: dict, config: dict, runs: list[dict] | None = None) -> dict:
+    runs = runs or []
     paper = audit_paper_claims(claims, metrics, config)
     synth = audit_synthetic(claims, metrics, config)
     comparable = any(r["reproduced"] is not None for r in paper)
@@ -178,6 +204,7 @@ def build_report(claims: Claims, metrics: dict, config: dict) -> dict:
                     "synthetic": {"claims": len(synth), **count(synth)}},
         "synthetic_claims": synth,
         "paper_claims": paper,
+        "training_runs": runs,
         "consistency": {
             "stated_means_checked": len(means),
             "stated_means_inconsistent": [m for m in means if not m["ok"]],
@@ -197,6 +224,12 @@ def render_md(rep: dict) -> str:
     lines = ["# Claims audit", "", "## Summary", ""]
     if rep["statement"]:
         lines += [f"**{rep['statement']}**", ""]
+    capped = time_capped(rep.get("training_runs") or [])
+    if capped:
+        names = ", ".join(f"{r['run']} (step {r['global_step']} of {r['max_steps']})" for r in capped)
+        lines += [f"**Stopped by the wall-clock cap (max_minutes) before max_steps: {names}. These checkpoints, "
+                  "and every number computed from them, depend on the speed of the machine that trained "
+                  "them; rerun without max_minutes to compare.**", ""]
     lines += ["| claims | checked rows | reproduced | not reproduced | not run |", "|---|---|---|---|---|",
               f"| paper ({s['paper']['claims']}) | {s['paper']['rows']} | {s['paper']['reproduced']} | "
               f"{s['paper']['not reproduced']} | {s['paper']['not run']} |",
@@ -222,6 +255,10 @@ def render_md(rep: dict) -> str:
         lines.append(f"- `{m['key']}`: stated {m['stated']}, mean of printed values {m['computed']:.4f}")
     for m in con["same_as_inconsistent"]:
         lines.append(f"- `{m['key']}` = {m['value']} but `{m['ref']}` = {m['ref_value']}")
+    if rep.get("training_runs"):
+        lines += ["", "## Training runs", "", "| run | steps | max_steps | stopped by |", "|---|---|---|---|"]
+        lines += [f"| {r['run']} | {r['global_step']} | {r['max_steps']} | {r['stopped_by']} |"
+                  for r in rep["training_runs"]]
     lines += ["", "## Paper claims", "",
               "| claim | model | claimed | reproduced [95 % CI] | diff | verdict | reason |",
               "|---|---|---|---|---|---|---|"]
@@ -244,10 +281,10 @@ def _clean(x):
     return x
 
 
-def write_audit(claims_path, metrics, config_path, out) -> dict:
+def write_audit(claims_path, metrics, config_path, out, runs=None) -> dict:
     claims = load_claims(claims_path)
     config = load_config(config_path)
-    rep = build_report(claims, load_metrics(metrics), config)
+    rep = build_report(claims, load_metrics(metrics), config, load_runs(runs))
     out = Path(out)
     with atomic_path(out / "report.json") as tmp:
         tmp.write_text(json.dumps(_clean(rep), indent=1, sort_keys=True, allow_nan=False) + "\n")
@@ -255,6 +292,9 @@ def write_audit(claims_path, metrics, config_path, out) -> dict:
         tmp.write_text(render_md(rep))
     s = rep["summary"]
     log.info("paper claims: %s; synthetic claims: %s", s["paper"], s["synthetic"])
+    for r in time_capped(rep["training_runs"]):
+        log.warning("run %s stopped by max_minutes at step %d of %s: machine-dependent", r["run"],
+                    r["global_step"], r["max_steps"])
     return rep
 
 
@@ -264,9 +304,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--metrics", required=True, nargs="+", help="metrics root(s) and/or metrics .json files")
     p.add_argument("--config", required=True, help="workflow config (models, benchmarks, runs)")
     p.add_argument("--out", required=True, help="output folder (results/audit)")
+    p.add_argument("--runs", nargs="*", default=[],
+                   help="checkpoint folders of the fine-tuning runs (each with train_summary.json)")
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    write_audit(a.claims, a.metrics, a.config, a.out)
+    write_audit(a.claims, a.metrics, a.config, a.out, a.runs)
 
 
 if __name__ == "__main__":
