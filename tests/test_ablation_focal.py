@@ -68,7 +68,9 @@ def test_default_plans_exactly_the_old_jobs(dry_runs):
     default, _ = dry_runs
     assert _pc._job_counts(default) == DEFAULT_JOBS
     assert "native" not in default and "results/config.yaml" not in default
-    assert "--config config/config.yaml --out results/audit" in default
+    assert ("--config config/config.yaml --runs results/checkpoints/tiny-correspondence "
+            "results/checkpoints/tiny-depth results/checkpoints/tiny-object results/checkpoints/tiny-pose "
+            "--out results/audit") in default
 
 
 def test_overlay_adds_the_native_focal_chain(dry_runs):
@@ -93,7 +95,10 @@ def test_overlay_adds_the_native_focal_chain(dry_runs):
         " --out results/checkpoints/tiny-depth ",
         "python -m vlm3.predict --model results/checkpoints/tiny-depth --qa results/qa/depth/synthetic/test.jsonl",
         "python -m vlm3.config --merge config/config.yaml config/ablation_focal.yaml --out results/config.yaml",
-        "--config results/config.yaml --out results/audit",
+        # the audit also reads the native run's checkpoint (its steps reached)
+        "--config results/config.yaml --runs results/checkpoints/tiny-correspondence results/checkpoints/"
+        "tiny-depth results/checkpoints/tiny-depth-native results/checkpoints/tiny-object "
+        "results/checkpoints/tiny-pose --out results/audit",
     ):
         assert cmd in out, cmd
     assert out.count("--qa results/qa_native/") == 1  # only tiny-native answers at native focal
