@@ -76,10 +76,14 @@ def models_for(task, kinds=None):
     return out
 
 
+def run_checkpoint(model, task):
+    """Checkpoint folder a model of kind run answers `task` with (its run name may hold {task})."""
+    return f"results/checkpoints/{config['models'][model]['run'].format(task=task)}"
+
+
 def used_checkpoints():
     """Checkpoint folders of the fine-tuning runs that configured models (kind run) answer with."""
-    return sorted({f"results/checkpoints/{config['models'][m]['run'].format(task=t)}"
-                   for t in TASKS for m in models_for(t, {"run"})})
+    return sorted({run_checkpoint(m, t) for t in TASKS for m in models_for(t, {"run"})})
 
 
 def benches(task):
@@ -200,7 +204,7 @@ def model_input(w):
     if m["kind"] == "base":
         return base_model_input()
     if m["kind"] == "run":
-        return f"results/checkpoints/{m['run'].format(task=w.task)}"
+        return run_checkpoint(w.model, w.task)
     return []
 
 
@@ -209,7 +213,7 @@ def model_path(w):
     if m["kind"] == "base":
         return base_model_path()
     if m["kind"] == "run":
-        return f"results/checkpoints/{m['run'].format(task=w.task)}"
+        return run_checkpoint(w.model, w.task)
     return m["hub"][w.task] if isinstance(m["hub"], dict) else m["hub"]
 
 
