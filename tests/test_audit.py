@@ -93,7 +93,7 @@ def test_embedded_default_audits_the_synthetic_claims(tmp_path):
     assert rows[("depth/Gemini-2.5-Pro/eth3d", None)]["reason"] == \
         "no configured model reproduces the paper row 'Gemini-2.5-Pro'"
     synth = {c["key"]: c for c in rep["synthetic_claims"]}
-    th = synth["training_helps"]
+    th = synth["training_helps_depth"]
     assert th["verdict"] == "reproduced"
     assert [(c["than"], c["holds"]) for c in th["comparisons"]] == [("tiny-untrained", True), ("median", True)]
     assert th["comparisons"][1]["diff"] == pytest.approx(0.6 - 0.375)
@@ -102,14 +102,14 @@ def test_embedded_default_audits_the_synthetic_claims(tmp_path):
     assert fo["reason"] == 'no configured model matches {"kind": "run", "unify_focal": false}'
     md = (tmp_path / "audit" / "report.md").read_text()
     assert md.startswith("# Claims audit\n\n## Summary\n\n**This run uses the embedded default")
-    assert "### training_helps: **reproduced**" in md
+    assert "### training_helps_depth: **reproduced**" in md
     assert "`depth/Qwen3-VL-4B/mean`: stated .101, mean of printed values 0.0974" in md
 
 
 def test_synthetic_claim_with_overlapping_ci_is_not_reproduced(tmp_path):
     m = embedded_metrics(tmp_path / "metrics", trained=(0.45, 0.40, 0.50))  # beats median, CIs overlap
     rep = write_audit(CLAIMS, [m], write_config(tmp_path, EMBEDDED), tmp_path / "audit")
-    th = {c["key"]: c for c in rep["synthetic_claims"]}["training_helps"]
+    th = {c["key"]: c for c in rep["synthetic_claims"]}["training_helps_depth"]
     assert th["verdict"] == "not reproduced"
     assert [c["holds"] for c in th["comparisons"]] == [True, False]
 
@@ -118,7 +118,7 @@ def test_missing_metrics_are_not_run_with_the_path(tmp_path):
     m = embedded_metrics(tmp_path / "metrics")
     (m / "tiny-trained" / "depth" / "synthetic_test.json").unlink()
     rep = write_audit(CLAIMS, [m], write_config(tmp_path, EMBEDDED), tmp_path / "audit")
-    th = {c["key"]: c for c in rep["synthetic_claims"]}["training_helps"]
+    th = {c["key"]: c for c in rep["synthetic_claims"]}["training_helps_depth"]
     assert th["verdict"] == "not run"
     assert th["reason"] == "missing results/metrics/tiny-trained/depth/synthetic_test.json"
 
@@ -133,6 +133,87 @@ def test_focal_claim_runs_when_a_no_unification_run_exists(tmp_path):
     fo = {c["key"]: c for c in rep["synthetic_claims"]}["focal_unification_helps"]
     assert fo["verdict"] == "reproduced"
     assert [(c["better"], c["than"]) for c in fo["comparisons"]] == [("tiny-trained", "tiny-nofocal")]
+
+
+ALL_TASKS = {**EMBEDDED,
+             "benchmarks": {t: [{"dataset": "synthetic", "split": "test"}]
+                            for t in ("depth", "object", "correspondence", "pose")},
+             "runs": {f"tiny-{t}": {"task": t} for t in ("depth", "object", "correspondence", "pose")}}
+
+
+def all_task_metrics(root: Path, object_trained=(0.62, 0.57, 0.67), corr_epe=(40.0, 35.0, 45.0)) -> Path:
+    """Metrics of every task: trained, untrained and the constant baseline (score's keys)."""
+    embedded_metrics(root)
+    v, lo, hi = object_trained
+    metrics_file(root, "tiny-trained", "object", "synthetic_test", {"overall_acc": v}, {"overall_acc": [lo, hi]})
+    metrics_file(root, "tiny-untrained", "object", "synthetic_test", {"overall_acc": 0.0}, {"overall_acc": [0.0, 0.0]})
+    metrics_file(root, "median", "object", "synthetic_test", {"overall_acc": 0.485}, {"overall_acc": [0.437, 0.539]})
+    e, elo, ehi = corr_epe
+    metrics_file(root, "tiny-trained", "correspondence", "synthetic_test", {"pck_5": 0.30, "epe": e},
+                 {"pck_5": [0.26, 0.34], "epe": [elo, ehi]})
+    metrics_file(root, "tiny-untrained", "correspondence", "synthetic_test", {"pck_5": 0.0, "epe": None},
+                 {"pck_5": [0.0, 0.0], "epe": [None, None]})
+    metrics_file(root, "median", "correspondence", "synthetic_test", {"pck_5": 0.095, "epe": 173.0},
+                 {"pck_5": [0.07, 0.12], "epe": [160.0, 186.0]})
+    metrics_file(root, "tiny-trained", "pose", "synthetic_test", {"auc30": 0.41}, {"auc30": [0.35, 0.47]})
+    metrics_file(root, "tiny-untrained", "pose", "synthetic_test", {"auc30": 0.0}, {"auc30": [0.0, 0.0]})
+    metrics_file(root, "median", "pose", "synthetic_test", {"auc30": 0.033}, {"auc30": [0.02, 0.05]})
+    return root
+
+
+def test_every_task_has_a_training_helps_claim(tmp_path):
+    m = all_task_metrics(tmp_path / "metrics")
+    rep = write_audit(CLAIMS, [m], write_config(tmp_path, ALL_TASKS), tmp_path / "audit")
+    synth = {c["key"]: c for c in rep["synthetic_claims"]}
+    for task, metric in (("depth", "delta1"), ("object", "overall_acc"), ("correspondence", "pck_5"),
+                         ("pose", "auc30")):
+        c = synth[f"training_helps_{task}"]
+        assert (c["task"], c["metric"], c["verdict"]) == (task, metric, "reproduced")
+        assert {k["than"] for k in c["comparisons"]} == {"tiny-untrained", "median"}
+    # correspondence also needs a lower EPE; the untrained model has none (no answer parsed)
+    corr = synth["training_helps_correspondence"]
+    assert [(k["metric"], k["than"], k["holds"]) for k in corr["comparisons"]] == [
+        ("pck_5", "tiny-untrained", True), ("pck_5", "median", True), ("epe", "median", True)]
+    assert corr["skipped"] == ["tiny-untrained (epe): results/metrics/tiny-untrained/correspondence/"
+                               "synthetic_test.json has no finite epe"]
+    assert corr["reason"].endswith("; not compared: " + corr["skipped"][0])
+    assert rep["summary"]["synthetic"] == {"claims": 5, "reproduced": 4, "not reproduced": 0, "not run": 1}
+    md = (tmp_path / "audit" / "report.md").read_text()
+    assert "Synthetic claims not reproduced" not in md
+
+
+def test_a_task_losing_to_the_constant_answer_is_not_reproduced_and_summarised(tmp_path):
+    # object: the trained model below the majority answer (0.283 vs 0.485, as the old default);
+    # correspondence: PCK beats zero motion but the EPE does not (the `also` metric fails)
+    m = all_task_metrics(tmp_path / "metrics", object_trained=(0.283, 0.235, 0.331),
+                         corr_epe=(239.0, 220.0, 258.0))
+    rep = write_audit(CLAIMS, [m], write_config(tmp_path, ALL_TASKS), tmp_path / "audit")
+    synth = {c["key"]: c for c in rep["synthetic_claims"]}
+    ob = synth["training_helps_object"]
+    assert ob["verdict"] == "not reproduced"
+    assert ob["reason"] == "95 % CIs overlap or are in the wrong order: tiny-trained vs median (overall_acc)"
+    assert [k["diff"] for k in ob["comparisons"] if not k["holds"]] == [pytest.approx(0.283 - 0.485)]
+    co = synth["training_helps_correspondence"]
+    assert co["verdict"] == "not reproduced"
+    assert [(k["metric"], k["than"]) for k in co["comparisons"] if not k["holds"]] == [("epe", "median")]
+    assert synth["training_helps_pose"]["verdict"] == "reproduced"
+    assert rep["summary"]["synthetic"]["not reproduced"] == 2
+    md = (tmp_path / "audit" / "report.md").read_text()
+    top = md.split("## Synthetic replica's claims")[0]
+    assert ("**Synthetic claims not reproduced:** `training_helps_object` (tiny-trained 0.283 vs median "
+            "0.485 overall_acc); `training_helps_correspondence` (tiny-trained 239 vs median 173 epe).") in top
+    assert "| epe | tiny-trained | 239 [220, 258] | median | 173 [160, 186] | 66 | no |" in md
+
+
+def test_claims_also_must_name_metric_and_direction(tmp_path):
+    doc = yaml.safe_load(CLAIMS.read_text())
+    doc["synthetic_claims"]["training_helps_correspondence"]["also"] = [{"metric": "epe"}]
+    bad = tmp_path / "claims.yaml"
+    bad.write_text(yaml.safe_dump(doc))
+    from vlm3.report.claims import load_claims
+    with pytest.raises(ValueError, match=r"synthetic_claims\.training_helps_correspondence\.also\[0\]: "
+                                         r"needs `metric`"):
+        load_claims(bad)
 
 
 def paperlike(tmp_path, eth3d=(0.805, 0.79, 0.82), ibims=(0.95, 0.94, 0.96)):
@@ -292,7 +373,7 @@ def test_macros_file(tmp_path):
     assert defs["synthDepthSyntheticTestDeltaOneTinyTrained"] == "0.600"
     assert (defs["synthDepthSyntheticTestDeltaOneMedianLo"], defs["synthDepthSyntheticTestDeltaOneMedianHi"]) == \
         ("0.317", "0.442")
-    assert defs["synthTrainingHelpsVerdict"] == "reproduced"
+    assert defs["synthTrainingHelpsDepthVerdict"] == "reproduced"
     assert (defs["auditPaperClaims"], defs["auditPaperNotRun"], defs["auditInconsistentMeans"]) == ("282", "282", "2")
     assert sum(k.startswith("claim") for k in defs) == N_CLAIMS
     with pytest.raises(ValueError, match="not an audit report"):

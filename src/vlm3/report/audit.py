@@ -88,18 +88,26 @@ def audit_paper_claims(claims: Claims, metrics: dict, config: dict) -> list[dict
     return rows
 
 
-def _metric(metrics: dict, model: str, s: SyntheticClaim) -> tuple[float, float, float] | str:
+def _metric(metrics: dict, model: str, s: SyntheticClaim, metric: str) -> tuple[float, float, float] | str:
     rec = metrics.get(s.task, {}).get(model, {}).get(s.bench)
     path = f"results/metrics/{model}/{s.task}/{s.bench}.json"
     if rec is None:
         return f"missing {path}"
-    v = rec["metrics"].get(s.metric)
+    v = rec["metrics"].get(metric)
     if v is None or not math.isfinite(float(v)):
-        return f"{path} has no finite {s.metric}"
-    ci = (rec.get("ci95") or {}).get(s.metric) or [None, None]
+        return f"{path} has no finite {metric}"
+    ci = (rec.get("ci95") or {}).get(metric) or [None, None]
     lo = math.nan if ci[0] is None else float(ci[0])
     hi = math.nan if ci[1] is None else float(ci[1])
     return float(v), lo, hi
+
+
+def _ci_beyond(vb: tuple[float, float, float], vo: tuple[float, float, float], higher_better: bool) -> bool:
+    """ci_disjoint: the better model's 95 % CI lies strictly beyond the other's (without a CI the
+    point value stands for both bounds)."""
+    b_lo, b_hi = (x if math.isfinite(x) else vb[0] for x in vb[1:])
+    o_lo, o_hi = (x if math.isfinite(x) else vo[0] for x in vo[1:])
+    return b_lo > o_hi if higher_better else b_hi < o_lo
 
 
 def audit_synthetic(claims: Claims, metrics: dict, config: dict) -> list[dict]:
@@ -121,30 +129,32 @@ def audit_synthetic(claims: Claims, metrics: dict, config: dict) -> list[dict]:
         if reasons:
             out.append({**res, "verdict": "not run", "reason": "; ".join(reasons)})
             continue
-        missing, holds = [], []
-        for b in better:
-            vb = _metric(metrics, b, s)
-            for m in s.than:
-                for o in models_matching([m], config, s.task):
-                    if o == b:
-                        continue
-                    vo = _metric(metrics, o, s)
-                    if isinstance(vb, str) or isinstance(vo, str):
-                        missing += [x for x in (vb, vo) if isinstance(x, str)]
-                        continue
-                    # without a CI the point value stands for both bounds
-                    b_lo = vb[1] if math.isfinite(vb[1]) else vb[0]
-                    b_hi = vb[2] if math.isfinite(vb[2]) else vb[0]
-                    o_lo = vo[1] if math.isfinite(vo[1]) else vo[0]
-                    o_hi = vo[2] if math.isfinite(vo[2]) else vo[0]
-                    ok = b_lo > o_hi if s.higher_better else b_hi < o_lo
-                    holds.append(ok)
-                    res["comparisons"].append({
-                        "better": b, "than": o, "better_value": vb[0], "better_ci": [_f(vb[1]), _f(vb[2])],
-                        "than_value": vo[0], "than_ci": [_f(vo[1]), _f(vo[2])], "diff": vb[0] - vo[0],
-                        "holds": ok})
+        missing, holds, skipped = [], [], []
+        for metric, higher_better in s.checks:
+            for b in better:
+                vb = _metric(metrics, b, s, metric)
+                for m in s.than:
+                    for o in models_matching([m], config, s.task):
+                        if o == b:
+                            continue
+                        vo = _metric(metrics, o, s, metric)
+                        if not isinstance(vb, str) and isinstance(vo, str) and "has no finite" in vo:
+                            # e.g. the untrained model parses no answer, so it has no EPE: it is
+                            # judged on the other metrics and the skip is reported
+                            skipped.append(f"{o} ({metric}): {vo}")
+                            continue
+                        if isinstance(vb, str) or isinstance(vo, str):
+                            missing += [x for x in (vb, vo) if isinstance(x, str)]
+                            continue
+                        ok = _ci_beyond(vb, vo, higher_better)
+                        holds.append(ok)
+                        res["comparisons"].append({
+                            "metric": metric, "higher_better": higher_better,
+                            "better": b, "than": o, "better_value": vb[0], "better_ci": [_f(vb[1]), _f(vb[2])],
+                            "than_value": vo[0], "than_ci": [_f(vo[1]), _f(vo[2])], "diff": vb[0] - vo[0],
+                            "holds": ok})
         if holds and not all(holds):
-            failed = [f"{k['better']} vs {k['than']}" for k in res["comparisons"] if not k["holds"]]
+            failed = [f"{k['better']} vs {k['than']} ({k['metric']})" for k in res["comparisons"] if not k["holds"]]
             verdict, reason = "not reproduced", "95 % CIs overlap or are in the wrong order: " + ", ".join(failed)
         elif missing:
             verdict, reason = "not run", "; ".join(sorted(set(missing)))
@@ -152,7 +162,9 @@ def audit_synthetic(claims: Claims, metrics: dict, config: dict) -> list[dict]:
             verdict, reason = "reproduced", "every 95 % CI of the better model lies beyond the others'"
         else:
             verdict, reason = "not run", "nothing to compare"
-        out.append({**res, "verdict": verdict, "reason": reason})
+        if skipped:
+            reason += "; not compared: " + "; ".join(skipped)
+        out.append({**res, "verdict": verdict, "reason": reason, "skipped": skipped})
     return out
 
 
@@ -219,6 +231,12 @@ def _fmt(x, nd: int = 4) -> str:
     return f"{x:.{nd}g}" if abs(x) < 1e4 else f"{x:.0f}"
 
 
+def _worst(claim: dict) -> str:
+    """The first failed comparison of a claim, e.g. "tiny-trained 0.2830 vs median 0.4850 overall_acc"."""
+    k = next(k for k in claim["comparisons"] if not k["holds"])
+    return f"{k['better']} {_fmt(k['better_value'])} vs {k['than']} {_fmt(k['than_value'])} {k['metric']}"
+
+
 def render_md(rep: dict) -> str:
     s = rep["summary"]
     lines = ["# Claims audit", "", "## Summary", ""]
@@ -235,15 +253,21 @@ def render_md(rep: dict) -> str:
               f"{s['paper']['not reproduced']} | {s['paper']['not run']} |",
               f"| synthetic replica ({s['synthetic']['claims']}) | {s['synthetic']['claims']} | "
               f"{s['synthetic']['reproduced']} | {s['synthetic']['not reproduced']} | {s['synthetic']['not run']} |",
-              "", "## Synthetic replica's claims", ""]
+              ""]
+    failed = [c for c in rep["synthetic_claims"] if c["verdict"] == "not reproduced"]
+    if failed:
+        lines += ["**Synthetic claims not reproduced:** " + "; ".join(
+            f"`{c['key']}` ({_worst(c)})" for c in failed) + ".", ""]
+    lines += ["## Synthetic replica's claims", ""]
     for c in rep["synthetic_claims"]:
         lines += [f"### {c['key']}: **{c['verdict']}**", "", c["statement"] + ".",
                   f"Metric `{c['metric']}` on `{c['bench']}`, rule `{c['rule']}`. {c['reason']}.", ""]
         if c["comparisons"]:
-            lines += ["| better | value [95 % CI] | than | value [95 % CI] | diff | holds |", "|---|---|---|---|---|---|"]
+            lines += ["| metric | better | value [95 % CI] | than | value [95 % CI] | diff | holds |",
+                      "|---|---|---|---|---|---|---|"]
             for k in c["comparisons"]:
                 bci, tci = k["better_ci"], k["than_ci"]
-                lines.append(f"| {k['better']} | {_fmt(k['better_value'])} [{_fmt(bci[0])}, {_fmt(bci[1])}] | "
+                lines.append(f"| {k['metric']} | {k['better']} | {_fmt(k['better_value'])} [{_fmt(bci[0])}, {_fmt(bci[1])}] | "
                              f"{k['than']} | {_fmt(k['than_value'])} [{_fmt(tci[0])}, {_fmt(tci[1])}] | "
                              f"{_fmt(k['diff'])} | {'yes' if k['holds'] else 'no'} |")
             lines.append("")

@@ -114,6 +114,12 @@ class SyntheticClaim:
     rule: str
     better: dict
     than: list[dict]
+    also: tuple[tuple[str, bool], ...] = ()   # further (metric, higher_better) that must hold too
+
+    @property
+    def checks(self) -> tuple[tuple[str, bool], ...]:
+        """Every (metric, higher_better) the claim needs: the headline metric, then `also`."""
+        return ((self.metric, self.higher_better), *self.also)
 
 
 @dataclass
@@ -251,10 +257,15 @@ def load_claims(path: str | Path = "paper/claims.yaml") -> Claims:
             raise ValueError(f"{where}.rule: {s['rule']!r} not in {SYNTHETIC_RULES}")
         if s["task"] not in TASKS:
             raise ValueError(f"{where}.task: {s['task']!r} is not one of {TASKS}")
+        also = []
+        for i, a in enumerate(s.get("also") or []):
+            if not (isinstance(a, dict) and isinstance(a.get("metric"), str) and isinstance(a.get("higher_better"), bool)):
+                raise ValueError(f"{where}.also[{i}]: needs `metric` (a name) and `higher_better` (true or false)")
+            also.append((a["metric"], a["higher_better"]))
         synthetic[str(key)] = SyntheticClaim(
             str(key), str(s["statement"]), s["task"], str(s["bench"]), str(s["metric"]),
             bool(s["higher_better"]), s["rule"], _check_matcher(s["better"], f"{where}.better"),
-            [_check_matcher(m, f"{where}.than[{i}]") for i, m in enumerate(s["than"])])
+            [_check_matcher(m, f"{where}.than[{i}]") for i, m in enumerate(s["than"])], tuple(also))
     out = Claims(path, str(doc.get("source", "")), tables, reproduced_by, synthetic)
     for key, note in (doc.get("inconsistent_means") or {}).items():
         try:

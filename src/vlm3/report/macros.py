@@ -87,8 +87,8 @@ def build_macros(claims_path, audit: dict) -> MacroSet:
         for k in c["comparisons"]:
             for side in ("better", "than"):
                 model, v, ci = k[side], k[f"{side}_value"], k[f"{side}_ci"]
-                origin = f"{c['task']}/{c['bench']}/{c['metric']}/{model}"
-                base = macro_name("synth", c["task"], c["bench"], c["metric"], model)
+                origin = f"{c['task']}/{c['bench']}/{k['metric']}/{model}"
+                base = macro_name("synth", c["task"], c["bench"], k["metric"], model)
                 ms.add(base, _num(v, 3), origin)
                 ms.add(base + "Lo", _num(ci[0], 3), origin)
                 ms.add(base + "Hi", _num(ci[1], 3), origin)
