@@ -13,7 +13,7 @@ rule calibrate:
                             if "fallback_fov" in dataset_cfg(w.dataset) else ""),
     log:
         "results/logs/calibrate/{dataset}_{split}.log",
-    threads: 2
+    threads: DATA_THREADS
     resources:
         mem_mb=4000,
         runtime=120,

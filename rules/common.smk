@@ -18,6 +18,9 @@ CONFIGFILE = "results/config.yaml" if len(_CF) > 1 else str(_CF[0]) if _CF else 
 TASKS = [t for t in ["depth", "object", "correspondence", "pose"] if t in config["benchmarks"]]
 SEED = config["seed"]
 NEURAL_KINDS = {"base", "run", "hub"}
+# Worker processes of the data stages (generate, calibrate, resize): every core up to 16. Their
+# outputs do not depend on the number of workers; 2 on the embedded default's 2-core machine.
+DATA_THREADS = min(16, workflow.cores)
 
 
 wildcard_constraints:
@@ -182,6 +185,16 @@ def train_threads(w, threads):
     r = run_cfg(w)
     per_node = r.get("gpus", 0) // r.get("nodes", 1)
     return max(1, threads // per_node) if per_node > 0 else threads
+
+
+def predict_gpus(w):
+    """GPUs of a prediction job: hub models, and the workflow's own models when its runs train on GPUs."""
+    m = config["models"][w.model]
+    if m["kind"] == "hub":
+        return 1
+    if m["kind"] == "run":
+        return int(config["runs"][m["run"].format(task=w.task)].get("gpus", 0) > 0)
+    return int(any(r.get("gpus", 0) > 0 for r in config["runs"].values()))
 
 
 def predict_flags(w):

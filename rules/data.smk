@@ -14,7 +14,7 @@ rule generate_synthetic:
         flags=generate_flags,
     log:
         "results/logs/data/{dataset}_{split}.log",
-    threads: 2
+    threads: DATA_THREADS
     resources:
         mem_mb=4000,
         runtime=60,

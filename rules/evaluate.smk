@@ -21,7 +21,7 @@ rule predict:
     resources:
         mem_mb=16000,
         runtime=240,
-        gpu=lambda w: int(config["models"][w.model]["kind"] == "hub"),
+        gpu=predict_gpus,
     conda:
         "../envs/train.yaml"
     shell:

@@ -11,7 +11,7 @@ rule resize:
         focal=lambda w: dataset_cfg(w.dataset).get("target_focal", config["target_focal"]),
     log:
         "results/logs/resize/{dataset}_{split}.log",
-    threads: 2
+    threads: DATA_THREADS
     resources:
         mem_mb=8000,
         runtime=240,

@@ -1,6 +1,7 @@
 """`python -m vlm3.train.launch`: rendezvous from SLURM and the accelerate/torchrun command line."""
 
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -58,10 +59,16 @@ def test_single_node_and_explicit_arguments_win():
 
 def test_cpu_command_is_torchrun():
     args = parse_args(["--cpu", "--gpus-per-node", "2", "--module", "benchmarks.fsdp_cpu", "--", "--steps", "2"])
-    cmd = build_command(resolve_rendezvous(args, {}), args.module, args.module_args, cpu=True)
+    rdv = resolve_rendezvous(args, {})
+    cmd = build_command(rdv, args.module, args.module_args, cpu=True)
     assert cmd == [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--node_rank", "0",
-                   "--nproc_per_node", "2", "--master_addr", "127.0.0.1", "--master_port", "29500",
+                   "--nproc_per_node", "2", "--master_addr", "127.0.0.1", "--master_port", str(rdv.main_port),
                    "-m", "benchmarks.fsdp_cpu", "--steps", "2"]
+    # outside SLURM a single node takes a port the OS has free (concurrent runs on one machine)
+    assert 1024 <= rdv.main_port <= 65535
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", rdv.main_port))  # it is free
 
 
 @pytest.mark.parametrize("value,expect", [("8", 8), ("h100:4", 4), ("gpu:h100:2", 2), ("4(IDX:0-3)", 4)])
@@ -108,7 +115,7 @@ def test_cli_dry_run_prints_command():
     out = subprocess.run([sys.executable, "-m", "vlm3.train.launch", "--dry-run", "--gpus-per-node", "8",
                           "--", "--config", "c.yaml"], capture_output=True, text=True, cwd=ROOT, check=True,
                          env={**os.environ, "SLURM_NNODES": "1"}).stdout
-    assert out.strip().endswith("--main_process_port 29500 -m vlm3.train --config c.yaml")
+    assert re.search(r"--main_process_port \d+ -m vlm3.train --config c.yaml$", out.strip())
 
 
 def test_command_form_names_the_module():

@@ -10,7 +10,8 @@ value not given is read from SLURM: SLURM_NNODES, SLURM_NODEID, the first host o
 SLURM_JOB_NODELIST (expanded with `scontrol show hostnames`) as the rendezvous address,
 SLURM_GPUS_ON_NODE / SLURM_GPUS_PER_NODE ("8" or "h100:8") for GPUs per node, and the port
 29500 + SLURM_JOB_ID % 1000 (so jobs sharing a node don't collide). Outside SLURM: one node,
-localhost, all visible GPUs.
+localhost, all visible GPUs and a free port from the OS (so several runs a workflow starts at once
+on one machine, e.g. the four runs of config/replica.yaml, don't collide on 29500).
 
 Sharding: one node -> `config/accelerate/fsdp_single_node.yaml` (FSDP2 full shard); several nodes
 -> `config/accelerate/fsdp_hybrid.yaml` (FSDP2 HSDP: shard within a node, replicate across nodes,
@@ -112,8 +113,24 @@ def resolve_rendezvous(args, env=None) -> Rendezvous:
     else:
         raise ValueError("several nodes but no --main-address and no SLURM_JOB_NODELIST")
     job = _int_env(env, "SLURM_JOB_ID")
-    port = args.main_port or (29500 + job % 1000 if job is not None else 29500)
+    if args.main_port:
+        port = args.main_port
+    elif job is not None:
+        port = 29500 + job % 1000
+    elif nnodes == 1:
+        port = free_port()
+    else:
+        port = 29500
     return Rendezvous(nnodes, node_rank, gpus, addr, port)
+
+
+def free_port() -> int:
+    """A TCP port the OS has free now on localhost (single-node rendezvous outside SLURM)."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def build_command(rdv: Rendezvous, module: str, module_args: list[str], config_file: str | None = None,
