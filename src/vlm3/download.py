@@ -4,11 +4,16 @@
 
 For every file of the registry entry (config/datasets.yaml, schema config/datasets.schema.json):
 - `urls` given: download to `<out>/<name>.part`, resuming with an HTTP Range request when a
-  `.part` already exists; the finished file is hashed and moved to `<out>/<name>` only when its
-  SHA-256 matches the pinned one. A mismatch deletes the partial file and raises ValueError naming
-  the file and both hashes. A file the registry leaves unpinned (`sha256: null`) is pinned at its
-  first download: its hash goes into the lock file (`--lock`, default `<registry>.lock.yaml`, i.e.
-  config/datasets.lock.yaml; `vlm3.pins`), and later runs verify against it.
+  `.part` already exists. A body shorter than its Content-Length (or the registry's `size`) is a
+  dropped connection: the `.part` is kept and resumed, a few times while it makes progress, and
+  kept for the next run when it does not. The finished file is checked (the registry's `size`
+  where given; an HTML page for a binary file is a login or error page, tried at the next mirror)
+  and moved to `<out>/<name>` only when its SHA-256 matches the pinned one. A mismatch deletes the
+  partial file and raises ValueError naming the file and both hashes. A file the registry leaves
+  unpinned (`sha256: null`) is pinned at its first download, once it is complete (Content-Length
+  or `size` confirmed it) and, for archives, extracted: its hash goes into the lock file (`--lock`,
+  default `<registry>.lock.yaml`, i.e. config/datasets.lock.yaml; `vlm3.pins`), and later runs
+  verify against it.
 - `manual: true` (gated sets, click-through licences): nothing is fetched; the tool names where to
   get the archive and the path to put it at, then verifies the file the user placed there.
 - `extract: zip|tar|7z`: after verification the archive is unpacked into a temporary folder
@@ -19,7 +24,10 @@ When every file is in place, `<out>/.verified` (JSON: file -> sha256) is written
 
 Credentials never appear in logs: `{ENV_VAR}` placeholders in a URL are filled from the
 environment, HTTP basic auth comes from the entry's env variables or ~/.netrc, and every URL is
-logged through `redact()` (userinfo and query values removed).
+logged through `redact()` (userinfo and query values removed, and every filled placeholder value
+wherever it sits, path and host included); the module's logger scrubs those values from every
+line, and error texts go through `scrub()`. Credential headers go only to the origin (scheme,
+host, port) of the URL they were made for: a redirect elsewhere drops them.
 
 Written on urllib (stdlib) rather than requests so the tool has no dependency beyond Python.
 """
@@ -29,7 +37,9 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
+import dataclasses
 import hashlib
+import http.client
 import json
 import logging
 import netrc
@@ -55,6 +65,38 @@ log = logging.getLogger("vlm3.download")
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "config" / "datasets.schema.json"
 CHUNK = 1 << 20
 _PLACEHOLDER = re.compile(r"\{([A-Z][A-Z0-9_]*)\}")
+RETRIES = 5  # resumes of a dropped download while each one makes progress
+_TEXT_SUFFIXES = {".html", ".htm", ".txt", ".json", ".jsonl", ".xml", ".csv", ".md", ".yaml", ".yml"}
+_CREDENTIAL_HEADERS = ("Authorization", "Proxy-authorization", "Cookie")  # Request.capitalize()d
+_SECRETS: set[str] = set()  # every credential value this process filled in or sent
+
+
+# ----------------------------------------------------------------------------- secrets
+def remember_secret(value: str) -> None:
+    """Register a credential value (and its URL-quoted form) for `scrub()`."""
+    if value:
+        _SECRETS.update({value, urllib.parse.quote(value, safe="")})
+
+
+def scrub(text: str) -> str:
+    """`text` with every registered credential value replaced by '***' (longest first)."""
+    for secret in sorted(_SECRETS, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
+
+
+class _ScrubFilter(logging.Filter):
+    """Scrubs credential values from every record of the download logger."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = record.getMessage()
+        clean = scrub(msg)
+        if clean != msg:
+            record.msg, record.args = clean, None
+        return True
+
+
+log.addFilter(_ScrubFilter())
 
 
 # ----------------------------------------------------------------------------- registry
@@ -97,7 +139,7 @@ def redact(url: str) -> str:
     if p.username or p.password:
         netloc = "***@" + netloc
     query = "&".join(f"{k}=***" for k, _ in urllib.parse.parse_qsl(p.query, keep_blank_values=True))
-    return urllib.parse.urlunsplit((p.scheme, netloc, p.path, query, ""))
+    return scrub(urllib.parse.urlunsplit((p.scheme, netloc, p.path, query, "")))
 
 
 def fill_url(url: str, env: dict | None = None) -> str:
@@ -107,6 +149,7 @@ def fill_url(url: str, env: dict | None = None) -> str:
     def sub(m: re.Match) -> str:
         if m.group(1) not in env:
             raise ValueError(f"URL {redact(url)} needs environment variable {m.group(1)} (a credential)")
+        remember_secret(env[m.group(1)])
         return urllib.parse.quote(env[m.group(1)], safe="")
 
     return _PLACEHOLDER.sub(sub, url)
@@ -127,56 +170,179 @@ def auth_header(url: str, auth: dict | None, env: dict | None = None) -> dict:
     if user is None:
         return {}
     token = base64.b64encode(f"{user}:{pw}".encode()).decode()
+    remember_secret(pw)
+    remember_secret(token)
     return {"Authorization": f"Basic {token}"}
 
 
+def _port(p: urllib.parse.SplitResult) -> int | None:
+    return p.port or {"http": 80, "https": 443}.get(p.scheme)
+
+
+def _keeps_credentials(old: str, new: str) -> bool:
+    """Whether a redirect from `old` to `new` may carry credentials: same origin, or http -> https
+    on the same host with default ports."""
+    a, b = urllib.parse.urlsplit(old), urllib.parse.urlsplit(new)
+    if a.hostname != b.hostname:
+        return False
+    if a.scheme == b.scheme:
+        return _port(a) == _port(b)
+    return (a.scheme, b.scheme) == ("http", "https") and (_port(a), _port(b)) == (80, 443)
+
+
+class _OriginRedirect(urllib.request.HTTPRedirectHandler):
+    """Follows redirects like urllib, dropping credential headers when the origin changes."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        new = super().redirect_request(req, fp, code, msg, headers, newurl)
+        if new is not None and not _keeps_credentials(req.full_url, new.full_url):
+            for name in _CREDENTIAL_HEADERS:
+                new.remove_header(name)
+            log.info("redirect to another origin (%s): credentials not sent", redact(new.full_url))
+        return new
+
+
+_OPENER = urllib.request.build_opener(_OriginRedirect)
+
+
 # ----------------------------------------------------------------------------- download
+@dataclasses.dataclass
+class _Got:
+    have: int  # bytes in the .part
+    total: int | None  # bytes the server announced for the whole file
+    state: str  # "done" (read to its declared end), "short" (closed early), "unknown" (no length)
+    received: int  # bytes of this attempt
+
+
+def _open(url: str, name: str, headers: dict, timeout: float, have: int):
+    """The response for `url` from byte `have` on; None when the .part already holds every byte."""
+    req = urllib.request.Request(url, headers=dict(headers))
+    if have:
+        req.add_header("Range", f"bytes={have}-")
+    try:
+        return _OPENER.open(req, timeout=timeout)
+    except urllib.error.HTTPError as e:
+        if e.code == 416 and have:  # the .part is already complete
+            return None
+        raise RuntimeError(f"{name}: HTTP {e.code} from {redact(url)}") from None
+    except urllib.error.URLError as e:
+        raise RuntimeError(f"{name}: cannot reach {redact(url)}: {scrub(str(e.reason))}") from None
+    except (http.client.HTTPException, OSError, ValueError) as e:
+        raise RuntimeError(f"{name}: cannot fetch {redact(url)}: {scrub(str(e)) or type(e).__name__}") from None
+
+
+def _receive(resp, part: Path, have: int) -> _Got:
+    """Append the body of `resp` to `part` (restarting when the server ignored Range)."""
+    with resp:
+        if have and resp.status != 206:
+            log.info("%s: server ignored the Range request, restarting", part.name)
+            have = 0
+        length = resp.headers.get("Content-Length")
+        total = int(length) + have if length is not None else None
+        chunked = "chunked" in (resp.headers.get("Transfer-Encoding") or "").lower()
+        received, broke = 0, False
+        with open(part, "ab" if have else "wb") as f, tqdm(
+            total=total, initial=have, unit="B", unit_scale=True, desc=part.name, disable=None
+        ) as bar:
+            try:
+                for block in iter(lambda: resp.read(CHUNK), b""):
+                    f.write(block)
+                    received += len(block)
+                    bar.update(len(block))
+            except (http.client.HTTPException, OSError):  # reset, timeout, bad chunk: a short read
+                broke = True
+    have += received
+    if broke or (total is not None and have < total):
+        state = "short"
+    else:
+        state = "done" if total is not None or chunked else "unknown"
+    return _Got(have, total, state, received)
+
+
+def _short(name: str, got: _Got, expect: int | None, url: str) -> str:
+    of = f" of {expect}" if expect is not None else ""
+    return f"{name}: connection closed after {got.have}{of} bytes from {redact(url)}"
+
+
+def _download(url: str, part: Path, headers: dict, timeout: float, size: int | None,
+              retries: int) -> _Got:
+    """Fetch into `part`, resuming a short body while it makes progress (at most `retries` times)."""
+    name = part.name[: -len(".part")]
+    for attempt in range(retries + 1):
+        have = part.stat().st_size if part.exists() else 0
+        resp = _open(url, name, headers, timeout, have)
+        got = _Got(have, None, "unknown", 0) if resp is None else _receive(resp, part, have)
+        expect = got.total if got.total is not None else size
+        if got.state == "unknown" and expect is not None:
+            got.state = "short" if got.have < expect else "done"
+        if got.state != "short":
+            return got
+        kept = f"; the partial file {part} is kept for the next run"
+        if got.received == 0:
+            raise RuntimeError(_short(name, got, expect, url) + ", no progress on resume" + kept)
+        if attempt == retries:
+            raise RuntimeError(_short(name, got, expect, url) + f", still short after {retries} resumes" + kept)
+        of = f" of {expect}" if expect is not None else ""
+        log.info("%s: connection closed after %d%s bytes; resuming", name, got.have, of)
+    raise AssertionError("unreachable")
+
+
+def is_binary_name(name: str) -> bool:
+    return Path(name).suffix.lower() not in _TEXT_SUFFIXES
+
+
+def looks_html(path: Path) -> bool:
+    """Whether the file starts like an HTML document (a login or error page)."""
+    with open(path, "rb") as f:
+        head = f.read(1024).lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    return head.startswith((b"<!doctype html", b"<html"))
+
+
 def fetch(url: str, dest: Path, sha256: str | None, headers: dict | None = None,
-          timeout: float = 60.0, source: str = "the registry") -> str:
+          timeout: float = 60.0, source: str = "the registry", size: int | None = None,
+          retries: int = RETRIES) -> str:
     """Download `url` to `dest` through `dest.part` (resumed with Range); return the sha256.
 
-    Raises ValueError (and deletes the partial file) when the content does not match `sha256`
-    (pinned by `source`, named in the message).
+    A dropped connection keeps the `.part` (RuntimeError after `retries` resumes or none with
+    progress). An HTML page for a binary file is a RuntimeError (the next mirror is tried); a body
+    whose length differs from `size`, or that does not match `sha256` (pinned by `source`, named
+    in the message), is a ValueError and deletes the partial file. An unpinned file without any
+    length to check it against is a ValueError that keeps the `.part`.
     """
     dest = Path(dest)
     part = dest.with_name(dest.name + ".part")
     dest.parent.mkdir(parents=True, exist_ok=True)
-    have = part.stat().st_size if part.exists() else 0
-    req = urllib.request.Request(url, headers=dict(headers or {}))
-    if have:
-        req.add_header("Range", f"bytes={have}-")
-    try:
-        resp = urllib.request.urlopen(req, timeout=timeout)
-    except urllib.error.HTTPError as e:
-        if e.code == 416 and have:  # the .part is already complete
-            resp = None
-        else:
-            raise RuntimeError(f"{dest.name}: HTTP {e.code} from {redact(url)}") from None
-    except urllib.error.URLError as e:
-        raise RuntimeError(f"{dest.name}: cannot reach {redact(url)}: {e.reason}") from None
-    if resp is not None:
-        with resp:
-            if have and resp.status != 206:
-                log.info("%s: server ignored the Range request, restarting", dest.name)
-                have = 0
-            total = resp.headers.get("Content-Length")
-            total = int(total) + have if total is not None else None
-            with open(part, "ab" if have else "wb") as f, tqdm(
-                total=total, initial=have, unit="B", unit_scale=True, desc=dest.name, disable=None
-            ) as bar:
-                for block in iter(lambda: resp.read(CHUNK), b""):
-                    f.write(block)
-                    bar.update(len(block))
-    got = sha256_file(part)
-    if sha256 and got != sha256.lower():
+    got = _download(url, part, headers or {}, timeout, size, retries)
+    removed = "; the partial file was removed"
+    if is_binary_name(dest.name) and looks_html(part):
         part.unlink()
-        raise ValueError(f"{dest.name}: sha256 mismatch: expected {sha256.lower()} ({source}), got {got} "
+        raise RuntimeError(f"{dest.name}: {redact(url)} sent an HTML page (a login or error page?) "
+                           f"instead of the file{removed}")
+    if size is not None and got.have != size:
+        part.unlink()
+        raise ValueError(f"{dest.name}: {got.have} bytes from {redact(url)}, but the registry gives size "
+                         f"{size}{removed}")
+    if got.state == "unknown" and size is None and not sha256:
+        raise ValueError(f"{dest.name}: {redact(url)} sent no Content-Length and the registry gives neither "
+                         "size nor sha256, so the download cannot be checked for completeness; add `size` "
+                         f"or `sha256` to the registry entry (the partial file {part} is kept)")
+    digest = sha256_file(part)
+    if sha256 and digest != sha256.lower():
+        part.unlink()
+        raise ValueError(f"{dest.name}: sha256 mismatch: expected {sha256.lower()} ({source}), got {digest} "
                          f"(downloaded from {redact(url)}; the partial file was removed)")
     os.replace(part, dest)
-    return got
+    return digest
 
 
-def verify_placed(path: Path, sha256: str | None, source: str = "the registry") -> str:
+def verify_placed(path: Path, sha256: str | None, source: str = "the registry", size: int | None = None) -> str:
+    actual = path.stat().st_size
+    if size is not None and actual != size:
+        raise ValueError(f"{path}: {actual} bytes, but the registry gives size {size}; the file at this path "
+                         "is incomplete or not the registry's (delete it to fetch it again)")
+    if is_binary_name(path.name) and looks_html(path):
+        raise ValueError(f"{path}: an HTML page (a login or error page?), not the file; delete it and "
+                         "place the real file there")
     got = sha256_file(path)
     if sha256 and got != sha256.lower():
         raise ValueError(f"{path}: sha256 mismatch: expected {sha256.lower()} ({source}), got {got}; "
@@ -251,6 +417,33 @@ def instructions(name: str, entry: dict, f: dict, out: Path) -> str:
             f"  and re-run this command to verify it.")
 
 
+def fetch_any(name: str, f: dict, dest: Path, sha: str | None, source: str, auth: dict | None) -> str:
+    """Fetch one registry file from the first of its URLs that delivers it."""
+    errors = []
+    for url in f["urls"]:
+        try:
+            full = fill_url(url)
+            return fetch(full, dest, sha, auth_header(full, auth), source=source, size=f.get("size"))
+        except RuntimeError as e:  # unreachable mirror, dropped connection, login page: try the next
+            errors.append(str(e))
+            log.warning("%s", e)
+    raise RuntimeError(f"{name}: every URL failed for {f['name']}: {'; '.join(errors)}")
+
+
+def extract_checked(archive: Path, kind: str, out: Path, drop: bool) -> list[str]:
+    """`extract`, failing with one line naming the archive; `drop` deletes an archive that failed
+    (one fetched unpinned, so the next run fetches it again instead of trusting it)."""
+    try:
+        return extract(archive, kind, out)
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, tarfile.TarError,
+            subprocess.CalledProcessError) as e:
+        then = ""
+        if drop:
+            archive.unlink(missing_ok=True)
+            then = "; the unpinned archive was removed so the next run fetches it again"
+        raise ValueError(f"{archive}: extract ({kind}) failed: {e}{then}") from None
+
+
 def download_dataset(name: str, registry: str | os.PathLike, out: str | os.PathLike,
                      only: list[str] | None = None, no_extract: bool = False,
                      lock: str | os.PathLike | None = None) -> dict:
@@ -279,32 +472,23 @@ def download_dataset(name: str, registry: str | os.PathLike, out: str | os.PathL
     for f in files:
         dest = out / f["name"]
         sha, source = want[f["name"]]
+        fetched = False
         if f.get("manual") or not f.get("urls"):
             if not dest.exists():
                 raise ValueError(instructions(name, entry, f, out))
-            hashes[f["name"]] = verify_placed(dest, sha, source)
+            hashes[f["name"]] = verify_placed(dest, sha, source, f.get("size"))
         elif dest.exists():
-            hashes[f["name"]] = verify_placed(dest, sha, source)
+            hashes[f["name"]] = verify_placed(dest, sha, source, f.get("size"))
             log.info("%s: present and verified", f["name"])
         else:
-            last = None
-            for url in f["urls"]:
-                try:
-                    full = fill_url(url)
-                    hashes[f["name"]] = fetch(full, dest, sha, auth_header(full, entry.get("auth")),
-                                              source=source)
-                    break
-                except RuntimeError as e:  # unreachable mirror: try the next one
-                    last = e
-                    log.warning("%s", e)
-            else:
-                raise RuntimeError(f"{name}: every URL failed for {f['name']}: {last}")
-        if sha is None:
+            hashes[f["name"]] = fetch_any(name, f, dest, sha, source, entry.get("auth"))
+            fetched = True
+        if f.get("extract") and not no_extract:
+            extract_checked(dest, f["extract"], out, drop=fetched and sha is None)
+        if sha is None:  # pinned only once complete and, for an archive, extracted
             pins.record(lock, name, f["name"], hashes[f["name"]])
             print(f"{name}: {f['name']} sha256 {hashes[f['name']]} (pinned at first download in {lock}: "
                   "commit it)")
-        if f.get("extract") and not no_extract:
-            extract(dest, f["extract"], out)
     if only:  # a partial run never claims the whole dataset is verified
         return hashes
     with atomic_path(out / ".verified") as t:
