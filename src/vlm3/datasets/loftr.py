@@ -5,7 +5,8 @@ ScanNet-1500 (LoFTR assets/scannet_test_1500/):
   intrinsics.npz  one 3x3 K per scene name `scene%04d_%02d` (of the 640x480 test images)
   <scene>/color/<frame>.jpg, <scene>/depth/<frame>.png (uint16 mm, z), <scene>/pose/<frame>.txt
   (4x4 camera-to-world, metres; LoFTR inverts it to get world-to-camera).
-MegaDepth-1500 (LoFTR assets/megadepth_test_1500_scene_info/*.npz, allow_pickle):
+MegaDepth-1500 (LoFTR assets/megadepth_test_1500_scene_info/*.npz, object arrays: read by
+  `vlm3.io.npz.load_npz`, whose restricted unpickler admits only numpy arrays and plain containers):
   image_paths, depth_paths (N,), intrinsics (N, 3, 3), poses (N, 4, 4) world-to-camera,
   pair_infos [((i, j), overlap_score, central_matches), ...]; depth .h5 (`megadepth_h5`, z).
   Depth paths beginning `phoenix/S6/zl548/` are made relative to the raw folder.
@@ -22,13 +23,12 @@ import numpy as np
 
 from vlm3.datasets import register
 from vlm3.datasets._common import covisibility, frame, image_size, invert_rigid, pairs_frame, require, row
+from vlm3.io.npz import load_npz
 
 
-def _npz(path: Path, keys: tuple[str, ...], pickle: bool = False):
-    try:
-        z = np.load(require(path, "loftr pair file"), allow_pickle=pickle)
-    except (OSError, ValueError) as e:
-        raise ValueError(f"{path}: unreadable npz ({e})") from None
+def _npz(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """The arrays of a pair file; object arrays go through a restricted unpickler (no code runs)."""
+    z = load_npz(require(path, "loftr pair file"))
     missing = [k for k in keys if k not in z]
     if missing:
         raise ValueError(f"{path}: missing arrays {missing} (has {list(z.keys())})")
@@ -97,7 +97,7 @@ def load_megadepth(raw: Path, split: str, scene_info: list[str] | None = None):
     rows, seen, out = [], {}, []
     keys = ("image_paths", "depth_paths", "intrinsics", "poses", "pair_infos")
     for f in files:
-        z = _npz(f, keys, pickle=True)
+        z = _npz(f, keys)
         scene = f.stem.split("_")[0]
         for info in z["pair_infos"]:
             (i, j), overlap = info[0], float(info[1])
