@@ -28,7 +28,33 @@ def test_metadata():
     c = get_calibrator("metadata")
     row = {"fx": 500.0, "fy": 510.0, "cx": 319.5, "cy": 239.5, "width": 640, "height": 480}
     assert c.estimate(None, row) == Intrinsics(500.0, 510.0, 319.5, 239.5, 1.0)
-    assert c.estimate(None, {**row, "fx": float("nan")}) is None
+    nan = float("nan")
+    assert c.estimate(None, {**row, "fx": nan, "fy": nan}) is None
+
+
+def test_metadata_keeps_a_known_focal(caplog):
+    c = get_calibrator("metadata")
+    row = {"image_id": "a", "image_path": "im/a.png", "fx": 500.0, "fy": 510.0, "cx": float("nan"),
+           "cy": 200.0, "width": 640, "height": 480}
+    caplog.set_level("WARNING")
+    assert c.estimate(None, row) == Intrinsics(500.0, 510.0, 319.5, 200.0, 1.0)
+    assert caplog.messages == ["image 'a' (im/a.png): metadata focal known but not every intrinsic; using "
+                               "principal point (319.5, 200) (image centre for the unknown part)"]
+    caplog.clear()
+    assert c.estimate(None, {**row, "fx": float("nan"), "cx": 300.0}) == Intrinsics(510.0, 510.0, 300.0, 200.0)
+    assert caplog.messages == ["image 'a' (im/a.png): metadata focal known but not every intrinsic; using "
+                               "fx = fy (square pixels)"]
+
+
+@pytest.mark.parametrize("key, value, problem", [
+    ("fx", float("inf"), "fx = inf is neither a value nor unknown (NaN marks an unknown value)"),
+    ("cy", float("-inf"), "cy = -inf is neither a value nor unknown (NaN marks an unknown value)"),
+    ("fy", -3.0, "fy = -3.0 is not a positive focal length")])
+def test_metadata_rejects_invalid_values(key, value, problem):
+    row = {"image_id": "a", "fx": 500.0, "fy": 510.0, "cx": 319.5, "cy": 239.5, "width": 640, "height": 480}
+    with pytest.raises(ValueError) as e:
+        get_calibrator("metadata").estimate(None, {**row, key: value}, "im/a.png")
+    assert str(e.value) == f"calibrate: image 'a' (im/a.png): metadata {problem}; fix the index"
 
 
 def test_prior_60deg():
@@ -174,3 +200,13 @@ def test_vanishing_deterministic():
     a = get_calibrator("vanishing", seed=3).estimate(img, {"image_id": "a"})
     b = get_calibrator("vanishing", seed=3).estimate(img, {"image_id": "a"})
     assert a == b
+
+
+def test_stage_keeps_known_focal_over_the_prior():
+    import pandas as pd
+
+    from vlm3.calibrate.__main__ import build_providers, calibrate_index
+    df = pd.DataFrame([{"image_id": "a", "image_path": "im/a.png", "width": 640, "height": 480,
+                        "fx": 12000.0, "fy": 12000.0, "cx": float("nan"), "cy": float("nan")}])
+    out = calibrate_index(df, build_providers(["metadata"], fallback_fov=60.0))
+    assert out[["fx", "fy", "cx", "cy", "source"]].values.tolist() == [[12000.0, 12000.0, 319.5, 239.5, "metadata"]]

@@ -2,22 +2,56 @@
 
 from __future__ import annotations
 
+import logging
 import math
-
-import numpy as np
 
 from vlm3.calibrate.base import Calibrator, Intrinsics, image_centre
 
+log = logging.getLogger("vlm3.calibrate.metadata")
+
+
+def _value(row: dict, key: str, where: str) -> float | None:
+    """row[key] as a float; None when unknown (missing or NaN); ValueError when +-inf."""
+    v = row.get(key)
+    if v is None or math.isnan(v := float(v)):
+        return None
+    if math.isinf(v):
+        raise ValueError(f"calibrate: {where}: metadata {key} = {v} is neither a value nor unknown "
+                         "(NaN marks an unknown value); fix the index")
+    return v
+
 
 class MetadataCalibrator(Calibrator):
-    """Use the index's fx, fy, cx, cy when all four are finite (confidence 1)."""
+    """Use the index's fx, fy, cx, cy (confidence 1).
+
+    A known focal is never thrown away: with fx (or fy) known, a missing fy (fx) is taken equal to
+    it (square pixels) and a missing cx or cy is the image centre, each with a warning. Only when
+    neither focal is known does this provider return None. An infinite value, or a focal that is
+    not positive, is an error naming the image: it is not unknown, and the prior must not replace it.
+    """
     name = "metadata"
 
     def estimate(self, image, row, path=None):
-        vals = [row.get(k) for k in ("fx", "fy", "cx", "cy")]
-        if any(v is None or not np.isfinite(v) for v in vals):
+        where = f"image {row.get('image_id', '?')!r} ({path or row.get('image_path', '?')})"
+        fx, fy, cx, cy = (_value(row, k, where) for k in ("fx", "fy", "cx", "cy"))
+        if fx is None and fy is None:
             return None
-        return Intrinsics(*(float(v) for v in vals), confidence=1.0)
+        for k, v in (("fx", fx), ("fy", fy)):
+            if v is not None and v <= 0:
+                raise ValueError(f"calibrate: {where}: metadata {k} = {v} is not a positive focal length; "
+                                 "fix the index")
+        filled = []
+        if fx is None or fy is None:
+            filled.append(f"{'fy' if fy is None else 'fx'} = {'fx' if fy is None else 'fy'} (square pixels)")
+            fx = fy = fx if fy is None else fy
+        centre = image_centre(int(row["width"]), int(row["height"]))
+        if cx is None or cy is None:
+            cx = centre[0] if cx is None else cx
+            cy = centre[1] if cy is None else cy
+            filled.append(f"principal point ({cx:g}, {cy:g}) (image centre for the unknown part)")
+        if filled:
+            log.warning("%s: metadata focal known but not every intrinsic; using %s", where, ", ".join(filled))
+        return Intrinsics(fx, fy, cx, cy, confidence=1.0)
 
 
 class PriorCalibrator(Calibrator):
