@@ -5,7 +5,8 @@
         --registry config/datasets.yaml --dataset nuscenes [--option version=v1.0-trainval ...]
 
 The loader type comes from `--type` or from the registry entry `--dataset` (`loader`); both given
-must agree. Loader keyword options: the registry entry's `loader_options`, then each
+must agree. The registry's `depth_range` narrows every depth row's [depth_min, depth_max] (QA makes
+depth outside it invalid). Loader keyword options: the registry entry's `loader_options`, then each
 `--option KEY=VALUE` (repeatable, later wins; VALUE parsed as JSON, else as YAML: `10` -> int,
 `1e-05` -> float, `null` -> None, `v1.0-mini` -> str, `[a, b]` -> list).
 
@@ -22,6 +23,7 @@ import json
 import logging
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -139,6 +141,42 @@ def resolve_loader(dtype: str | None, registry: str | None, dataset: str | None,
     return dtype, opts
 
 
+def registry_depth_range(registry: str | None, dataset: str | None) -> tuple[float, float] | None:
+    """The registry entry's `depth_range` [min, max] metres, or None (no registry, or none given)."""
+    if registry is None or dataset is None:
+        return None
+    from vlm3.download import get_entry, load_registry
+
+    rng = get_entry(load_registry(registry), dataset, where=f"registry {registry}").get("depth_range")
+    return None if rng is None else (float(rng[0]), float(rng[1]))
+
+
+def apply_depth_range(images: pd.DataFrame, rng: tuple[float, float] | None, where: str) -> pd.DataFrame:
+    """Narrow each depth row's [depth_min, depth_max] to the registry range (a NaN bound takes it).
+
+    The QA stage turns depth outside the row's range into invalid pixels, so the registry range
+    (nuScenes [1, 80], ...) is enforced even when a loader option widens the loader's own."""
+    if rng is None or images.empty:
+        return images
+    lo, hi = rng
+    has = images["depth_path"].notna().to_numpy()
+    dmin = images["depth_min"].to_numpy(dtype=np.float64)
+    dmax = images["depth_max"].to_numpy(dtype=np.float64)
+    new_min = np.where(has, np.fmax(dmin, lo), dmin)
+    new_max = np.where(has, np.fmin(dmax, hi), dmax)
+    bad = np.flatnonzero(has & ~(new_min <= new_max))
+    if bad.size:
+        r = images.iloc[bad[0]]
+        raise ValueError(f"{where}: image {r['image_id']!r}: depth range [{r['depth_min']}, {r['depth_max']}] "
+                         f"does not meet the registry's depth_range [{lo}, {hi}]")
+    changed = int(np.count_nonzero(has & ((new_min != dmin) | (new_max != dmax))))
+    if changed:
+        log.info("%s: %d rows' depth range narrowed to the registry's depth_range [%g, %g]", where, changed, lo, hi)
+    out = images.copy()
+    out["depth_min"], out["depth_max"] = new_min, new_max
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m vlm3.index", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -160,6 +198,7 @@ def main(argv: list[str] | None = None) -> None:
     if pairs is None:
         pairs = pd.DataFrame({c: pd.Series(dtype=t) for c, t in PAIR_DTYPES.items()})
     where = f"{dtype} index of {a.raw} ({a.split})"
+    images = apply_depth_range(images, registry_depth_range(a.registry, a.dataset), where)
     # Both tables are converted before either file is written: a bad column leaves no output.
     img_table = arrow_table(images.reset_index(drop=True), INDEX_SCHEMA, where)
     pair_table = arrow_table(pairs.reset_index(drop=True), PAIR_SCHEMA, where + " pairs")

@@ -58,7 +58,7 @@ def correspondence_records(res: Resized, seed: int, questions_per_image: int = 1
     """Yield one record per kept pair (covisibility >= min_covisibility, >= 1 visible point)."""
     counts = Counter() if counts is None else counts
     for pair, r1, r2 in covisible_pairs(res, min_covisibility, counts, "correspondence QA"):
-        d1, d2 = load_depth(r1), load_depth(r2)
+        d1, d2 = load_depth(r1, counts), load_depth(r2, counts)
         rng = rng_for(seed, res.dataset, res.split, pair["pair_id"])
         cand = sample_pixels(d1, d1.size, border, rng)  # every candidate, in a random order
         ok, uv2 = visible_in_view2(cand, d1[cand[:, 1], cand[:, 0]], r1, r2, d2, occlusion_tol)

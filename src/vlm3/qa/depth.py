@@ -1,6 +1,7 @@
 """Depth QA: per image, `questions_per_image` valid pixels packed as turns of one record.
 
-Pixels are drawn uniformly without replacement among valid depth pixels (depth > 0) at least
+Pixels are drawn uniformly without replacement among valid depth pixels (depth > 0 and inside the
+row's [depth_min, depth_max]: `load_depth` makes the rest invalid, counted) at least
 `border` pixels from every edge, with `rng_for(seed, dataset, split, image_id)`. The question names
 the pixel by normalised coordinates round(u / W * 2000), round(v / H * 2000) (`normalize_point`);
 the answer is the depth stored in the resized file (z or ray as `depth_kind` says; the record's
@@ -55,7 +56,7 @@ def depth_records(res: Resized, seed: int, questions_per_image: int = 10, border
     """Yield one depth record per image with at least one valid pixel (sorted by image_id)."""
     counts = Counter() if counts is None else counts
     for row in tqdm(res.images.to_dict("records"), desc="depth QA", unit="img", leave=False):
-        depth = load_depth(row)
+        depth = load_depth(row, counts)
         h, w = depth.shape
         rng = rng_for(seed, res.dataset, res.split, row["image_id"])
         pix = sample_pixels(depth, questions_per_image, border, rng)

@@ -9,6 +9,7 @@ ValueError that names the file and what is wrong.
 from __future__ import annotations
 
 import json
+import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,8 @@ from tqdm import tqdm
 
 from vlm3.datasets import validate_index, validate_pairs
 from vlm3.io.depth import is_sparse, read_depth
+
+log = logging.getLogger("vlm3.qa")
 
 
 @dataclass
@@ -70,8 +73,36 @@ def intrinsics(row: dict) -> np.ndarray:
     return np.array([[row["fx"], 0.0, row["cx"]], [0.0, row["fy"], row["cy"]], [0.0, 0.0, 1.0]])
 
 
-def load_depth(row: dict) -> np.ndarray:
-    """Dense (H, W) float32 metres of an index row, 0 = invalid; checks size and depth_kind."""
+def depth_range(row: dict) -> tuple[float, float]:
+    """The row's valid depth range [depth_min, depth_max] in metres; a NaN or missing bound is open."""
+    def bound(key: str, default: float) -> float:
+        v = row.get(key)
+        return default if v is None or math.isnan(v := float(v)) else v
+    return bound("depth_min", 0.0), bound("depth_max", math.inf)
+
+
+def enforce_range(depth: np.ndarray, row: dict, counts=None) -> np.ndarray:
+    """`depth` with valid pixels outside the row's [depth_min, depth_max] set to 0 (invalid).
+
+    The pixels made invalid are counted under `depth_pixels_out_of_range` (and the images under
+    `images_with_depth_out_of_range`) and reported with a warning naming the image."""
+    lo, hi = depth_range(row)
+    out = (depth > 0) & ((depth < lo) | (depth > hi))
+    n = int(np.count_nonzero(out))
+    if n == 0:
+        return depth
+    if counts is not None:
+        counts["depth_pixels_out_of_range"] += n
+        counts["images_with_depth_out_of_range"] += 1
+    log.warning("image %s: %d depth pixels outside the valid range [%g, %g] m (%s) set invalid",
+                row["image_id"], n, lo, hi, row.get("depth_path"))
+    return np.where(out, np.float32(0), depth)
+
+
+def load_depth(row: dict, counts=None) -> np.ndarray:
+    """Dense (H, W) float32 metres of an index row, 0 = invalid; checks size and depth_kind.
+
+    Depth outside the row's [depth_min, depth_max] is invalid (0), counted in `counts`."""
     path, fmt, kind = row.get("depth_path"), row.get("depth_format") or "npy", row.get("depth_kind")
     if path is None or (isinstance(path, float) and math.isnan(path)):
         raise ValueError(f"image {row['image_id']!r}: no depth_path in the resized index")
@@ -79,7 +110,7 @@ def load_depth(row: dict) -> np.ndarray:
         raise ValueError(f"image {row['image_id']!r}: depth_kind must be 'z' or 'ray', got {kind!r}")
     if is_sparse(fmt):
         raise ValueError(f"{path}: depth_format {fmt!r} is sparse; the resized stage writes dense maps")
-    return read_depth(path, fmt, shape=(int(row["height"]), int(row["width"])))
+    return enforce_range(read_depth(path, fmt, shape=(int(row["height"]), int(row["width"]))), row, counts)
 
 
 def cam_to_world(row: dict) -> np.ndarray:
