@@ -164,3 +164,31 @@ def test_nuscenes_empty_map_and_missing_table(tmp_path):
     (tmp_path / "v1.0-mini" / "visibility.json").unlink()
     with pytest.raises(ValueError, match="visibility"):
         load_index("nuscenes", tmp_path, "mini")
+
+
+def test_nuscenes_devkit_border_and_float64_projection(tmp_path):
+    """nuscenes-devkit map_pointcloud_to_image keeps 1 < u < W-1, 1 < v < H-1 (float64): border points
+    go, and a projection at v = 10.500000033 stays in row 11 (float32 points would put it in row 10)."""
+    from vlm3.geometry import sparse_depth_map
+    _nuscenes(tmp_path)
+    # cam = (-y, -z - 0.3, x - 2); u = 125 (-y) * 8 / z_cam + 800 at x = 10, v = 1000 y_cam / z_cam + 450
+    pts = np.array([[10, 6.3928, -0.3],  # u = 0.9: dropped (u <= 1)
+                    [10, 6.3904, -0.3],  # u = 1.2: kept
+                    [10, -6.3936, -0.3],  # u = 1599.2: dropped (u >= W - 1 = 1599)
+                    [10, 0, 3.2944],  # v = 0.7: dropped
+                    [10, 0, -3.8944],  # v = 899.3: dropped (v >= H - 1 = 899)
+                    [30.899991989135742, 0, 12.401546478271484]],  # v = 10.500000033
+                   np.float32)
+    np.concatenate([pts, np.zeros((6, 2), np.float32)], 1).tofile(tmp_path / "samples/LIDAR_TOP/n015-lidar.pcd.bin")
+    r = load_index("nuscenes", tmp_path, "mini")[0].iloc[0]
+    assert r.depth_format.endswith(",1000.0,1000.0,800.0,450.0,1600,900")
+    got = read_depth(r.depth_path, r.depth_format)
+    assert got.dtype == np.float64
+    M = np.reshape(r.lidar_to_cam, (4, 4))[:3]
+    assert got.tolist() == (pts[[1, 5]].astype(np.float64) @ M[:, :3].T + M[:, 3]).tolist()
+    K = [[1000.0, 0, 800.0], [0, 1000.0, 450.0], [0, 0, 1]]
+    d = sparse_depth_map(got, K, 1600, 900)
+    assert np.flatnonzero(d).tolist() == [11 * 1600 + 800, 450 * 1600 + 1]
+    assert d[11, 800] == np.float32(30.899991989135742 - 2.0) and d[450, 1] == np.float32(8.0)
+    with pytest.raises(ValueError, match=r"nuscenes_lidar parameter has 12 numbers, expected 18 .*re-run the index"):
+        read_depth(r.depth_path, "nuscenes_lidar:" + ",".join(r.depth_format.split(":")[1].split(",")[:12]))

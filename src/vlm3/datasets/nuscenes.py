@@ -4,9 +4,10 @@ Reads the json tables of `<raw>/<version>/` with numpy only (the nuscenes-devkit
 optional). One row per keyframe image of the six CAM_* channels (1600x900). Depth: the sample's
 LIDAR_TOP keyframe sweep (`samples/LIDAR_TOP/*.pcd.bin`, float32 x 5 per point) moved
 lidar -> ego(lidar time) -> global -> ego(camera time) -> camera; the 3x4 product travels in the
-`depth_format` parameter (`nuscenes_lidar:<12 floats>`, reader in vlm3.datasets.readers) and in
-the `lidar_to_cam` column (16 floats, row-major), so the reader needs nothing but the row.
-The reader keeps 1 m < z <= 80 m; the sparse rasteriser keeps the nearest point per pixel.
+`depth_format` parameter (`nuscenes_lidar:<12 floats>,fx,fy,cx,cy,W,H`, reader in
+vlm3.datasets.readers) and in the `lidar_to_cam` column (16 floats, row-major), so the reader needs
+nothing but the row. The reader keeps 1 m < z <= 80 m and, as nuscenes-devkit, only points inside
+1 < u < W-1, 1 < v < H-1 (float64 projection); the sparse rasteriser keeps the nearest point per pixel.
 Quaternions are [w, x, y, z]; K is calibrated_sensor.camera_intrinsic; camera axes are OpenCV.
 cam_to_world = ego_pose(camera time) @ calibrated_sensor(camera), in the global (map) frame.
 Depth kind: z (DepthLM's label for nuScenes).
@@ -21,7 +22,7 @@ import numpy as np
 
 from vlm3.datasets import register
 from vlm3.datasets._common import frame, log, invert_rigid, quat_to_rot, require, row, rt_to_matrix
-from vlm3.datasets.readers import lidar_param
+from vlm3.datasets.readers import nuscenes_param
 
 TABLES = ("attribute", "calibrated_sensor", "category", "ego_pose", "instance", "log", "map",
           "sample", "sample_annotation", "sample_data", "scene", "sensor", "visibility")
@@ -112,7 +113,8 @@ def load(raw: Path, split: str, version: str = "v1.0-mini", scenes: list[str] | 
         rows.append(row(f"{Path(sd['filename']).stem}", scene, require(raw / sd["filename"], where),
                         sd["width"], sd["height"], fx=K[0, 0], fy=K[1, 1], cx=K[0, 2], cy=K[1, 2],
                         depth_path=require(raw / ld["filename"], where),
-                        depth_format="nuscenes_lidar:" + lidar_param(T), depth_kind="z",
+                        depth_format="nuscenes_lidar:" + nuscenes_param(T, K, sd["width"], sd["height"]),
+                        depth_kind="z",
                         depth_min=depth_min, depth_max=depth_max,
                         cam_to_world=ego_cam @ pose_matrix(cam_cs), channel=ch,
                         timestamp=int(sd["timestamp"]), lidar_to_cam=[float(v) for v in T.ravel()]))

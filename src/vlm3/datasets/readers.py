@@ -4,10 +4,13 @@ Importing this module registers (see each function for units and invalid values)
 - `depthlm_points:<record index>` (sparse): a DepthLM curated JSONL record's labelled pixels as
   camera-frame points, unprojected with the record's own intrinsics (depth kind z or ray given
   in the loader-built format param `<index>:<kind>`).
-- `nuscenes_lidar:<12 floats>` (sparse): a nuScenes LIDAR_TOP .pcd.bin (float32 x 5 per point:
-  x y z intensity ring, lidar frame) moved into the camera frame by the 3x4 row-major matrix in
-  the parameter (lidar -> ego -> global -> ego at camera time -> camera, built by the loader);
-  keeps 1 m < z <= 80 m (DepthLM's protocol).
+- `nuscenes_lidar:<12 floats>,<fx>,<fy>,<cx>,<cy>,<W>,<H>` (sparse): a nuScenes LIDAR_TOP
+  .pcd.bin (float32 x 5 per point: x y z intensity ring, lidar frame) moved into the camera frame
+  by the 3x4 row-major matrix in the parameter (lidar -> ego -> global -> ego at camera time ->
+  camera, built by the loader); keeps 1 m < z <= 80 m (DepthLM's protocol) and, as
+  nuscenes-devkit's map_pointcloud_to_image, only points projecting (float64, with the camera's
+  K) to 1 < u < W - 1 and 1 < v < H - 1. Returns float64 points (float32 would move a projection
+  such as u = 10.5000003 into the neighbouring pixel).
 - `lidar_npz:<12 floats>` (DDAD), `av2_lidar:<12 floats>` (Argoverse 2 feather) (sparse): same
   idea for other lidar files, no z cap.
 - `omnidata_png`: Taskonomy/HM3D depth_zbuffer uint16, m = v / 512, 65535 invalid.
@@ -83,13 +86,43 @@ def to_camera(pts: np.ndarray, M: np.ndarray, z_min: float = 0.0, z_max: float =
     return cam[keep].astype(np.float32)
 
 
+def nuscenes_param(T_cam_from_lidar: np.ndarray, K: np.ndarray, width: int, height: int) -> str:
+    """Format parameter for `nuscenes_lidar`: the 3x4 of `lidar_param`, then fx, fy, cx, cy, W, H."""
+    cam = [float(K[0][0]), float(K[1][1]), float(K[0][2]), float(K[1][2]), int(width), int(height)]
+    return lidar_param(T_cam_from_lidar) + "," + ",".join(repr(v) for v in cam)
+
+
+def _nuscenes_param(p: Path, param: str) -> tuple[np.ndarray, tuple[float, ...]]:
+    parts = param.split(",")
+    if len(parts) != 18:
+        raise ValueError(f"depth {p}: nuscenes_lidar parameter has {len(parts)} numbers, expected 18 (3x4 "
+                         "lidar-to-camera, fx, fy, cx, cy, W, H); re-run the index stage")
+    M = _matrix_param(p, "nuscenes_lidar", ",".join(parts[:12]))
+    try:
+        cam = tuple(float(v) for v in parts[12:])
+    except ValueError:
+        raise ValueError(f"depth {p}: nuscenes_lidar camera fx, fy, cx, cy, W, H are not numbers") from None
+    return M, cam
+
+
+def devkit_border(cam: np.ndarray, fx: float, fy: float, cx: float, cy: float, W: float, H: float) -> np.ndarray:
+    """Mask of camera points (float64, z > 0) that nuscenes-devkit keeps: 1 < u < W-1, 1 < v < H-1."""
+    u = cam[:, 0] / cam[:, 2] * fx + cx
+    v = cam[:, 1] / cam[:, 2] * fy + cy
+    return (u > 1) & (u < W - 1) & (v > 1) & (v < H - 1)
+
+
 @register_reader("nuscenes_lidar", parametric=True)
 def read_nuscenes_lidar(p: Path, param: str, z_min: float = 1.0, z_max: float = 80.0) -> np.ndarray:
-    M = _matrix_param(p, "nuscenes_lidar", param)
+    M, (fx, fy, cx, cy, W, H) = _nuscenes_param(p, param)
     raw = np.fromfile(p, dtype="<f4")
     if raw.size % 5:
         raise ValueError(f"depth {p}: {raw.size} floats is not a multiple of 5 (x y z intensity ring)")
-    return to_camera(raw.reshape(-1, 5)[:, :3], M, z_min, z_max)
+    cam = raw.reshape(-1, 5)[:, :3].astype(np.float64) @ M[:, :3].T + M[:, 3]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        keep = np.isfinite(cam).all(axis=1) & (cam[:, 2] > z_min) & (cam[:, 2] <= z_max)
+        cam = cam[keep]
+        return cam[devkit_border(cam, fx, fy, cx, cy, W, H)]
 
 
 @register_reader("lidar_npz", parametric=True)
