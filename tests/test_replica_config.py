@@ -1,0 +1,60 @@
+"""The one-GPU replica (config/replica.yaml): it validates, its DAG is the embedded default's chain
+plus the focal-ablation arm, every run trains through the GPU launcher, prediction jobs declare a
+GPU, and its camera design keeps the unified images at about the native pixel budget."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from vlm3.config import validate
+
+ROOT = Path(__file__).resolve().parents[1]
+REPLICA = ROOT / "config" / "replica.yaml"
+_spec = importlib.util.spec_from_file_location("_paper_config_tests", ROOT / "tests" / "test_paper_config.py")
+_pc = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_pc)
+
+JOBS = {"generate_synthetic": 2, "index": 2, "calibrate": 2, "calibration_report": 2, "resize": 2,
+        "resize_native": 2, "qa": 8, "qa_native": 2, "mix": 4, "mix_native": 1, "baseline": 4,
+        "build_tiny_model": 1, "expert": 2, "predict": 9, "score": 15, "train": 5, "figures": 1, "audit": 1,
+        "paper_figures": 1, "paper_tables": 1, "tables": 4, "all": 1}
+
+
+def test_replica_dry_run_plans_the_gpu_path(tmp_path):
+    wd, env = _pc._workdir(tmp_path), _pc._env(tmp_path)
+    out = _pc._dry_run(["-c16", "--configfile", "config/replica.yaml"], wd, env)
+    assert _pc._job_counts(out) == JOBS
+    for task in ("depth", "object", "correspondence", "pose"):
+        assert (f"exec python -m vlm3.train.launch -- python -m vlm3.train --model results/models/base "
+                f"--data results/qa/{task}/train.jsonl --out results/checkpoints/replica-{task}") in out
+    assert "--data results/qa_native/depth/train.jsonl --out results/checkpoints/replica-depth-native" in out
+    assert "--max-steps 200 --lr 0.001 --batch-size 32 --grad-accum 1 --num-workers 2 --packing --bf16" in out
+    assert "python -m vlm3.model.build --config config/replica_model.yaml" in out
+    # every prediction of the workflow's own models asks for a GPU; baselines and experts do not
+    blocks = out.split("\n\n")
+    pred = [b for b in blocks if "rule predict:" in b]
+    assert len(pred) == 9 and all(re.search(r"resources: .*gpu=1", b) for b in pred)
+    base = [b for b in blocks if "rule baseline:" in b]
+    assert base and not any("gpu=1" in b for b in base)
+
+
+def test_replica_keeps_the_native_pixel_budget():
+    cfg = yaml.safe_load(REPLICA.read_text())
+    validate(cfg, source=str(REPLICA))
+    gen = cfg["datasets"]["synthetic"]["generate"]["common"]
+    assert gen["sizes"] == ["320x240"]  # one native size: the native arm's size says nothing of its focal
+    lo, hi = gen["focal_range"]
+    # focal log-uniform in [lo, hi]: E[(F / f)^2] = F^2 (lo^-2 - hi^-2) / (2 ln(hi / lo))
+    ratio = cfg["target_focal"] ** 2 * (lo ** -2 - hi ** -2) / (2 * math.log(hi / lo))
+    f = np.exp(np.random.default_rng(0).uniform(math.log(lo), math.log(hi), 200_000))
+    assert np.mean((cfg["target_focal"] / f) ** 2) == pytest.approx(ratio, rel=5e-3)
+    assert 0.95 <= ratio <= 1.1
+    assert cfg["runs"]["replica-depth-native"]["unify_focal"] is False
+    assert all(r["gpus"] == 1 for r in cfg["runs"].values())
