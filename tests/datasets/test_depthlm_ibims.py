@@ -152,3 +152,33 @@ def test_ibims1_mat_release(tmp_path):
     (core / "calib" / "corridor_01.txt").write_text("559.62,558.14,362.87,241.99")
     with pytest.raises(ValueError, match="disagrees with the .mat"):
         load_index("ibims1", tmp_path, "test")
+
+
+@pytest.mark.parametrize("mask", ["mask_transp", "mask_invalid"])
+def test_ibims1_missing_mask_is_an_error(tmp_path, mask):
+    _ibims_fixture(tmp_path, "559.62,558.14,361.87,241.99")
+    core = tmp_path / "ibims1_core_raw"
+    r = load_index("ibims1", tmp_path, "test")[0].iloc[0]
+    (core / mask / "corridor_01.png").unlink()
+    with pytest.raises(ValueError) as e:
+        load_index("ibims1", tmp_path, "test")
+    assert str(e.value) == f"ibims1 {mask} (mask of depth/corridor_01.png): {core / mask / 'corridor_01.png'} not found"
+    with pytest.raises(ValueError) as e:  # an index made before the mask went missing
+        read_depth(r.depth_path, r.depth_format, shape=(12, 16))
+    assert str(e.value) == (f"depth {core / 'depth' / 'corridor_01.png'}: mask {core / mask / 'corridor_01.png'} "
+                            "not found (without it, masked pixels would count as valid)")
+
+
+def test_ibims1_truncated_mat_names_the_file(tmp_path):
+    import scipy.io
+
+    _ibims_fixture(tmp_path, "559.62,558.14,361.87,241.99")
+    (tmp_path / "ibims1_core_mat").mkdir()
+    mat = tmp_path / "ibims1_core_mat" / "corridor_01.mat"
+    scipy.io.savemat(mat, {"data": {"depth": np.ones((12, 16)), "calib": np.eye(3),
+                                    "mask_invalid": np.ones((12, 16)), "mask_transp": np.ones((12, 16))}})
+    mat.write_bytes(mat.read_bytes()[:300])
+    with pytest.raises(ValueError, match=rf"^{mat}: unreadable iBims-1 \.mat \(.+\)$"):
+        load_index("ibims1", tmp_path, "test")
+    with pytest.raises(ValueError, match=rf"^{mat}: unreadable iBims-1 \.mat \(.+\)$"):
+        read_depth(mat, "ibims_mat")

@@ -171,3 +171,14 @@ def test_spatialrgpt_bench_bad_box_and_missing_k(tmp_path):
     (tmp_path / "SpatialRGPT-Bench_v1.json").write_text(json.dumps([rec]))
     with pytest.raises(ValueError, match="q0001.*inside 40x30"):
         load_index("spatialrgpt_bench", tmp_path, "test")
+
+
+def test_sunrgbd_scene_without_intrinsics_is_an_error(sun):
+    root, _ = sun
+    scene = root / "SUNRGBD" / "kv2" / "kinect2data" / "000002_2014-05-26"
+    (scene / "intrinsics.txt").unlink()
+    with pytest.raises(ValueError) as e:
+        load_index("sunrgbd", root, "test")
+    assert str(e.value) == (f"sunrgbd {scene}: scene without intrinsics.txt (its image/*.jpg cannot be "
+                            "calibrated from metadata); restore the file or remove the scene")
+    assert list(load_index("sunrgbd", root, "train")[0].image_id) == ["xtion/sun3ddata/mit_lab/seq1/0000089"]

@@ -3,7 +3,7 @@
 Layout: rgb/<name>.png (640x480), depth/<name>.png (uint16, m = v * 50 / 65535, 0 = missing),
 mask_invalid/<name>.png and mask_transp/<name>.png (1-bit, nonzero = valid), calib/<name>.txt.
 Depth is camera z. Rows use the `ibims_masked` reader (vlm3.datasets.readers): depth with both
-masks applied, 0 invalid. With the .mat release beside it (ibims1_core_mat/<name>.mat:
+masks applied, 0 invalid; a missing mask PNG is an error (index and reader). With the .mat release beside it (ibims1_core_mat/<name>.mat:
 loadmat(f)['data'][key][0][0], keys rgb, depth, calib, mask_invalid, mask_transp), the .mat's
 calib (stored transposed) is read too and must agree with calib/<name>.txt; `depth_source="mat"`
 points depth at the .mat instead (`ibims_mat` reader: depth * mask_invalid * mask_transp).
@@ -25,6 +25,8 @@ import numpy as np
 from vlm3.datasets import register
 from vlm3.datasets._common import frame, image_size, require, row
 
+MASKS = ("mask_invalid", "mask_transp")
+
 
 def read_calib(path: Path) -> tuple[float, float, float, float]:
     """(fx, fy, cx, cy) as stored (1-based principal point) from calib/<name>.txt."""
@@ -44,7 +46,11 @@ def mat_field(path: Path, key: str) -> np.ndarray:
     import scipy.io
 
     try:
-        return np.asarray(scipy.io.loadmat(path)["data"][key][0][0])
+        mat = scipy.io.loadmat(path)
+    except (OSError, ValueError, EOFError, scipy.io.matlab.MatReadError) as e:  # truncated, not a .mat
+        raise ValueError(f"{path}: unreadable iBims-1 .mat ({e})") from None
+    try:
+        return np.asarray(mat["data"][key][0][0])
     except (KeyError, ValueError, IndexError) as e:
         raise ValueError(f"{path}: no data.{key} ({e})") from None
 
@@ -83,6 +89,8 @@ def load(raw: Path, split: str, one_based_pp: bool = True, depth_max: float = 50
             fx, fy, cx, cy = mat_calib(mat)
         if depth_source == "png":
             dpath, dfmt = require(root / "depth" / f"{n}.png", "ibims1 depth"), "ibims_masked"
+            for folder in MASKS:  # without a mask, invalid or transparent pixels would count as valid
+                require(root / folder / f"{n}.png", f"ibims1 {folder} (mask of depth/{n}.png)")
         elif depth_source == "mat":
             dpath, dfmt = require(mat, "ibims1 depth"), "ibims_mat"
         else:

@@ -16,7 +16,7 @@ Importing this module registers (see each function for units and invalid values)
 - `omnidata_png`: Taskonomy/HM3D depth_zbuffer uint16, m = v / 512, 65535 invalid.
 - `tartanair_depth`: TartanAir v2 depth PNG, float32 packed into RGBA bytes.
 - `ibims_masked`: iBims-1 PNG release depth (uint16, m = v * 50 / 65535), multiplied by the
-  sibling `mask_invalid/` and `mask_transp/` PNGs (nonzero = valid) when they exist.
+  sibling `mask_invalid/` and `mask_transp/` PNGs (nonzero = valid); a missing mask is an error.
 - `ibims_mat`: iBims-1 .mat release, data.depth with both masks applied.
 - `exr`: single-channel OpenEXR depth (WAI/MapAnything), via the `OpenEXR` package.
 - `megadepth_h5`: MegaDepth `depths/*.h5` dataset `depth` (needs h5py, optional).
@@ -170,9 +170,9 @@ def read_tartanair_depth(p: Path) -> np.ndarray:
     return np.ascontiguousarray(v).view("<f4")[..., 0]
 
 
-def _mask(p: Path) -> np.ndarray | None:
-    if not p.exists():
-        return None
+def _mask(p: Path, depth: Path) -> np.ndarray:
+    if not p.is_file():
+        raise ValueError(f"depth {depth}: mask {p} not found (without it, masked pixels would count as valid)")
     m = cv2.imread(str(p), cv2.IMREAD_UNCHANGED)
     if m is None:
         raise ValueError(f"mask {p}: unreadable")
@@ -186,11 +186,10 @@ def read_ibims_masked(p: Path) -> np.ndarray:
         raise ValueError(f"depth {p}: expected a single-channel uint16 PNG")
     d = (v.astype(np.float64) * 50.0 / 65535.0).astype(np.float32)
     for folder in ("mask_invalid", "mask_transp"):
-        m = _mask(p.parent.parent / folder / p.name)
-        if m is not None:
-            if m.shape != d.shape:
-                raise ValueError(f"mask {folder}/{p.name}: size {m.shape} differs from depth {d.shape}")
-            d[~m] = 0
+        m = _mask(p.parent.parent / folder / p.name, p)
+        if m.shape != d.shape:
+            raise ValueError(f"mask {folder}/{p.name}: size {m.shape} differs from depth {d.shape}")
+        d[~m] = 0
     return d
 
 

@@ -2,8 +2,9 @@
 
 Layout: SUNRGBD/<sensor>/<subset>/.../<scene>/ with image/*.jpg, depth/*.png (raw),
 depth_bfx/*.png (filled), intrinsics.txt (3x3 row-major). Scene folders are found by their
-intrinsics.txt, so every sensor's nesting depth works (kv1/NYUdata/NYU0001,
-xtion/sun3ddata/<place>/<seq>/<frame>, ...).
+image/*.jpg or intrinsics.txt, so every sensor's nesting depth works (kv1/NYUdata/NYU0001,
+xtion/sun3ddata/<place>/<seq>/<frame>, ...); a scene of the split without intrinsics.txt is an
+error naming the folder, never a silent skip.
 Depth: uint16 PNG with bits rotated by 3 (`sunrgbd` reader): m = ((v >> 3) | (v << 13)) & 0xFFFF
 / 1000, 0 invalid; camera z (structured light / ToF). `depth_dir` picks depth_bfx (default,
 REFERENCE.md) or depth (raw).
@@ -81,12 +82,21 @@ def load(raw: Path, split: str, depth_dir: str = "depth_bfx", include_nyu: bool 
     root = find_root(raw)
     wanted = read_split(raw, split)
     rows = []
-    for intr in sorted(root.rglob("intrinsics.txt")):
-        scene_dir = intr.parent
+    for scene_dir in scene_dirs(root):
         rel = scene_dir.relative_to(root).as_posix()
         if not include_nyu and rel.startswith("kv1/NYUdata/"):
             continue
         if wanted is not None and rel not in wanted:
             continue
+        if not (scene_dir / "intrinsics.txt").is_file():
+            raise ValueError(f"sunrgbd {scene_dir}: scene without intrinsics.txt (its image/*.jpg cannot be "
+                             "calibrated from metadata); restore the file or remove the scene")
         rows.append(scene_row(root, scene_dir, depth_dir, depth_max))
     return frame(rows, f"sunrgbd {root} ({split})"), None
+
+
+def scene_dirs(root: Path) -> list[Path]:
+    """Scene folders: those holding image/*.jpg, or an intrinsics.txt (so neither file hides one)."""
+    found = {p.parent.parent for p in root.rglob("image/*.jpg")}
+    found |= {p.parent for p in root.rglob("intrinsics.txt") if p.parent.name != "fullres"}
+    return sorted(found)
