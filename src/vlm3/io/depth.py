@@ -83,7 +83,8 @@ def read_depth(path: str | os.PathLike, fmt: str,
     """Read a depth file in format `fmt` (a key of READERS, or `name:param`).
 
     `shape` = (H, W) from the index: required by headerless formats, and checked against what a
-    dense reader returns. Returns float32 metres (H, W) with 0 = invalid, or float32 (N, 3).
+    dense reader returns. Returns float32 metres (H, W) with 0 = invalid, or (N, 3) camera-frame
+    points (float32; float64 for `nuscenes_lidar`, whose projection must match nuscenes-devkit).
     `clean=False` skips `clean_depth` for a dense map: float32 as the file has it (NaN, inf and
     values <= 0 are left in place; possibly a read-only view of a memory-mapped file), for a
     consumer that tests validity itself on the pixels it uses (`vlm3.geometry.unify_focal` does,
