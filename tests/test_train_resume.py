@@ -95,3 +95,40 @@ def test_incomplete_checkpoint_is_skipped(tmp_path):
     (tmp_path / "checkpoint-12").mkdir()
     assert last_complete_checkpoint(tmp_path) == str(tmp_path / "checkpoint-4")
     assert last_complete_checkpoint(tmp_path / "none") is None
+
+
+def test_state_of_other_settings_is_not_resumed(setup, reference, caplog):
+    """Issue 17 defect 4: a rerun with another lr must not resume (and return) the old run's state."""
+    import json
+    import shutil
+
+    import logging
+
+    from vlm3.train.trainer import FINGERPRINT, check_state, run_fingerprint, TrainConfig
+
+    d = setup
+    shutil.copytree(reference / "trainer_state", d / "stale_state")
+    cfg = yaml.safe_load((d / "run.yaml").read_text())
+    old = run_fingerprint(TrainConfig(out=str(d / "x"), **cfg))
+    assert json.loads((d / "stale_state" / FINGERPRINT).read_text()) == old
+    # same settings: checkpoints kept (a plain resume)
+    check_state(d / "stale_state", old)
+    assert last_complete_checkpoint(d / "stale_state") is not None
+    new = run_fingerprint(TrainConfig(out=str(d / "x"), **{**cfg, "lr": 1e-3}))
+    assert new["recipe"]["lr"] == 1e-3 and new["data"] == old["data"] and new["base_model"] == old["base_model"]
+    with caplog.at_level(logging.WARNING, logger="vlm3.train.trainer"):
+        check_state(d / "stale_state", new)
+    assert last_complete_checkpoint(d / "stale_state") is None
+    assert json.loads((d / "stale_state" / FINGERPRINT).read_text()) == new
+    assert "checkpoint(s) of other settings (differs: recipe (lr)); starting afresh" in caplog.text
+    # end to end: the rule's rerun with another lr trains from scratch to max_steps, it does not
+    # return the reference's weights
+    (d / "run_lr.yaml").write_text(yaml.safe_dump({**cfg, "lr": 1e-3}))
+    shutil.copytree(reference / "trainer_state", d / "rerun" / "trainer_state")
+    res = subprocess.run([sys.executable, "-m", "vlm3.train", "--config", str(d / "run_lr.yaml"), "--out",
+                          str(d / "rerun")], env=_env(), capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "starting afresh" in res.stderr
+    summ = json.loads((d / "rerun" / "train_summary.json").read_text())
+    assert summ["global_step"] == STEPS and summ["config"]["lr"] == 1e-3
+    assert (d / "rerun" / "model.safetensors").read_bytes() != (reference / "model.safetensors").read_bytes()

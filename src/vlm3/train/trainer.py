@@ -35,6 +35,7 @@ Swappable parts for other trainers: `train(cfg, load_fn=..., collator=...)`.
 from __future__ import annotations
 
 import csv
+import hashlib
 import importlib.util
 import json
 import logging
@@ -261,6 +262,64 @@ def last_complete_checkpoint(folder: str | Path) -> str | None:
     return max(steps)[1] if steps else None
 
 
+# Settings that do not change what a run computes: where it writes, how fast it runs, how often it
+# logs or checkpoints, and the wall-clock cap (a requeued job may get a longer one).
+_NOT_FINGERPRINTED = {"out", "state", "threads", "num_workers", "logging_steps", "save_steps", "max_minutes"}
+FINGERPRINT = "run_fingerprint.json"
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def run_fingerprint(cfg: TrainConfig) -> dict:
+    """What a run's checkpoints depend on: the recipe, the data files' contents and the base model
+    (a local folder's file contents, or the hub id)."""
+    recipe = {k: v for k, v in asdict(cfg).items() if k not in _NOT_FINGERPRINTED and k not in ("data", "model")}
+    model = Path(cfg.model)
+    if model.is_dir():
+        base = {str(f.relative_to(model)): _sha256(f) for f in sorted(model.rglob("*")) if f.is_file()}
+    else:
+        base = {"hub": cfg.model}
+    return {"recipe": json.loads(json.dumps(recipe, sort_keys=True, default=str)),
+            "data": [_sha256(Path(d)) for d in cfg.data], "base_model": base}
+
+
+def check_state(folder: str | Path, fingerprint: dict, main: bool = True) -> None:
+    """Make the checkpoint folder belong to this run: checkpoints written for other settings, data or
+    base model (or with no fingerprint) are removed with a warning saying what differs, so the run
+    restarts instead of silently resuming someone else's state; then the fingerprint is recorded."""
+    folder = Path(folder)
+    ckpts = [d for d in folder.glob(f"{PREFIX_CHECKPOINT_DIR}-*") if d.is_dir()] if folder.is_dir() else []
+    path = folder / FINGERPRINT
+    try:
+        old = json.loads(path.read_text()) if path.exists() else None
+    except (OSError, json.JSONDecodeError):
+        old = None
+    if ckpts and old != fingerprint:
+        if old is None:
+            why = f"no readable {FINGERPRINT}"
+        else:
+            why = ", ".join(k for k in ("recipe", "data", "base_model") if old.get(k) != fingerprint[k])
+            if old.get("recipe") != fingerprint["recipe"]:
+                keys = sorted(k for k in set(old.get("recipe") or {}) | set(fingerprint["recipe"])
+                              if (old.get("recipe") or {}).get(k) != fingerprint["recipe"].get(k))
+                why += f" ({', '.join(keys)})"
+        log.warning("train: %s holds %d checkpoint(s) of other settings (differs: %s); starting afresh",
+                    folder, len(ckpts), why)
+        if main:
+            for d in ckpts:
+                shutil.rmtree(d)
+    if main:
+        folder.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as tmp:
+            tmp.write_text(json.dumps(fingerprint, indent=1, sort_keys=True) + "\n")
+
+
 def write_loss(log_history: list[dict], out: Path) -> list[tuple[int, float, float]]:
     """Write loss.csv (step, loss, lr) and loss.png from the Trainer's log history."""
     rows = [(int(e["step"]), float(e["loss"]), float(e.get("learning_rate", float("nan"))))
@@ -399,6 +458,9 @@ def train(cfg: TrainConfig, load_fn=load_model, collator=None) -> dict:
     collator = collator or build_collator(cfg, model, processor)
     stop = _StopControl(cfg.max_minutes)
     old_handler = signal.signal(signal.SIGTERM, lambda *_: setattr(stop, "terminated", True))
+    check_state(args.output_dir, run_fingerprint(cfg), main=os.environ.get("RANK", "0") == "0")
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.barrier()  # every rank sees the cleaned folder before looking for a checkpoint
     try:
         resume = last_complete_checkpoint(args.output_dir)
         if resume:
