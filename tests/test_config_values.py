@@ -1,0 +1,47 @@
+"""Issue 17 item 12: values a stage cannot use are refused at config validation, naming the key."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from vlm3.config import ConfigError, validate
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+
+
+def _with(path: list, value) -> dict:
+    cfg = copy.deepcopy(DEFAULT)
+    node = cfg
+    for k in path[:-1]:
+        node = node[k]
+    node[path[-1]] = value
+    return cfg
+
+
+@pytest.mark.parametrize("path,value,key", [
+    (["datasets", "synthetic", "generate", "train", "n_scenes"], -5, "datasets.synthetic.generate.train.n_scenes"),
+    (["datasets", "synthetic", "generate", "common", "views"], 0, "datasets.synthetic.generate.common.views"),
+    (["datasets", "synthetic", "generate", "common", "withheld"], 3, "datasets.synthetic.generate.common.withheld"),
+    (["datasets", "synthetic", "generate", "common", "sizes"], ["320by240"], "datasets.synthetic.generate.common.sizes.0"),
+    (["datasets", "synthetic", "generate", "common", "focal_range"], [300], "datasets.synthetic.generate.common.focal_range"),
+    (["datasets", "synthetic", "generate", "common", "difficulty"], "medium", "datasets.synthetic.generate.common.difficulty"),
+    (["datasets", "synthetic", "generate", "common", "n_secnes"], 3, "datasets.synthetic.generate.common"),
+    (["target_focal"], 1e7, "target_focal"),
+    (["datasets", "synthetic", "target_focal"], 1e7, "datasets.synthetic.target_focal"),
+])
+def test_unusable_values_name_their_key(path, value, key):
+    with pytest.raises(ConfigError) as e:
+        validate(_with(path, value), source="config/config.yaml")
+    lines = str(e.value).splitlines()
+    assert lines[0] == "config/config.yaml is invalid:"
+    assert lines[1].startswith(f"  {key}: ")
+
+
+def test_shipped_configs_validate():
+    for name in ("config.yaml", "replica.yaml", "paper.yaml"):
+        validate(yaml.safe_load((ROOT / "config" / name).read_text()), source=name)
