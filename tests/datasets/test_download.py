@@ -11,8 +11,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
-import yaml
 
+from _toy_registry import toy_registry
 from vlm3 import download as dl
 
 PAYLOAD = bytes(range(256)) * 4000  # 1 024 000 bytes, several read chunks
@@ -72,13 +72,7 @@ def server():
     srv.server_close()
 
 
-def _registry(tmp_path: Path, files: list[dict], **extra) -> Path:
-    entry = {"title": "t", "homepage": "https://example.org", "licence": "CC0-1.0", "terms": "none",
-             "access": "public", "role": {"eval": ["depth"], "train": []}, "loader": "x", "files": files}
-    entry.update(extra)
-    p = tmp_path / "reg.yaml"
-    p.write_text(yaml.safe_dump({"version": 1, "datasets": {"toy": entry}}))
-    return p
+_registry = toy_registry
 
 
 def test_full_download_verifies_and_marks(server, tmp_path):

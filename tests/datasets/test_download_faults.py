@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from _toy_registry import toy_registry
 from vlm3 import download as dl
 from vlm3 import pins
 
@@ -123,14 +124,7 @@ def servers():
         srv.server_close()
 
 
-def _registry(tmp_path: Path, files: list[dict], **extra) -> Path:
-    files = [{**f, "note": "pin at first download"} if f.get("sha256") is None else f for f in files]
-    entry = {"title": "t", "homepage": "https://example.org", "licence": "CC0-1.0", "terms": "none",
-             "access": "public", "role": {"eval": ["depth"], "train": []}, "loader": "x", "files": files}
-    entry.update(extra)
-    p = tmp_path / "reg.yaml"
-    p.write_text(yaml.safe_dump({"version": 1, "datasets": {"toy": entry}}))
-    return p
+_registry = toy_registry
 
 
 # ----------------------------------------------------------------------------- item 7
