@@ -18,7 +18,6 @@ import zipfile
 from pathlib import Path
 
 import pytest
-import yaml
 
 from _toy_registry import toy_registry
 from vlm3 import download as dl

@@ -88,14 +88,27 @@ def audit_paper_claims(claims: Claims, metrics: dict, config: dict) -> list[dict
     return rows
 
 
-def _metric(metrics: dict, model: str, s: SyntheticClaim, metric: str) -> tuple[float, float, float] | str:
+class _NoValue(str):
+    """Why a model has no value for a metric; `file_exists`: its metrics file is there but the
+    metric is not finite (e.g. no parsed answer, so no EPE)."""
+
+    file_exists = False
+
+
+def _no_value(text: str, file_exists: bool) -> _NoValue:
+    out = _NoValue(text)
+    out.file_exists = file_exists
+    return out
+
+
+def _metric(metrics: dict, model: str, s: SyntheticClaim, metric: str) -> tuple[float, float, float] | _NoValue:
     rec = metrics.get(s.task, {}).get(model, {}).get(s.bench)
     path = f"results/metrics/{model}/{s.task}/{s.bench}.json"
     if rec is None:
-        return f"missing {path}"
+        return _no_value(f"missing {path}", False)
     v = rec["metrics"].get(metric)
     if v is None or not math.isfinite(float(v)):
-        return f"{path} has no finite {metric}"
+        return _no_value(f"{path} has no finite {metric}", True)
     ci = (rec.get("ci95") or {}).get(metric) or [None, None]
     lo = math.nan if ci[0] is None else float(ci[0])
     hi = math.nan if ci[1] is None else float(ci[1])
@@ -138,7 +151,7 @@ def audit_synthetic(claims: Claims, metrics: dict, config: dict) -> list[dict]:
                         if o == b:
                             continue
                         vo = _metric(metrics, o, s, metric)
-                        if not isinstance(vb, str) and isinstance(vo, str) and "has no finite" in vo:
+                        if not isinstance(vb, str) and isinstance(vo, str) and vo.file_exists:
                             # e.g. the untrained model parses no answer, so it has no EPE: it is
                             # judged on the other metrics and the skip is reported
                             skipped.append(f"{o} ({metric}): {vo}")
@@ -232,7 +245,7 @@ def _fmt(x, nd: int = 4) -> str:
 
 
 def _worst(claim: dict) -> str:
-    """The first failed comparison of a claim, e.g. "tiny-trained 0.2830 vs median 0.4850 overall_acc"."""
+    """The first failed comparison of a claim, e.g. "tiny-trained 0.283 vs median 0.485 overall_acc"."""
     k = next(k for k in claim["comparisons"] if not k["holds"])
     return f"{k['better']} {_fmt(k['better_value'])} vs {k['than']} {_fmt(k['than_value'])} {k['metric']}"
 

@@ -289,7 +289,7 @@ def run_fingerprint(cfg: TrainConfig) -> dict:
             "data": [_sha256(Path(d)) for d in cfg.data], "base_model": base}
 
 
-def check_state(folder: str | Path, fingerprint: dict, main: bool = True) -> None:
+def check_state(folder: str | Path, fingerprint: dict) -> None:
     """Make the checkpoint folder belong to this run: checkpoints written for other settings, data or
     base model (or with no fingerprint) are removed with a warning saying what differs, so the run
     restarts instead of silently resuming someone else's state; then the fingerprint is recorded."""
@@ -311,13 +311,11 @@ def check_state(folder: str | Path, fingerprint: dict, main: bool = True) -> Non
                 why += f" ({', '.join(keys)})"
         log.warning("train: %s holds %d checkpoint(s) of other settings (differs: %s); starting afresh",
                     folder, len(ckpts), why)
-        if main:
-            for d in ckpts:
-                shutil.rmtree(d)
-    if main:
-        folder.mkdir(parents=True, exist_ok=True)
-        with atomic_path(path) as tmp:
-            tmp.write_text(json.dumps(fingerprint, indent=1, sort_keys=True) + "\n")
+        for d in ckpts:
+            shutil.rmtree(d)
+    folder.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(fingerprint, indent=1, sort_keys=True) + "\n")
 
 
 def write_loss(log_history: list[dict], out: Path) -> list[tuple[int, float, float]]:
@@ -458,7 +456,8 @@ def train(cfg: TrainConfig, load_fn=load_model, collator=None) -> dict:
     collator = collator or build_collator(cfg, model, processor)
     stop = _StopControl(cfg.max_minutes)
     old_handler = signal.signal(signal.SIGTERM, lambda *_: setattr(stop, "terminated", True))
-    check_state(args.output_dir, run_fingerprint(cfg), main=os.environ.get("RANK", "0") == "0")
+    if os.environ.get("RANK", "0") == "0":  # one process hashes the data and base model and cleans
+        check_state(args.output_dir, run_fingerprint(cfg))
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         torch.distributed.barrier()  # every rank sees the cleaned folder before looking for a checkpoint
     try:
