@@ -113,6 +113,7 @@ def qa_flags(w):
     flags = {
         "questions_per_image": "--questions-per-image",
         "answer_style": "--answer-style",
+        "answer_regions": "--answer-regions",
         "border": "--border",
         "min_covisibility": "--min-covisibility",
     }
@@ -152,7 +153,7 @@ def run_cfg(w):
 # Run keys passed to `python -m vlm3.train` as flags (booleans as --key / --no-key).
 TRAIN_VALUE_KEYS = ("max_steps", "max_minutes", "lr", "batch_size", "grad_accum", "global_batch",
                     "warmup_ratio", "grad_clip", "save_steps", "checkpoint_fraction", "num_workers")
-TRAIN_SWITCH_KEYS = ("packing", "freeze_vision", "gradient_checkpointing", "compile", "bf16", "liger")
+TRAIN_SWITCH_KEYS = ("packing", "freeze_vision", "gradient_checkpointing", "compile", "bf16", "liger", "single_turn")
 
 
 def train_args(w):

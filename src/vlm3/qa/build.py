@@ -31,12 +31,15 @@ TASKS = ("depth", "object", "correspondence", "pose")
 def build(task: str, resized: str | Path, out: str | Path, seed: int = 0, questions_per_image: int = 10,
           border: int = 10, answer_style: str = "paper", fixed_width: int = T.DEFAULT_FIXED_WIDTH,
           min_covisibility: float = 0.25, max_records: int | None = None, depth_variant: str = "paper",
-          world_up: str = "auto", occlusion_tol: float = OCCLUSION_TOL) -> Counter:
+          world_up: str = "auto", occlusion_tol: float = OCCLUSION_TOL,
+          answer_regions: str = "filled") -> Counter:
     """Write the QA file of `task`; return the counts (questions per category, skips)."""
     if task not in TASKS:
         raise ValueError(f"--task must be one of {TASKS}, got {task!r}")
     if answer_style not in T.ANSWER_STYLES:
         raise ValueError(f"--answer-style must be one of {T.ANSWER_STYLES}, got {answer_style!r}")
+    if answer_regions not in T.ANSWER_REGIONS:
+        raise ValueError(f"--answer-regions must be one of {T.ANSWER_REGIONS}, got {answer_regions!r}")
     if questions_per_image < 1:
         raise ValueError(f"--questions-per-image must be >= 1, got {questions_per_image}")
     if border < 0:
@@ -51,7 +54,8 @@ def build(task: str, resized: str | Path, out: str | Path, seed: int = 0, questi
         recs = depth_records(res, seed, questions_per_image, border, answer_style, fixed_width,
                              depth_variant, counts)
     elif task == "object":
-        recs = object_records(res, seed, questions_per_image, answer_style, fixed_width, world_up, counts)
+        recs = object_records(res, seed, questions_per_image, answer_style, fixed_width, world_up, counts,
+                              answer_regions)
     elif task == "correspondence":
         recs = correspondence_records(res, seed, questions_per_image, border, min_covisibility,
                                       occlusion_tol, counts)
@@ -91,6 +95,8 @@ def main(argv=None) -> None:
                    help="relative depth tolerance of the correspondence visibility check")
     p.add_argument("--world-up", choices=WORLD_UP_CHOICES, default="auto",
                    help="object task: world up axis giving gravity (auto: +z with a pose, camera Y without)")
+    p.add_argument("--answer-regions", choices=T.ANSWER_REGIONS, default="filled",
+                   help="object task: answers name regions by their box (filled) or as 'Region [i]' (index)")
     p.add_argument("--max-records", type=int, default=None)
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")

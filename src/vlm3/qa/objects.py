@@ -172,8 +172,11 @@ def benchmark_record(res: Resized, row: dict, counts: Counter) -> dict | None:
 
 def object_records(res: Resized, seed: int, questions_per_image: int = 10,
                    answer_style: str = "paper", fixed_width: int = T.DEFAULT_FIXED_WIDTH,
-                   world_up: str = "auto", counts: Counter | None = None) -> Iterator[dict]:
-    """Yield single-question object records (sorted by image, then question number)."""
+                   world_up: str = "auto", counts: Counter | None = None,
+                   answer_regions: str = "filled") -> Iterator[dict]:
+    """Yield single-question object records (sorted by image, then question number).
+    `answer_regions` ("filled" | "index", templates.ANSWER_REGIONS) applies to generated questions;
+    benchmark rows keep their own answers."""
     counts = Counter() if counts is None else counts
     cat_names = list(T.OBJECT_CATEGORIES)
     for row in tqdm(res.images.to_dict("records"), desc="object QA", unit="img", leave=False):
@@ -211,7 +214,8 @@ def object_records(res: Resized, seed: int, questions_per_image: int = 10,
             boxes = [objs[k].box for k in ids]
             spec = T.OBJECT_CATEGORIES[cat]
             question = T.object_question(cat, int(rng.integers(len(spec["questions"]))), boxes)
-            answer = T.object_answer(cat, int(rng.integers(6)), boxes, value, answer_style, fixed_width)
+            answer = T.object_answer(cat, int(rng.integers(6)), boxes, value, answer_style, fixed_width,
+                                     answer_regions)
             counts[cat] += 1
             target = {"kind": spec["kind"], "value": value, "category": cat, "type": spec["type"],
                       "boxes": boxes, "objects": [objs[k].name for k in ids]}

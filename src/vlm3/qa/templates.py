@@ -23,6 +23,11 @@ import re
 from collections.abc import Sequence
 
 ANSWER_STYLES = ("paper", "fixed")
+# How object answers name their regions: "filled" restates each box ("bounding box region (x1, y1,
+# x2, y2) is 1.20 meters wide.", our default, in the style of the released benchmark answers);
+# "index" keeps SpatialRGPT's own answer convention "Region [0]" / "Region [1]" (the first / second
+# region the question names), so a small model chooses one token instead of copying four numbers.
+ANSWER_REGIONS = ("filled", "index")
 DEFAULT_FIXED_WIDTH = 5  # "03.52": 2 integer digits, the point, 2 decimals
 
 # ----------------------------------------------------------------------------- numbers
@@ -267,9 +272,12 @@ def object_question(category: str, template: int, boxes: Sequence[Sequence[int]]
 
 
 def object_answer(category: str, template: int, boxes: Sequence[Sequence[int]], value,
-                  style: str = "paper", width: int = DEFAULT_FIXED_WIDTH) -> str:
+                  style: str = "paper", width: int = DEFAULT_FIXED_WIDTH, regions: str = "filled") -> str:
     """Answer sentence: value is metres (quantitative), clock hour 1-12 (direction),
-    bool (predicates) or region index 0/1 (choices)."""
+    bool (predicates) or region index 0/1 (choices). `regions` (ANSWER_REGIONS): "filled" names
+    regions by their boxes, "index" as "Region [i]"."""
+    if regions not in ANSWER_REGIONS:
+        raise ValueError(f"answer regions must be one of {ANSWER_REGIONS}, got {regions!r}")
     c = _category(category)
     if len(boxes) != c["n_regions"]:
         raise ValueError(f"{category} needs {c['n_regions']} boxes, got {len(boxes)}")
@@ -288,7 +296,7 @@ def object_answer(category: str, template: int, boxes: Sequence[Sequence[int]], 
         if int(value) not in (0, 1):
             raise ValueError(f"choice value must be region index 0 or 1, got {value!r}")
         ans = c["answers"][template % len(c["answers"])].replace("{i}", str(int(value)))
-    return fill_regions(ans, boxes)
+    return fill_regions(ans, boxes) if regions == "filled" else ans
 
 
 # ----------------------------------------------------------------------------- correspondence

@@ -22,14 +22,14 @@ import dataclasses
 import logging
 
 
-from vlm3.train.trainer import TrainConfig, train
+from vlm3.train.trainer import SWITCHES, TrainConfig, train
 from vlm3.utils import load_mapping
 
 _TYPES = {"max_steps": int, "lr": float, "batch_size": int, "grad_accum": int, "seed": int,
           "save_steps": int, "max_minutes": float, "warmup_ratio": float, "weight_decay": float,
           "grad_clip": float, "threads": int, "logging_steps": int, "global_batch": int,
           "checkpoint_fraction": float, "num_workers": int}
-_SWITCHES = ("packing", "freeze_vision", "gradient_checkpointing", "compile", "bf16", "liger")
+_SWITCHES = SWITCHES
 
 
 def parse_config(argv: list[str] | None = None) -> TrainConfig:

@@ -45,12 +45,40 @@ def read_qa(path: str | Path) -> list[dict]:
     return records
 
 
-class QADataset(Dataset):
-    """The records of one or more QA jsonl files, in file order (the trainer shuffles)."""
+def split_turns(rec: dict) -> list[dict]:
+    """A multi-turn record as one single-turn record per question, each with the record's images
+    before its question: exactly the conversation `vlm3.predict` asks at evaluation. Used when a
+    record's turns differ in kind (pose: angle, yaw/pitch/roll, direction, distance), where a model
+    trained on the whole chat only ever saw turn k after turns 0..k-1 and answers a lone later
+    question with the wrong turn's format."""
+    msgs = rec["messages"]
+    if len(msgs) <= 2:
+        return [rec]
+    images = [item for item in msgs[0]["content"] if isinstance(item, dict) and item.get("type") == "image"]
+    targets = rec.get("meta", {}).get("targets")
+    out = []
+    for k in range(0, len(msgs), 2):
+        user, answer = msgs[k], msgs[k + 1]
+        if user["role"] != "user" or answer["role"] != "assistant":
+            raise ValueError(f"record {rec['id']}: messages must alternate user/assistant, got "
+                             f"{user['role']!r}, {answer['role']!r} at {k}")
+        texts = [item for item in user["content"] if not (isinstance(item, dict) and item.get("type") == "image")]
+        one = {**rec, "id": f"{rec['id']}#{k // 2}", "messages": [{"role": "user", "content": images + texts}, answer]}
+        if targets is not None:
+            one["meta"] = {**rec["meta"], "targets": [targets[k // 2]]}
+        out.append(one)
+    return out
 
-    def __init__(self, paths: str | Path | list[str | Path]):
+
+class QADataset(Dataset):
+    """The records of one or more QA jsonl files, in file order (the trainer shuffles);
+    `single_turn` expands every record into one record per question (`split_turns`)."""
+
+    def __init__(self, paths: str | Path | list[str | Path], single_turn: bool = False):
         paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
         self.records = [rec for p in paths for rec in read_qa(p)]
+        if single_turn:
+            self.records = [one for rec in self.records for one in split_turns(rec)]
 
     def __len__(self) -> int:
         return len(self.records)

@@ -65,6 +65,10 @@ log = logging.getLogger(__name__)
 SIGTERM_EXIT = 143  # 128 + SIGTERM, what SLURM and shells report for a terminated job
 
 
+# The boolean settings of TrainConfig (CLI --flag/--no-flag, config switches).
+SWITCHES = ("packing", "freeze_vision", "gradient_checkpointing", "compile", "bf16", "liger", "single_turn")
+
+
 @dataclass
 class TrainConfig:
     """Training run settings; every field is a CLI flag of `python -m vlm3.train` and a YAML key."""
@@ -97,6 +101,7 @@ class TrainConfig:
     compile: bool = False           # regional torch.compile of decoder layers and ViT blocks
     bf16: bool = False              # bf16 mixed precision
     liger: bool = False             # Liger kernels when liger_kernel is installed
+    single_turn: bool = False       # each question its own sample with the images, as predicted
     extra: dict = field(default_factory=dict)  # passed through to TrainingArguments
 
     def validate(self) -> None:
@@ -112,7 +117,7 @@ class TrainConfig:
         if int(self.num_workers) < 0:
             raise ValueError(f"--num-workers: must be >= 0, got {self.num_workers}")
         model_source(self.model)
-        for name in ("packing", "freeze_vision", "gradient_checkpointing", "compile", "bf16", "liger"):
+        for name in SWITCHES:
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"--{name.replace('_', '-')}: must be true or false, got {getattr(self, name)!r}")
         if self.global_batch is not None:
@@ -450,7 +455,7 @@ def train(cfg: TrainConfig, load_fn=load_model, collator=None) -> dict:
         # Start torch.distributed before from_pretrained, so that under accelerate's FSDP config
         # (fsdp_cpu_ram_efficient_loading) only rank 0 reads the weights into CPU memory.
         _ = args.device
-    dataset = QADataset(cfg.data)
+    dataset = QADataset(cfg.data, single_turn=cfg.single_turn)
     model, processor = load_fn(cfg.model)
     model = prepare_model(model, cfg)
     collator = collator or build_collator(cfg, model, processor)
