@@ -29,7 +29,6 @@ _TYPES = {"max_steps": int, "lr": float, "batch_size": int, "grad_accum": int, "
           "save_steps": int, "max_minutes": float, "warmup_ratio": float, "weight_decay": float,
           "grad_clip": float, "threads": int, "logging_steps": int, "global_batch": int,
           "checkpoint_fraction": float, "num_workers": int}
-_SWITCHES = SWITCHES
 
 
 def parse_config(argv: list[str] | None = None) -> TrainConfig:
@@ -43,7 +42,7 @@ def parse_config(argv: list[str] | None = None) -> TrainConfig:
     ap.add_argument("--state", help="checkpoint folder (default OUT/trainer_state)")
     for name, typ in _TYPES.items():
         ap.add_argument("--" + name.replace("_", "-"), type=typ)
-    for name in _SWITCHES:
+    for name in SWITCHES:
         ap.add_argument("--" + name.replace("_", "-"), action=argparse.BooleanOptionalAction, default=None)
     args = vars(ap.parse_args(argv))
     merged: dict = {}
