@@ -368,3 +368,17 @@ def test_benchmark_rows_keep_their_questions(tmp_path):
     assert t[1]["value"] == pytest.approx(63.5 * 0.0254, abs=1e-12)
     assert t[0]["boxes"] == [[0, 38, 652, 998], [6, 380, 227, 562]]
     assert [r["id"] for r in recs] == ["srgpt/test/q0", "srgpt/test/q1", "srgpt/test/q2", "srgpt/test/q3"]
+
+
+@pytest.mark.parametrize("regions", ["filled", "index"])
+def test_object_cli_passes_answer_regions(tmp_path, regions):
+    """`--answer-regions index` reached the CLI's parser but not `build` (the embedded default's
+    object answers kept restating boxes although its config asked for 'Region [i]')."""
+    out = tmp_path / "obj.jsonl"
+    main(["--task", "object", "--resized", str(make_resized(tmp_path)), "--out", str(out), "--seed", "5",
+          "--questions-per-image", "24", "--world-up", "camera", "--answer-regions", regions])
+    answers = [r["messages"][1]["content"][0]["text"] for r in read(out)]
+    assert len(answers) == 24
+    with_box = sum("bounding box region" in a for a in answers)
+    with_index = sum("Region [" in a for a in answers)
+    assert (with_box, with_index) == ((24, 0) if regions == "filled" else (0, 24))

@@ -103,7 +103,7 @@ def main(argv=None) -> None:
     try:
         build(a.task, a.resized, a.out, a.seed, a.questions_per_image, a.border, a.answer_style,
               a.fixed_width, a.min_covisibility, a.max_records, a.depth_variant, a.world_up,
-              a.occlusion_tol)
+              a.occlusion_tol, a.answer_regions)
     except ValueError as e:
         p.exit(2, f"error: {e}\n")
 
