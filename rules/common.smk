@@ -237,6 +237,10 @@ def generate_flags(w):
     spec = {**gen.get("common", {}), **gen.get(w.split, {})}
     flags = []
     for k, v in sorted(spec.items()):
+        if isinstance(v, bool):  # a switch: present when true
+            if v:
+                flags.append(f"--{k.replace('_', '-')}")
+            continue
         if isinstance(v, (list, tuple)):
             v = ",".join(map(str, v))
         flags.append(f"--{k.replace('_', '-')} {v}")

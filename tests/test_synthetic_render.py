@@ -162,3 +162,29 @@ def test_screen_space_culling_changes_nothing(monkeypatch, difficulty):
         np.testing.assert_array_equal(a.rgb, b.rgb)
         np.testing.assert_array_equal(a.hit_px, b.hit_px)
     assert sum(int(r.hit_px.sum()) for r in full) > 0
+
+
+def test_orbit_cameras_share_a_distance_within_the_spread():
+    """same_distance: every view of a scene is at one distance from the target (before the aim
+    jitter turns it) and within +-spread_deg of the others' azimuth; the default keeps its draws."""
+    p = SyntheticParams(sizes=((64, 48),), focal_range=(50, 60), spread_deg=12.0, same_distance=True)
+    for i in range(20):
+        rng = rng_for(4, "orbit", i)
+        scene = sample_scene(rng, f"o{i}", p)
+        cams = sample_cameras(rng, scene, p)
+        tgt = np.asarray(scene.target)
+        eyes = np.stack([c.c2w[:3, 3] for c in cams])
+        dists = np.hypot(eyes[:, 0] - tgt[0], eyes[:, 1] - tgt[1])
+        np.testing.assert_allclose(dists, dists[0], rtol=1e-12)
+        assert 3.0 <= dists[0] <= 6.0
+        az = np.degrees(np.arctan2(eyes[:, 1] - tgt[1], eyes[:, 0] - tgt[0]))
+        spread = np.abs((az[:, None] - az[None, :] + 180) % 360 - 180).max()
+        assert spread <= 24.0 + 1e-9
+    # spread_deg equal to the preset's (easy: 40) draws exactly the default cameras
+    def cams(params):
+        rng = rng_for(1, "x")
+        return sample_cameras(rng, sample_scene(rng, "x", params), params)
+    for a, b in zip(cams(SyntheticParams()), cams(SyntheticParams(spread_deg=40.0))):
+        np.testing.assert_array_equal(a.c2w, b.c2w)
+    with pytest.raises(ValueError, match="spread_deg must be in"):
+        SyntheticParams(spread_deg=0)

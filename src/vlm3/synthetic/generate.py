@@ -264,13 +264,17 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--pp-jitter", type=float, help="principal point jitter, fraction of size (default 0.03)")
     p.add_argument("--camera-height", type=float, help="camera height of 'easy' scenes, m (default 1.6)")
     p.add_argument("--cov-tol", type=float, help="covisibility relative depth tolerance (default 0.02)")
+    p.add_argument("--spread-deg", type=float, help="views' azimuths within +- this of the scene's "
+                   "(default: the difficulty's, easy 40, hard 60)")
+    p.add_argument("--same-distance", action="store_true", default=None,
+                   help="all views of a scene at one distance from the target (an orbit)")
     p.add_argument("--workers", type=int, default=1, help="worker processes (output does not depend on it)")
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     over = load_params_file(a.params) if a.params else {}
     where = f"--params {a.params}" if a.params else "arguments"
     for key in ("n_scenes", "seed", "views", "difficulty", "sizes", "focal_range", "fov_range", "withheld",
-                "pp_jitter", "camera_height", "cov_tol"):
+                "pp_jitter", "camera_height", "cov_tol", "spread_deg", "same_distance"):
         if getattr(a, key) is not None:
             over[key] = getattr(a, key)
     params, run = build_params(over, where)

@@ -120,6 +120,12 @@ class SyntheticParams:
     camera_height: float = 1.6     # m, the fixed camera height of "easy"
     withheld: float = 0.25         # fraction of images whose intrinsics are withheld
     cov_tol: float = 0.02          # relative depth tolerance of the covisibility test
+    # Camera motion. None keeps the difficulty preset: every view at its own azimuth within
+    # +-spread_deg of the scene's and its own distance. `spread_deg` narrows or widens the arc;
+    # `same_distance` puts all views of a scene at one distance from the target (a true orbit:
+    # the relative pose of two views is one signed azimuth step plus the aim jitter).
+    spread_deg: float | None = None
+    same_distance: bool = False
 
     def __post_init__(self):
         if self.difficulty not in DIFFICULTY:
@@ -142,6 +148,8 @@ class SyntheticParams:
             raise ValueError(f"camera_height must be in (0, {max_h}) m, got {self.camera_height}")
         if not 0.0 < self.cov_tol < 1.0:
             raise ValueError(f"cov_tol must be in (0, 1), got {self.cov_tol}")
+        if self.spread_deg is not None and not 0.0 < self.spread_deg <= 180.0:
+            raise ValueError(f"spread_deg must be in (0, 180], got {self.spread_deg}")
 
 
 def look_at(eye, target, roll: float = 0.0) -> np.ndarray:
@@ -235,6 +243,8 @@ def sample_cameras(rng: np.random.Generator, scene: Scene, params: SyntheticPara
     az0 = rng.uniform(0, 2 * np.pi)
     tgt = np.asarray(scene.target)
     lo_f, hi_f = np.log(params.focal_range[0]), np.log(params.focal_range[1])
+    spread = d["spread_deg"] if params.spread_deg is None else params.spread_deg
+    orbit_dist = rng.uniform(*d["distance"]) if params.same_distance else None
     for v in range(params.views):
         W, H = params.sizes[int(rng.integers(len(params.sizes)))]
         if params.fov_range is None:
@@ -245,8 +255,8 @@ def sample_cameras(rng: np.random.Generator, scene: Scene, params: SyntheticPara
         cx = (W - 1) / 2 + rng.uniform(-1, 1) * params.pp_jitter * W
         cy = (H - 1) / 2 + rng.uniform(-1, 1) * params.pp_jitter * H
         for _ in range(500):
-            az = az0 + np.radians(rng.uniform(-d["spread_deg"], d["spread_deg"]))
-            dist = rng.uniform(*d["distance"])
+            az = az0 + np.radians(rng.uniform(-spread, spread))
+            dist = rng.uniform(*d["distance"]) if orbit_dist is None else orbit_dist
             h = params.camera_height if d["camera_height"] is None else _u(rng, d["camera_height"])
             eye = np.array([tgt[0] + dist * math.cos(az), tgt[1] + dist * math.sin(az), h])
             inside = (abs(eye[0]) < room.half_x - 0.3 and abs(eye[1]) < room.half_y - 0.3
