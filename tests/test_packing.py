@@ -50,8 +50,8 @@ def test_packed_loss_and_grads_equal_unpacked(attn, monkeypatch):
     import vlm3.train.packing as packing
 
     calls = []
-    orig = packing._segments
-    monkeypatch.setattr(packing, "_segments", lambda pos: calls.append(1) or orig(pos))
+    orig = packing._branches
+    monkeypatch.setattr(packing, "_branches", lambda pos: calls.append(1) or orig(pos))
     m = _model("sdpa" if attn == PACKED_SDPA else attn)
     samples = _samples()
     ref = _unpacked(m, samples)

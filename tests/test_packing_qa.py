@@ -35,3 +35,62 @@ def test_packed_qa_batch_matches_padded(tiny):
         got_sum, got_n = causal_lm_loss_sum(model, packed)
     assert int(got_n) == int(ref_n) > 0
     torch.testing.assert_close(got_sum, ref_sum, rtol=1e-5, atol=1e-4)
+
+
+def test_shared_prefix_equals_single_turn_samples(tiny):
+    """A record trained as one shared prefix + one branch per question gives exactly the summed
+    loss of its single-turn conversations (what vlm3.predict asks), in a shorter row."""
+    from vlm3.train.data import split_turns
+
+    model, processor, ds = tiny
+    records = [ds[i] for i in range(3)]
+    assert all(len(r["messages"]) == 6 for r in records)  # 3 questions each
+    packer = PackingCollator.from_config(model.config)
+    tree = PackedBatchCollator(QACollator(processor, shared_prefix=True), packer)(records)
+    singles = [one for r in records for one in split_turns(r)]
+    ref = PackedBatchCollator(QACollator(processor), packer)(singles)
+    assert tree["input_ids"].shape[1] < ref["input_ids"].shape[1] * 0.6
+    assert tree["pixel_values"].shape[0] * 3 == ref["pixel_values"].shape[0]  # images once per record
+    use_packed_sdpa(model)
+    with torch.no_grad():
+        ref_sum, ref_n = causal_lm_loss_sum(model, ref)
+        got_sum, got_n = causal_lm_loss_sum(model, tree)
+    assert int(got_n) == int(ref_n) > 0
+    torch.testing.assert_close(got_sum, ref_sum, rtol=1e-5, atol=1e-5)
+    # and the answers' logits themselves
+    with torch.no_grad():
+        lt = model(**{k: v for k, v in tree.items() if k != "labels"}).logits[0]
+        lr = model(**{k: v for k, v in ref.items() if k != "labels"}).logits[0]
+    pick = lambda b: (b["labels"][0] != -100).nonzero().flatten() - 1  # noqa: E731
+    torch.testing.assert_close(lt[pick(tree)], lr[pick(ref)], rtol=1e-4, atol=1e-5)
+
+
+def test_shared_prefix_positions_are_the_single_turn_ones(tiny):
+    model, processor, ds = tiny
+    from vlm3.train.data import split_turns
+
+    rec = ds[0]
+    packer = PackingCollator.from_config(model.config)
+    tree = PackedBatchCollator(QACollator(processor, shared_prefix=True), packer)([rec])
+    singles = [PackedBatchCollator(QACollator(processor), packer)([one]) for one in split_turns(rec)]
+    lab = tree["labels"][0]
+    # each single's labelled tokens and their 4 position rows appear, in order, in the tree row
+    got = [(int(lab[j]), tree["position_ids"][:, 0, j].tolist()) for j in range(lab.numel()) if lab[j] != -100]
+    want = [(int(s["labels"][0, j]), s["position_ids"][:, 0, j].tolist())
+            for s in singles for j in range(s["labels"].shape[1]) if s["labels"][0, j] != -100]
+    assert got == want
+
+
+def test_group_by_images_merges_questions_of_one_image():
+    from vlm3.qa import templates as T
+    from vlm3.train.data import group_by_images, split_turns
+
+    a0 = T.make_record("d/s/a/00", "object", "d", "s", ["a.png"], [("q0?", "r0.")], [{"v": 0}])
+    b0 = T.make_record("d/s/b/00", "object", "d", "s", ["b.png"], [("q1?", "r1.")], [{"v": 1}])
+    a1 = T.make_record("d/s/a/01", "object", "d", "s", ["a.png"], [("q2?", "r2.")], [{"v": 2}])
+    merged = group_by_images([a0, b0, a1])
+    assert [m["images"] for m in merged] == [["a.png"], ["b.png"]]
+    assert merged[0]["meta"]["targets"] == [{"v": 0}, {"v": 2}] and a0["meta"]["targets"] == [{"v": 0}]
+    ones = split_turns(merged[0])
+    assert [o["messages"] for o in ones] == [a0["messages"], a1["messages"]]
+    assert merged[1] == b0

@@ -10,6 +10,16 @@ image_grid_thw, labels.
 
 The collator is a plain callable, so a packing collator can replace it without touching the
 trainer (`vlm3.train.trainer.train(..., collator=...)`).
+
+Shared prefix (`QACollator(shared_prefix=True)`, train `--shared-prefix`, packing only): a record's
+questions are trained as the single-turn conversations `vlm3.predict` asks (`split_turns`), but
+their common token prefix (chat header, the images, any common question words) is stored once.
+The record becomes one row "prefix + branch 0 + branch 1 + ..." whose `text_position_ids` restart
+at the prefix length for every branch; `vlm3.train.packing` gives each branch the mRoPE positions
+of its single-turn conversation and lets it attend to the prefix and itself only. So the losses
+are those of the single-turn samples (a test compares them) at the cost of one image encoding and
+one prefix per record, and no question sees another's answer (a multi-turn chat would let later
+turns read earlier answers, which evaluation never shows).
 """
 
 from __future__ import annotations
@@ -70,15 +80,41 @@ def split_turns(rec: dict) -> list[dict]:
     return out
 
 
+def group_by_images(records: list[dict]) -> list[dict]:
+    """Merge the records that ask about the same images (object QA writes one record per
+    question) into one multi-turn record each, in order of first appearance, so a shared-prefix
+    sample encodes those images once for all their questions. Turns keep their order; a record
+    drawn twice by the mixture contributes its questions twice, as it would unmerged."""
+    merged: dict[tuple, dict] = {}
+    for rec in records:
+        key = tuple(rec["images"])
+        into = merged.get(key)
+        if into is None:  # a copy: the dataset's own records stay as read
+            merged[key] = {**rec, "messages": list(rec["messages"]),
+                           "meta": {**rec.get("meta", {}), "targets": list(rec.get("meta", {}).get("targets", []))}}
+            continue
+        for m in rec["messages"]:
+            content = m["content"]
+            if isinstance(content, list):
+                content = [c for c in content if not (isinstance(c, dict) and c.get("type") == "image")]
+            into["messages"].append({**m, "content": content})
+        into["meta"]["targets"].extend(rec.get("meta", {}).get("targets", []))
+    return list(merged.values())
+
+
 class QADataset(Dataset):
     """The records of one or more QA jsonl files, in file order (the trainer shuffles);
-    `single_turn` expands every record into one record per question (`split_turns`)."""
+    `single_turn` expands every record into one record per question (`split_turns`);
+    `shared_prefix` merges the records of the same images into one (`group_by_images`)."""
 
-    def __init__(self, paths: str | Path | list[str | Path], single_turn: bool = False):
+    def __init__(self, paths: str | Path | list[str | Path], single_turn: bool = False,
+                 shared_prefix: bool = False):
         paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
         self.records = [rec for p in paths for rec in read_qa(p)]
         if single_turn:
             self.records = [one for rec in self.records for one in split_turns(rec)]
+        if shared_prefix:
+            self.records = group_by_images(self.records)
 
     def __len__(self) -> int:
         return len(self.records)
@@ -102,7 +138,9 @@ def load_images(paths: list[str], root: str | Path = ".") -> list[Image.Image]:
 class QACollator:
     """Turn a list of QA records into a padded model batch with answer-only labels."""
 
-    def __init__(self, processor, image_root: str | Path = ".", max_length: int | None = None):
+    def __init__(self, processor, image_root: str | Path = ".", max_length: int | None = None,
+                 shared_prefix: bool = False):
+        self.shared_prefix = shared_prefix
         self.processor = processor
         self.tokenizer = processor.tokenizer
         self.image_processor = processor.image_processor
@@ -143,6 +181,33 @@ class QACollator:
             raise ValueError(f"record {rec['id']}: {len(ids)} tokens exceed max_length {self.max_length}")
         return ids, labels
 
+    def encode_tree(self, rec: dict, n_visual: list[int]) -> tuple[list[int], list[int], list[int]]:
+        """(input_ids, labels, text positions) of a record as a shared prefix plus one branch per
+        question (module docstring). The prefix is the branches' longest common token prefix,
+        ended before the first answer token so every branch starts unlabelled (the token before a
+        branch belongs to the previous branch, which must never be asked to predict a label)."""
+        branches = [self.encode_record(one, n_visual) for one in split_turns(rec)]
+        if len(branches) == 1:
+            ids, labels = branches[0]
+            return ids, labels, list(range(len(ids)))
+        first_label = min(next(i for i, t in enumerate(lab) if t != IGNORE) for _, lab in branches)
+        c = 0
+        ref = branches[0][0]
+        while c < first_label - 1 and all(ids[c] == ref[c] for ids, _ in branches):
+            c += 1
+        if self.image_token_id in ref[c:]:
+            raise ValueError(f"record {rec['id']}: its questions differ before the last image token; "
+                             "cannot share the image prefix")
+        ids, labels = list(ref), list(branches[0][1])
+        pos = list(range(len(ref)))
+        for b_ids, b_lab in branches[1:]:
+            ids += b_ids[c:]
+            labels += b_lab[c:]
+            pos += range(c, len(b_ids))
+        if self.max_length is not None and len(ids) > self.max_length:
+            raise ValueError(f"record {rec['id']}: {len(ids)} tokens exceed max_length {self.max_length}")
+        return ids, labels, pos
+
     def __call__(self, records: list[dict]) -> dict[str, torch.Tensor]:
         images = [im for rec in records for im in load_images(rec["images"], self.image_root)]
         vision = self.image_processor(images=images, return_tensors="pt") if images else {}
@@ -151,22 +216,28 @@ class QACollator:
         seqs, k = [], 0
         for rec in records:
             m = len(rec["images"])
-            seqs.append(self.encode_record(rec, n_visual[k:k + m]))
+            enc = self.encode_tree if self.shared_prefix else self.encode_record
+            seqs.append(enc(rec, n_visual[k:k + m]))
             k += m
         length = max(len(s[0]) for s in seqs)
         input_ids = torch.full((len(seqs), length), self.pad_id, dtype=torch.long)
         labels = torch.full((len(seqs), length), IGNORE, dtype=torch.long)
         attention = torch.zeros((len(seqs), length), dtype=torch.long)
-        for b, (ids, lab) in enumerate(seqs):
+        positions = torch.zeros((len(seqs), length), dtype=torch.long) if self.shared_prefix else None
+        for b, (ids, lab, *pos) in enumerate(seqs):
             input_ids[b, : len(ids)] = torch.tensor(ids)
             labels[b, : len(lab)] = torch.tensor(lab)
             attention[b, : len(ids)] = 1
+            if positions is not None:
+                positions[b, : len(ids)] = torch.tensor(pos[0])
         batch = {
             "input_ids": input_ids,
             "attention_mask": attention,
             "mm_token_type_ids": (input_ids == self.image_token_id).long(),
             "labels": labels,
         }
+        if positions is not None:
+            batch["text_position_ids"] = positions
         if images:
             batch["pixel_values"] = vision["pixel_values"]
             batch["image_grid_thw"] = grid

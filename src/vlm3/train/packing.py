@@ -24,6 +24,14 @@ spent on padding. Three things keep the packed row equivalent to running the sam
    set to `ignore_index`; that label is never used unpacked either (the shift drops it), so the
    token-summed loss is exactly the sum of the per-sample losses.
 
+4. Shared prefix (`vlm3.train.data`, `QACollator(shared_prefix=True)`). A sample may carry
+   `text_position_ids`: a text position that drops to p > 0 (instead of 0) starts a *branch* of the
+   current sample that continues its first p tokens. The branch gets the mRoPE ids of the sequence
+   "first p tokens + branch" (again from `get_rope_index`) and, in `sdpa_packed`, attends to those p
+   tokens and causally to itself only; so every branch computes exactly what it would alone.
+   Branches need `sdpa_packed` (flash-attn's and torch's varlen kernels would cut them off their
+   prefix); the varlen fast path is skipped for rows that hold one.
+
 Input samples are dicts with (tensors, numpy arrays or lists):
   input_ids (L,) or (1, L); labels (same shape, ignore_index where no loss; default: input_ids
   with image/video placeholder tokens ignored); optional attention_mask (1 = keep, used to strip
@@ -94,6 +102,7 @@ class PackedSample:
     mm_token_type_ids: torch.Tensor
     pixel_values: torch.Tensor | None
     image_grid_thw: torch.Tensor | None
+    text_pos: torch.Tensor | None = None   # shared-prefix positions (point 4), None: 0..L-1
 
 
 class PackingCollator:
@@ -171,6 +180,12 @@ class PackingCollator:
             mm = is_img.long() + 2 * is_vid.long()
         if bool(is_vid.any()):
             raise ValueError(f"sample {i}: video inputs are not supported by PackingCollator")
+        text_pos = None
+        if s.get("text_position_ids") is not None:
+            text_pos = _as_long_1d(s["text_position_ids"], "text_position_ids", i)
+            text_pos = text_pos[keep] if keep is not None and text_pos.shape == keep.shape else text_pos
+            if text_pos.shape != ids.shape or int(text_pos[0]) != 0:
+                raise ValueError(f"sample {i}: text_position_ids must match input_ids and start at 0")
         pv, grid = s.get("pixel_values"), s.get("image_grid_thw")
         n_img_tokens = int(is_img.sum())
         if (pv is None) != (grid is None):
@@ -190,7 +205,27 @@ class PackingCollator:
             raise ValueError(
                 f"sample {i}: {n_img_tokens} image placeholder tokens but image_grid_thw implies {expected}"
             )
-        return PackedSample(ids, labels, mm, pv, grid)
+        return PackedSample(ids, labels, mm, pv, grid, text_pos)
+
+    def _positions(self, p: PackedSample) -> torch.Tensor:
+        """(4, L) position ids of one sample: the text row and the mRoPE rows (point 1), per branch
+        when the sample has shared-prefix branches (point 4)."""
+        n = p.input_ids.numel()
+        if p.text_pos is None:
+            rope = self._rope(p.input_ids, p.mm_token_type_ids, p.image_grid_thw, None)
+            return torch.cat([torch.arange(n, dtype=torch.long)[None], rope], dim=0)
+        tp = p.text_pos
+        starts = [0] + [j for j in range(1, n) if int(tp[j]) != int(tp[j - 1]) + 1]
+        rows = []
+        for k, (s, e) in enumerate(zip(starts, starts[1:] + [n])):
+            c = int(tp[s])
+            if k > 0 and not 0 < c <= starts[1]:
+                raise ValueError(f"shared-prefix branch at token {s} restarts at {c}, outside the first "
+                                 f"branch's {starts[1]} tokens")
+            ids = torch.cat([p.input_ids[:c], p.input_ids[s:e]])
+            mm = torch.cat([p.mm_token_type_ids[:c], p.mm_token_type_ids[s:e]])
+            rows.append(self._rope(ids, mm, p.image_grid_thw, None)[:, c:])
+        return torch.cat([tp[None], torch.cat(rows, dim=1)], dim=0)
 
     # -- packing --------------------------------------------------------------------------------
     def __call__(self, samples: Sequence[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
@@ -199,9 +234,7 @@ class PackingCollator:
         parts = [self._sample(s, i) for i, s in enumerate(samples)]
         ids, labels, mm, pos = [], [], [], []
         for p in parts:
-            rope = self._rope(p.input_ids, p.mm_token_type_ids, p.image_grid_thw, None)
-            text = torch.arange(p.input_ids.numel(), dtype=torch.long)[None]
-            pos.append(torch.cat([text, rope], dim=0))
+            pos.append(self._positions(p))
             lab = p.labels.clone()
             lab[0] = self.ignore_index  # see module docstring, point 3
             ids.append(p.input_ids), labels.append(lab), mm.append(p.mm_token_type_ids)
@@ -239,7 +272,8 @@ def unpad_batch(batch: Mapping[str, torch.Tensor], image_token_id: int, spatial_
     out, img, row = [], 0, 0
     for b in range(ids.shape[0]):
         keep = mask[b].bool() if mask is not None else torch.ones_like(ids[b], dtype=torch.bool)
-        s = {k: batch[k][b][keep] for k in ("input_ids", "labels", "mm_token_type_ids") if batch.get(k) is not None}
+        s = {k: batch[k][b][keep] for k in ("input_ids", "labels", "mm_token_type_ids", "text_position_ids")
+             if batch.get(k) is not None}
         need = int((s["input_ids"] == image_token_id).sum())
         first = img
         while need > 0:
@@ -321,6 +355,26 @@ def _segments(position_ids: torch.Tensor) -> list[list[tuple[int, int]]]:
     return out
 
 
+def _branches(position_ids: torch.Tensor) -> list[list[tuple[int, int, int, int]]]:
+    """Per row, (start, end, root, p) of every span of `_segments`: p = 0 for a sample's first span
+    (root = start), p > 0 for a shared-prefix branch that continues the first p tokens of the
+    sample starting at `root` (point 4). Cached like `_segments`."""
+    cached = getattr(position_ids, "_vlm3_branches", None)
+    if cached is not None:
+        return cached
+    out = []
+    for b, spans in enumerate(_segments(position_ids)):
+        row, root = [], 0
+        for s, e in spans:
+            p = int(position_ids[b, s])
+            if p == 0:
+                root = s
+            row.append((s, e, root, p))
+        out.append(row)
+    position_ids._vlm3_branches = out
+    return out
+
+
 def _varlen_fn():
     """torch's built-in FlashAttention varlen kernel (`torch.nn.attention.varlen.varlen_attn`,
     CUDA only, torch >= 2.10) and the keyword names this torch version takes, or None."""
@@ -386,7 +440,11 @@ def packed_sdpa_attention_forward(module, query, key, value, attention_mask, pos
     scaling = kwargs.get("scaling")
     global _VARLEN_BROKEN
     fn_params = _varlen_fn() if query.is_cuda and query.dtype in (torch.bfloat16, torch.float16) else None
-    if fn_params is not None and not _VARLEN_BROKEN and query.shape[0] == 1 and not kwargs.get("dropout"):
+    if position_ids.shape[0] != query.shape[0]:
+        position_ids = position_ids.expand(query.shape[0], -1)
+    has_branch = any(p > 0 for row in _branches(position_ids) for *_, p in row)
+    if (fn_params is not None and not _VARLEN_BROKEN and query.shape[0] == 1 and not kwargs.get("dropout")
+            and not has_branch):
         try:
             return _varlen_attention(module, query, key, value, position_ids, scaling, fn_params), None
         except (TypeError, RuntimeError, NotImplementedError) as e:  # API differs across torch versions
@@ -394,15 +452,21 @@ def packed_sdpa_attention_forward(module, query, key, value, attention_mask, pos
             logging.getLogger(__name__).warning("varlen_attn unusable (%s); using per-sample SDPA", e)
     rows = []
     with sdpa_kernel([SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]):
-        pid = position_ids if position_ids.shape[0] == query.shape[0] else position_ids.expand(query.shape[0], -1)
-        for b, spans in enumerate(_segments(pid)):
-            parts = [
-                sdpa_attention_forward(
-                    module, query[b:b + 1, :, s:e], key[b:b + 1, :, s:e], value[b:b + 1, :, s:e], None,
-                    is_causal=True, **kwargs,
-                )[0]
-                for s, e in spans
-            ]
+        for b, spans in enumerate(_branches(position_ids)):
+            parts = []
+            for s, e, root, p in spans:
+                q = query[b:b + 1, :, s:e]
+                if p == 0:
+                    parts.append(sdpa_attention_forward(module, q, key[b:b + 1, :, s:e], value[b:b + 1, :, s:e],
+                                                        None, is_causal=True, **kwargs)[0])
+                    continue
+                # a branch: its prefix (all visible) then itself (causal)
+                k = torch.cat([key[b:b + 1, :, root:root + p], key[b:b + 1, :, s:e]], dim=2)
+                v = torch.cat([value[b:b + 1, :, root:root + p], value[b:b + 1, :, s:e]], dim=2)
+                n = e - s
+                mask = torch.ones(n, p + n, dtype=torch.bool, device=query.device)
+                mask[:, p:] = torch.ones(n, n, dtype=torch.bool, device=query.device).tril()
+                parts.append(sdpa_attention_forward(module, q, k, v, mask[None, None], **kwargs)[0])
             rows.append(parts[0] if len(parts) == 1 else torch.cat(parts, dim=1))
     return (rows[0] if len(rows) == 1 else torch.cat(rows, dim=0)), None
 

@@ -66,7 +66,8 @@ SIGTERM_EXIT = 143  # 128 + SIGTERM, what SLURM and shells report for a terminat
 
 
 # The boolean settings of TrainConfig (CLI --flag/--no-flag, config switches).
-SWITCHES = ("packing", "freeze_vision", "gradient_checkpointing", "compile", "bf16", "liger", "single_turn")
+SWITCHES = ("packing", "freeze_vision", "gradient_checkpointing", "compile", "bf16", "liger", "single_turn",
+            "shared_prefix")
 
 
 @dataclass
@@ -102,6 +103,8 @@ class TrainConfig:
     bf16: bool = False              # bf16 mixed precision
     liger: bool = False             # Liger kernels when liger_kernel is installed
     single_turn: bool = False       # each question its own sample with the images, as predicted
+    shared_prefix: bool = False     # each question as predicted, the record's images and prefix stored
+                                    # once (vlm3.train.data; needs packing)
     extra: dict = field(default_factory=dict)  # passed through to TrainingArguments
 
     def validate(self) -> None:
@@ -133,6 +136,11 @@ class TrainConfig:
                 raise ValueError("--checkpoint-fraction needs --gradient-checkpointing")
         if not self.data:
             raise ValueError("--data: at least one QA jsonl file is needed")
+        if self.shared_prefix and not self.packing:
+            raise ValueError("--shared-prefix needs --packing (branches live in packed rows)")
+        if self.shared_prefix and self.single_turn:
+            raise ValueError("--shared-prefix and --single-turn: give one (both train every question as "
+                             "predicted; shared-prefix stores the images once per record)")
 
 
 def load_model(path: str):
@@ -178,7 +186,8 @@ def prepare_model(model, cfg: TrainConfig):
     embedding always runs as one matrix product (`LinearPatchConv3d`, same weights)."""
     cuda = torch.cuda.is_available()
     if cfg.packing:
-        flash = cuda and importlib.util.find_spec("flash_attn") is not None
+        # flash-attn's varlen kernel would cut shared-prefix branches off their prefix
+        flash = cuda and importlib.util.find_spec("flash_attn") is not None and not cfg.shared_prefix
         log.info("packed rows: text attention %s", packed_attention(model, flash))
     if cfg.gradient_checkpointing or cfg.freeze_vision or cfg.liger or cuda:
         before = dict(vars(model.config))
@@ -212,7 +221,7 @@ def packed_attention(model, flash_attn: bool) -> str:
 
 def build_collator(cfg: TrainConfig, model, processor):
     """QACollator (right-padded), or with `packing` the same records packed into one row."""
-    inner = QACollator(processor, image_root=cfg.image_root)
+    inner = QACollator(processor, image_root=cfg.image_root, shared_prefix=cfg.shared_prefix)
     return PackedBatchCollator(inner, PackingCollator.from_config(model.config)) if cfg.packing else inner
 
 
@@ -455,7 +464,7 @@ def train(cfg: TrainConfig, load_fn=load_model, collator=None) -> dict:
         # Start torch.distributed before from_pretrained, so that under accelerate's FSDP config
         # (fsdp_cpu_ram_efficient_loading) only rank 0 reads the weights into CPU memory.
         _ = args.device
-    dataset = QADataset(cfg.data, single_turn=cfg.single_turn)
+    dataset = QADataset(cfg.data, single_turn=cfg.single_turn, shared_prefix=cfg.shared_prefix)
     model, processor = load_fn(cfg.model)
     model = prepare_model(model, cfg)
     collator = collator or build_collator(cfg, model, processor)
