@@ -88,8 +88,9 @@ def test_group_by_images_merges_questions_of_one_image():
     a0 = T.make_record("d/s/a/00", "object", "d", "s", ["a.png"], [("q0?", "r0.")], [{"v": 0}])
     b0 = T.make_record("d/s/b/00", "object", "d", "s", ["b.png"], [("q1?", "r1.")], [{"v": 1}])
     a1 = T.make_record("d/s/a/01", "object", "d", "s", ["a.png"], [("q2?", "r2.")], [{"v": 2}])
-    merged = group_by_images([a0, b0, a1])
-    assert [m["images"] for m in merged] == [["a.png"], ["b.png"]]
+    merged = group_by_images([a0, b0, a1, a0])
+    assert [m["images"] for m in merged] == [["a.png"], ["b.png"], ["a.png"]]
+    assert merged[2] == a0  # a repeat of a drawn record stays its own sample
     assert merged[0]["meta"]["targets"] == [{"v": 0}, {"v": 2}] and a0["meta"]["targets"] == [{"v": 0}]
     ones = split_turns(merged[0])
     assert [o["messages"] for o in ones] == [a0["messages"], a1["messages"]]

@@ -83,11 +83,14 @@ def split_turns(rec: dict) -> list[dict]:
 def group_by_images(records: list[dict]) -> list[dict]:
     """Merge the records that ask about the same images (object QA writes one record per
     question) into one multi-turn record each, in order of first appearance, so a shared-prefix
-    sample encodes those images once for all their questions. Turns keep their order; a record
-    drawn twice by the mixture contributes its questions twice, as it would unmerged."""
+    sample encodes those images once for all their questions. Turns keep their order. A record
+    the mixture drew k times goes into k different merged records (its i-th copy into the i-th
+    record of those images), so repeats stay separate samples, as they would unmerged."""
     merged: dict[tuple, dict] = {}
+    copies: dict[str, int] = {}
     for rec in records:
-        key = tuple(rec["images"])
+        n = copies[rec["id"]] = copies.get(rec["id"], -1) + 1
+        key = (tuple(rec["images"]), n)
         into = merged.get(key)
         if into is None:  # a copy: the dataset's own records stay as read
             merged[key] = {**rec, "messages": list(rec["messages"]),

@@ -375,6 +375,45 @@ def _branches(position_ids: torch.Tensor) -> list[list[tuple[int, int, int, int]
     return out
 
 
+_MASKS: dict = {}
+
+
+def _sample_blocks(spans, device, dtype) -> list[tuple[int, int, torch.Tensor | None]]:
+    """(start, end, mask) per packed sample of one row: mask None for a plain causal sample, else
+    the additive (1, 1, L, L) mask of its shared-prefix tree (point 4): token i sees token j <= i
+    of its own branch and the first p tokens of the sample. One attention call per sample, not
+    per branch: many tiny calls cost far more than the masked block on CPU."""
+    out, k = [], 0
+    while k < len(spans):
+        s, e, root, _ = spans[k]
+        branches = [(s, e, 0)]
+        while k + 1 < len(spans) and spans[k + 1][3] > 0:
+            k += 1
+            bs, be, _, p = spans[k]
+            branches.append((bs, be, p))
+        k += 1
+        if len(branches) == 1:
+            out.append((s, e, None))
+            continue
+        end = branches[-1][1]
+        key = (tuple(branches), str(device), dtype)
+        mask = _MASKS.get(key)
+        if mask is None:
+            n = end - s
+            allowed = torch.zeros(n, n, dtype=torch.bool)
+            for bs, be, p in branches:
+                i0, i1 = bs - s, be - s
+                allowed[i0:i1, i0:i1] = torch.ones(i1 - i0, i1 - i0, dtype=torch.bool).tril()
+                if p:
+                    allowed[i0:i1, :p] = True
+            mask = torch.zeros(n, n, dtype=dtype).masked_fill_(~allowed, float("-inf"))[None, None].to(device)
+            if len(_MASKS) > 4096:
+                _MASKS.clear()
+            _MASKS[key] = mask
+        out.append((s, end, mask))
+    return out
+
+
 def _varlen_fn():
     """torch's built-in FlashAttention varlen kernel (`torch.nn.attention.varlen.varlen_attn`,
     CUDA only, torch >= 2.10) and the keyword names this torch version takes, or None."""
@@ -454,19 +493,12 @@ def packed_sdpa_attention_forward(module, query, key, value, attention_mask, pos
     with sdpa_kernel([SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]):
         for b, spans in enumerate(_branches(position_ids)):
             parts = []
-            for s, e, root, p in spans:
-                q = query[b:b + 1, :, s:e]
-                if p == 0:
-                    parts.append(sdpa_attention_forward(module, q, key[b:b + 1, :, s:e], value[b:b + 1, :, s:e],
-                                                        None, is_causal=True, **kwargs)[0])
-                    continue
-                # a branch: its prefix (all visible) then itself (causal)
-                k = torch.cat([key[b:b + 1, :, root:root + p], key[b:b + 1, :, s:e]], dim=2)
-                v = torch.cat([value[b:b + 1, :, root:root + p], value[b:b + 1, :, s:e]], dim=2)
-                n = e - s
-                mask = torch.ones(n, p + n, dtype=torch.bool, device=query.device)
-                mask[:, p:] = torch.ones(n, n, dtype=torch.bool, device=query.device).tril()
-                parts.append(sdpa_attention_forward(module, q, k, v, mask[None, None], **kwargs)[0])
+            for s, e, mask in _sample_blocks(spans, query.device, query.dtype):
+                q, k, v = query[b:b + 1, :, s:e], key[b:b + 1, :, s:e], value[b:b + 1, :, s:e]
+                if mask is None:
+                    parts.append(sdpa_attention_forward(module, q, k, v, None, is_causal=True, **kwargs)[0])
+                else:
+                    parts.append(sdpa_attention_forward(module, q, k, v, mask, **kwargs)[0])
             rows.append(parts[0] if len(parts) == 1 else torch.cat(parts, dim=1))
     return (rows[0] if len(rows) == 1 else torch.cat(rows, dim=0)), None
 
