@@ -34,9 +34,7 @@ import contextlib
 import json
 import logging
 import multiprocessing as mp
-import os
 import shutil
-import tempfile
 from pathlib import Path, PurePosixPath
 
 import cv2
@@ -48,6 +46,7 @@ from vlm3.datasets import PAIR_COLUMNS, validate_index
 from vlm3.geometry import make_K, plan_unify_focal, source_to_unified, sparse_depth_map, unify_focal
 from vlm3.geometry.focal import unified_to_source
 from vlm3.io.depth import is_sparse, read_depth
+from vlm3.staging import replace_dir, stage_dir
 from vlm3.io.image import encode_png, read_image
 
 log = logging.getLogger("vlm3.resize")
@@ -232,17 +231,10 @@ def resize_index(df: pd.DataFrame, out: Path, tmp: Path, target: float | None, w
 @contextlib.contextmanager
 def _staging_dir(out: Path):
     """A temporary folder beside `out`, renamed to `out` when the block succeeds."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    tmp = stage_dir(out)  # cleans what a killed run left (vlm3.staging)
     try:
         yield tmp
-        old = None
-        if out.exists():
-            old = out.parent / f".{out.name}.old-{os.getpid()}"
-            os.replace(out, old)
-        os.replace(tmp, out)
-        if old is not None:
-            shutil.rmtree(old)
+        replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

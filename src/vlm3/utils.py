@@ -6,11 +6,12 @@ import contextlib
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import yaml
+
+from vlm3.staging import stage_file
 
 
 def rng_for(seed: int, *keys: object) -> np.random.Generator:
@@ -32,14 +33,9 @@ def atomic_path(path: str | os.PathLike):
     On error the temporary file is removed, so no partial output is ever left behind.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    tmp = stage_file(path)  # .NAME.{host}-{pid}.XXXX.tmp, the usual file mode (vlm3.staging)
     try:
-        yield Path(tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the usual file mode
+        yield tmp
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
