@@ -25,7 +25,7 @@ Task definitions (all accuracies and AUCs are fractions in [0, 1]):
   mean of the per-category accuracies of the quantitative categories (as the paper's "overall");
   quantitative_acc_micro; quantitative_abs_rel = mean of the categories' AbsRel; overall_acc =
   over all questions.
-- correspondence: answers and targets are [0, 1000) normalised pixels of the second image
+- correspondence: answers and targets are [0, 1000] normalised pixels of the second image
   (x_n = round(x / W * 1000)); epe is in those units, epe_px in pixels of the resized second
   image when the target carries `image_size_2` = [W, H]. pck_k = share of the n questions with
   error < k % of the 1000 range (10 k units), k = 1, 3, 5.
@@ -68,7 +68,7 @@ TASK_KINDS = {
 }
 N_BOOT = 1000
 N_EXAMPLES = 5
-POINT_SCALE = 1000          # correspondence answers live in [0, 1000)
+POINT_SCALE = 1000          # correspondence answers live in [0, 1000] (closed, as released)
 PCK_PERCENT = (1, 3, 5)
 AUC_THRESHOLDS = (5, 10, 20, 30)
 # The paper's qualitative columns: both predicate words + the choice questions of either word.
@@ -247,7 +247,7 @@ def score_correspondence(recs, answers, seed, n_boot):
         mets[f"pck_{k}"] = v
     ci = {"epe": _ci((pred, gt), M.epe, seed, n_boot),
           "pck_5": _ci((pred, gt), lambda p, g: M.pck(p, g, [thresholds[-1]])[thresholds[-1]], seed, n_boot)}
-    notes = {"epe": "mean L2 error in [0, 1000) normalised units of the second image, parsed answers only",
+    notes = {"epe": "mean L2 error in [0, 1000] normalised units of the second image, parsed answers only",
              "pck_k": "share of all n questions with error < 10*k normalised units (k % of the range)"}
     if has_size:
         notes["epe_px"] = "mean L2 error in pixels of the resized second image, parsed answers only"
