@@ -91,6 +91,10 @@ def load_predictions(path: str | Path, task: str) -> list[dict]:
         if kind not in TASK_KINDS[task]:
             raise ValueError(f"{path}:{ln}: target kind {kind!r} is not a {task} answer "
                              f"(expected one of {sorted(TASK_KINDS[task])})")
+        if not isinstance(r["prediction"], str):
+            raise ValueError(f"{path}:{ln}: prediction is {type(r['prediction']).__name__} "
+                             f"{r['prediction']!r}, not the model's text")
+        _check_value(kind, r["target"], f"{path}:{ln}")
         key = (r["id"], r["turn"])
         if key in seen:
             raise ValueError(f"{path}:{ln}: duplicate question id={r['id']!r} turn={r['turn']!r}")
@@ -99,6 +103,29 @@ def load_predictions(path: str | Path, task: str) -> list[dict]:
     if not recs:
         raise ValueError(f"{path}: no predictions")
     return recs
+
+
+# Shape of each target kind's value: a number, a bool, or a list of that many numbers.
+_VALUE_SHAPES = {"depth": 0, "distance": 0, "rotation_angle": 0, "clock": 0, "choice": 0, "yesno": "bool",
+                 "point": 2, "euler": 3, "direction": 3}
+
+
+def _number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _check_value(kind: str, target: dict, where: str) -> None:
+    """ValueError naming `where` unless target["value"] has the shape of its kind."""
+    shape = _VALUE_SHAPES[kind]
+    v = _value(target, where)
+    if shape == "bool":
+        ok, want = isinstance(v, bool), "true or false"
+    elif shape == 0:
+        ok, want = _number(v), "a finite number"
+    else:
+        ok, want = isinstance(v, list) and len(v) == shape and all(map(_number, v)), f"{shape} finite numbers"
+    if not ok:
+        raise ValueError(f"{where}: {kind} target value {v!r} is not {want}")
 
 
 def _value(target: dict, where: str):
@@ -375,4 +402,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from vlm3.errors import run_stage
+
+    run_stage(main, "vlm3.score")
