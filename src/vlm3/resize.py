@@ -106,7 +106,12 @@ def _resample_nearest(arr: np.ndarray, plan) -> np.ndarray:
 
 def _write(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
+    try:
+        path.write_bytes(data)
+    except OSError as e:
+        if e.filename is None:  # write(2) errors (a full disk) carry no file name
+            raise OSError(e.errno, e.strerror, str(path)) from e
+        raise
 
 
 def _npy_bytes(a: np.ndarray) -> bytes:

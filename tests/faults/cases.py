@@ -371,7 +371,7 @@ RESIZE = [
     Case("resize-objects-bad-json", "resize", "an `objects` cell is not JSON", "error",
          ("{d}/calib.parquet", "objects"), _resize(_col("objects", "[{\"name\": "))),
     Case("resize-full-disk", "resize", "the disk fills up while images are written (ENOSPC)", "error",
-         ("no space left on device",), _resize(patch=full_disk_after(2))),
+         ("{d}/resized/.test.", ".png", "no space left on device"), _resize(patch=full_disk_after(2))),
     Case("resize-calib-missing", "resize", "--calib names a missing file", "error", ("{d}/none.parquet",),
          lambda w, d: Run("vlm3.resize", ["--calib", str(d / "none.parquet"), "--out", str(d / "o")],
                           [d / "o"])),
