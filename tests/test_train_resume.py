@@ -74,6 +74,8 @@ def test_sigkill_then_resume_is_bitwise_identical(setup, reference):
     subprocess.run(_cmd(setup, "killed"), env=_env(), check=True, capture_output=True)
     for name in ("model.safetensors", "loss.csv"):
         assert (setup / "killed" / name).read_bytes() == (reference / name).read_bytes(), name
+    # no staging of the killed run is left (issue 17 item 10)
+    assert [p for p in (setup / "killed").rglob(".*")] == []
 
 
 def test_sigterm_checkpoints_exits_143_and_resumes(setup, reference):

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from vlm3.staging import stage_file
+from vlm3.staging import clean_stale, stage_file
 
 
 def rng_for(seed: int, *keys: object) -> np.random.Generator:
@@ -27,12 +27,16 @@ def rng_for(seed: int, *keys: object) -> np.random.Generator:
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike):
+def atomic_path(path: str | os.PathLike, clean: bool = True):
     """Yield a temporary path beside `path`; move it into place only if the block succeeds.
 
-    On error the temporary file is removed, so no partial output is ever left behind.
+    On error the temporary file is removed, so no partial output is ever left behind. `clean`:
+    first remove the staging of `path` that a killed run left (`vlm3.staging.clean_stale`, a scan of
+    the folder: pass False for many small files written into one folder).
     """
     path = Path(path)
+    if clean:
+        clean_stale(path)
     tmp = stage_file(path)  # .NAME.{host}-{pid}.XXXX.tmp, the usual file mode (vlm3.staging)
     try:
         yield tmp

@@ -14,13 +14,8 @@ from pathlib import Path
 import pytest
 
 from tests.faults.cases import CASES, STAGES, Case
-from tests.faults.world import ROOT, build_world
+from tests.faults.world import ROOT
 from vlm3.errors import run_stage
-
-
-@pytest.fixture(scope="session")
-def world(tmp_path_factory):
-    return build_world(tmp_path_factory.mktemp("faults_world"))
 
 
 def _main(module: str):
