@@ -12,12 +12,16 @@ from __future__ import annotations
 import errno
 import os
 import sys
+import urllib.error
 from collections.abc import Callable
 
 
 def describe(e: BaseException) -> str:
     """A one-line description of `e` for the user."""
-    if isinstance(e, OSError) and not isinstance(e, ValueError):
+    if isinstance(e, urllib.error.URLError):
+        # never its `filename`: for an HTTPError that is the URL, which may hold a filled credential
+        text = f"download failed: {e}"
+    elif isinstance(e, OSError) and not isinstance(e, ValueError):
         where = " -> ".join(str(f) for f in (e.filename, e.filename2) if f is not None)
         cause = e.strerror or str(e)
         if e.errno == errno.ENOSPC:

@@ -90,3 +90,16 @@ def test_real_cli_has_no_traceback_and_debug_has_one(case_id, world, tmp_path):
     res = subprocess.run([*cmd, "--debug"], capture_output=True, text=True, env=env)
     assert res.returncode == 1 and "Traceback" in res.stderr
     json.dumps(res.stderr)
+
+
+def test_describe_never_prints_a_url_of_an_http_error():
+    """An HTTPError's `filename` is its URL (a filled token may sit in it): never shown."""
+    import urllib.error
+
+    from vlm3.errors import describe
+
+    e = urllib.error.HTTPError("https://h.example/SECRET123/a.bin", 403, "Forbidden", {}, None)
+    assert describe(e) == "download failed: HTTP Error 403: Forbidden"
+    assert describe(OSError(28, "No space left on device", "/x/y.json")) == \
+        "/x/y.json: no space left on device (the partial output was removed)"
+    assert describe(KeyError("k")).startswith("unexpected KeyError: 'k' (a bug; rerun with --debug")
