@@ -245,6 +245,25 @@ def _staging_dir(out: Path):
         raise
 
 
+# The largest resized image the stage makes (pixels): 2^28 is 16384 x 16384, 0.8 GB as RGB uint8. A
+# target focal that asks for more is a typo (the config schema caps target_focal at 20000 px).
+MAX_PIXELS = 1 << 28
+
+
+def check_sizes(df: pd.DataFrame, target: float | None, where: str) -> None:
+    """ValueError naming the image when the resized size (W * target / fx, H * target / fy, before
+    undistortion's small change) would exceed MAX_PIXELS."""
+    if target is None:
+        return
+    w = df["width"].to_numpy(float) * target / df["fx"].to_numpy(float)
+    h = df["height"].to_numpy(float) * target / df["fy"].to_numpy(float)
+    big = np.flatnonzero(w * h > MAX_PIXELS)
+    if len(big):
+        i = big[0]
+        raise ValueError(f"{where}: image {df['image_id'].iloc[i]!r} would be {w[i]:.0f}x{h[i]:.0f} px at "
+                         f"--target-focal {target:g} (fx {df['fx'].iloc[i]:g}): more than {MAX_PIXELS} pixels")
+
+
 def _target(text: str) -> float | None:
     """--target-focal: a number of px, or `none` (keep each camera's own focal)."""
     return None if text.strip().lower() == "none" else float(text)
@@ -274,6 +293,7 @@ def main(argv: list[str] | None = None) -> None:
     bad = df[~np.isfinite(df[["fx", "fy", "cx", "cy"]].to_numpy(dtype=float)).all(axis=1)]
     if len(bad):
         raise ValueError(f"--calib {a.calib}: image {bad['image_id'].iloc[0]!r} has no intrinsics")
+    check_sizes(df, a.target_focal, f"--calib {a.calib}")
     pairs_ids = None
     if a.pairs:
         if not Path(a.pairs).is_file():

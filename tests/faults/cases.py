@@ -322,6 +322,8 @@ CALIBRATE = [
          "an image without intrinsics, --fallback-fov 60: the FOV prior is used, counted and reported",
          "skip", ("'prior': 1",),
          _calib(lambda p, d: edit_parquet(p, _nan_intrinsics), extra=("--fallback-fov", "60"))),
+    Case("calibrate-fallback-fov-500", "calibrate", "--fallback-fov 500 (a field of view above 180 degrees)",
+         "error", ("--fallback-fov", "500"), _calib(extra=("--fallback-fov", "500"))),
     Case("calibrate-image-corrupt", "calibrate",
          "an image the vanishing-point provider must read is not a PNG", "error",
          ("{d}/bad.png",),
@@ -334,13 +336,13 @@ CALIBRATE = [
 
 
 # ----------------------------------------------------------------------------- resize
-def _resize(edit=None, patch=None):
+def _resize(edit=None, patch=None, target="60"):
     def build(w: World, d: Path) -> Run:
         calib = w.copy(w.calib, d / "calib.parquet")
         if edit:
             edit(calib, d)
         out = d / "resized" / "test"
-        return Run("vlm3.resize", ["--calib", str(calib), "--out", str(out), "--target-focal", "60"], [out],
+        return Run("vlm3.resize", ["--calib", str(calib), "--out", str(out), "--target-focal", target], [out],
                    patch=patch)
     return build
 
@@ -372,6 +374,8 @@ RESIZE = [
          ("{d}/calib.parquet", "objects"), _resize(_col("objects", "[{\"name\": "))),
     Case("resize-full-disk", "resize", "the disk fills up while images are written (ENOSPC)", "error",
          ("{d}/resized/.test.", ".png", "no space left on device"), _resize(patch=full_disk_after(2))),
+    Case("resize-target-focal-huge", "resize", "--target-focal 1e7 (a 75 TiB image)", "error",
+         ("{d}/calib.parquet", "more than 268435456 pixels"), _resize(target="1e7")),
     Case("resize-calib-missing", "resize", "--calib names a missing file", "error", ("{d}/none.parquet",),
          lambda w, d: Run("vlm3.resize", ["--calib", str(d / "none.parquet"), "--out", str(d / "o")],
                           [d / "o"])),
