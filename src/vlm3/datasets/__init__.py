@@ -96,7 +96,7 @@ def validate_index(df: pd.DataFrame, where: str) -> pd.DataFrame:
             raise ValueError(f"{where}: image {iid!r}: objects is not valid JSON ({e})") from None
         if not isinstance(objs, list):
             raise ValueError(f"{where}: image {iid!r}: objects must be a JSON list")
-        if pose is not None and len(pose) != 16:
+        if hasattr(pose, "__len__") and len(pose) != 16:  # None (or NaN): no pose
             raise ValueError(f"{where}: image {iid!r}: cam_to_world has {len(pose)} numbers, not 16")
     return df[INDEX_COLUMNS + [c for c in df.columns if c not in INDEX_COLUMNS]]
 
