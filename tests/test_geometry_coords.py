@@ -15,6 +15,7 @@ from vlm3.geometry import (
     normalize_box,
     normalize_point,
     normalize_points,
+    point_max,
 )
 
 SAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "vlm3-samples"
@@ -37,6 +38,24 @@ def test_normalize_point_hand_values():
     assert normalize_point(1, 3, 800, 800) == (2, 8)  # 2.5 -> 2, 7.5 -> 8
     np.testing.assert_array_equal(normalize_points([[1, 3], [5, 7]], 800, 800), [[2, 8], [12, 18]])
     assert normalize_point(3, 0, 6, 1, scale=10) == (5, 0)
+
+
+def test_normalize_point_edges_follow_the_released_range_per_scale():
+    """Issue 17 item 11: depth's [0, 2000) clips at 1999; VLM3's released correspondence formula
+    round(x / W * 1000) gives 1000 at the right edge ([0, 1000], closed), not 999."""
+    assert point_max(2000) == 1999 and point_max(1000) == 1000 and point_max(10) == 9
+    assert normalize_point(1023.9, 767.9, 1024, 768, scale=1000) == (1000, 1000)  # 999.90 -> 1000
+    assert normalize_point(1023.4, 767.4, 1024, 768, scale=1000) == (999, 999)  # 999.41 -> 999
+    assert normalize_point(1024, 768, 1024, 768, scale=1000) == (1000, 1000)
+    assert normalize_point(1030.0, -3.0, 1024, 768, scale=1000) == (1000, 0)  # outside: clipped
+    assert normalize_point(1023.9, 767.9, 1024, 768, scale=2000) == (1999, 1999)  # 1999.8 -> 1999
+    assert normalize_point(1023.4, 767.4, 1024, 768, scale=2000) == (1999, 1998)  # 1998.8, 1998.4
+    assert normalize_point(-0.2, 0.2, 1024, 768, scale=2000) == (0, 1)  # -0.39 -> 0; 0.52 -> 1
+    np.testing.assert_array_equal(normalize_points([[1023.9, 767.9], [1023.4, 0]], 1024, 768, scale=1000),
+                                  [[1000, 1000], [999, 0]])
+    np.testing.assert_array_equal(normalize_points([[1023.9, 767.9]], 1024, 768), [[1999, 1999]])
+    # the inverse reaches the closed end
+    assert normalize_point(*denormalize_point(1000, 1000, 1024, 768, scale=1000), 1024, 768, scale=1000) == (1000, 1000)
 
 
 def test_normalize_point_matches_vlm3_depth_labels():

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from vlm3.errors import run_stage
 from vlm3.datasets import INDEX_COLUMNS
 from vlm3.geometry import normalize_point
 from vlm3.qa import templates as T
@@ -311,8 +312,9 @@ def test_bad_inputs(tmp_path, capsys):
     with pytest.raises(ValueError, match="no rows"):
         build("depth", empty, out)
     with pytest.raises(SystemExit) as e:
-        main(["--task", "depth", "--resized", str(empty), "--out", str(out)])
-    assert e.value.code == 2 and "no rows" in capsys.readouterr().err
+        run_stage(main, "vlm3.qa.build", ["--task", "depth", "--resized", str(empty), "--out", str(out)])
+    err = capsys.readouterr().err
+    assert e.value.code == 1 and err.splitlines()[-1].startswith("vlm3.qa.build: error: ") and "no rows" in err
 
 
 def test_missing_pose_is_an_error(tmp_path):

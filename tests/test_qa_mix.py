@@ -5,6 +5,7 @@ from collections import Counter
 
 import pytest
 
+from vlm3.errors import run_stage
 from vlm3.qa.mix import allocate, main, mix, parse_input
 
 
@@ -70,5 +71,5 @@ def test_mix_bad_input(tmp_path, capsys):
         mix([f"{a}:1"], 0, 0, out)
     assert not out.exists()
     with pytest.raises(SystemExit) as e:
-        main(["--inputs", f"{a}:-1", "--n", "3", "--out", str(out)])
-    assert e.value.code == 2 and ">= 0" in capsys.readouterr().err
+        run_stage(main, "vlm3.qa.mix", ["--inputs", f"{a}:-1", "--n", "3", "--out", str(out)])
+    assert e.value.code == 1 and ">= 0" in capsys.readouterr().err

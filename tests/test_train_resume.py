@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from _tiny import build_tiny
-from vlm3.train.trainer import SIGTERM_EXIT, last_complete_checkpoint
+from vlm3.train.trainer import SIGTERM_EXIT, checkpoint_missing, last_complete_checkpoint
 
 
 STEPS = 24
@@ -74,6 +74,8 @@ def test_sigkill_then_resume_is_bitwise_identical(setup, reference):
     subprocess.run(_cmd(setup, "killed"), env=_env(), check=True, capture_output=True)
     for name in ("model.safetensors", "loss.csv"):
         assert (setup / "killed" / name).read_bytes() == (reference / name).read_bytes(), name
+    # no staging of the killed run is left (issue 17 item 10)
+    assert [p for p in (setup / "killed").rglob(".*")] == []
 
 
 def test_sigterm_checkpoints_exits_143_and_resumes(setup, reference):
@@ -87,14 +89,58 @@ def test_sigterm_checkpoints_exits_143_and_resumes(setup, reference):
     assert (setup / "term" / "model.safetensors").read_bytes() == (reference / "model.safetensors").read_bytes()
 
 
+def _fake_checkpoint(d: Path, state: str = '{"global_step": 4}', files=("model.safetensors", "optimizer.pt",
+                     "scheduler.pt", "rng_state.pth")) -> None:
+    d.mkdir()
+    if state is not None:
+        (d / "trainer_state.json").write_text(state)
+    for f in files:
+        (d / f).write_bytes(b"x")
+
+
 def test_incomplete_checkpoint_is_skipped(tmp_path):
-    (tmp_path / "checkpoint-4").mkdir()
-    (tmp_path / "checkpoint-4" / "trainer_state.json").write_text('{"global_step": 4}')
-    (tmp_path / "checkpoint-8").mkdir()
-    (tmp_path / "checkpoint-8" / "trainer_state.json").write_text('{"global_st')
-    (tmp_path / "checkpoint-12").mkdir()
+    _fake_checkpoint(tmp_path / "checkpoint-4")
+    _fake_checkpoint(tmp_path / "checkpoint-8", state='{"global_st')
+    _fake_checkpoint(tmp_path / "checkpoint-12", state=None)
     assert last_complete_checkpoint(tmp_path) == str(tmp_path / "checkpoint-4")
     assert last_complete_checkpoint(tmp_path / "none") is None
+
+
+def test_checkpoint_without_optimizer_falls_back_with_warning(tmp_path, caplog):
+    """Issue 17 defect 3: the newest checkpoint lacks optimizer/scheduler/RNG state -> the previous
+    complete one is resumed, and the warning names both."""
+    import logging
+
+    _fake_checkpoint(tmp_path / "checkpoint-4")
+    _fake_checkpoint(tmp_path / "checkpoint-8", files=("model.safetensors", "rng_state.pth"))
+    assert checkpoint_missing(tmp_path / "checkpoint-8") == ["optimizer.pt", "scheduler.pt"]
+    assert checkpoint_missing(tmp_path / "checkpoint-4") == []
+    with caplog.at_level(logging.WARNING, logger="vlm3.train.trainer"):
+        assert last_complete_checkpoint(tmp_path) == str(tmp_path / "checkpoint-4")
+    assert (f"{tmp_path / 'checkpoint-8'} lacks optimizer.pt, scheduler.pt; resuming from the previous "
+            f"complete checkpoint {tmp_path / 'checkpoint-4'} instead") in caplog.text
+
+
+def test_no_complete_checkpoint_refuses(tmp_path):
+    _fake_checkpoint(tmp_path / "checkpoint-8", files=("model.safetensors", "optimizer.pt", "scheduler.pt"))
+    with pytest.raises(ValueError, match=r"no complete checkpoint to resume from \(.*checkpoint-8 lacks "
+                                         r"rng_state.pth\)"):
+        last_complete_checkpoint(tmp_path)
+
+
+def test_resume_after_optimizer_lost_is_bitwise_identical(setup, reference):
+    """End to end: kill a run, delete optimizer.pt from its newest checkpoint; the rerun resumes from
+    the previous complete one (not with a fresh optimizer) and ends bitwise as the uninterrupted run."""
+    rc = _start_and_signal(setup, "noopt", signal.SIGKILL, after_ckpt=8)
+    assert rc == -signal.SIGKILL
+    state = setup / "noopt" / "trainer_state"
+    newest = last_complete_checkpoint(state)
+    (Path(newest) / "optimizer.pt").unlink()
+    res = subprocess.run(_cmd(setup, "noopt"), env=_env(), capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-2000:]
+    for name in ("model.safetensors", "loss.csv"):
+        assert (setup / "noopt" / name).read_bytes() == (reference / name).read_bytes(), name
+    assert f"{newest} lacks optimizer.pt; resuming from the previous complete checkpoint" in res.stderr
 
 
 def test_state_of_other_settings_is_not_resumed(setup, reference, caplog):

@@ -48,7 +48,6 @@ import re
 import shutil
 import subprocess
 import tarfile
-import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -58,6 +57,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from vlm3 import pins
+from vlm3.staging import stage_dir
 from vlm3.utils import atomic_path, load_mapping
 
 log = logging.getLogger("vlm3.download")
@@ -384,7 +384,7 @@ def extract(archive: Path, kind: str, out: Path) -> list[str]:
     marker = out / f".{archive.name}.extracted"
     if marker.exists():
         return json.loads(marker.read_text())
-    tmp = Path(tempfile.mkdtemp(prefix=f".{archive.name}.", suffix=".extract", dir=out))
+    tmp = stage_dir(out / archive.name)  # cleans what a killed extraction left (vlm3.staging)
     try:
         _unpack(archive, kind, tmp)
         names = sorted(p.name for p in tmp.iterdir())
@@ -512,4 +512,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from vlm3.errors import run_stage
+
+    run_stage(main, "vlm3.download")

@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     if args.threads:
         torch.set_num_threads(args.threads)
-    records = read_qa(args.qa)
+    records = read_qa(args.qa, need_targets=True)
     model, processor = load(args.model, args.auto_processor)
     rows = predict(model, processor, records, args.batch_size, args.max_new_tokens, args.image_root)
     with atomic_path(args.out) as tmp, open(tmp, "w") as f:
@@ -124,4 +124,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from vlm3.errors import run_stage
+
+    run_stage(main, "vlm3.predict")

@@ -34,9 +34,7 @@ import contextlib
 import json
 import logging
 import multiprocessing as mp
-import os
 import shutil
-import tempfile
 from pathlib import Path, PurePosixPath
 
 import cv2
@@ -48,6 +46,7 @@ from vlm3.datasets import PAIR_COLUMNS, validate_index
 from vlm3.geometry import make_K, plan_unify_focal, source_to_unified, sparse_depth_map, unify_focal
 from vlm3.geometry.focal import unified_to_source
 from vlm3.io.depth import is_sparse, read_depth
+from vlm3.staging import replace_dir, stage_dir
 from vlm3.io.image import encode_png, read_image
 
 log = logging.getLogger("vlm3.resize")
@@ -107,7 +106,12 @@ def _resample_nearest(arr: np.ndarray, plan) -> np.ndarray:
 
 def _write(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
+    try:
+        path.write_bytes(data)
+    except OSError as e:
+        if e.filename is None:  # write(2) errors (a full disk) carry no file name
+            raise OSError(e.errno, e.strerror, str(path)) from e
+        raise
 
 
 def _npy_bytes(a: np.ndarray) -> bytes:
@@ -232,20 +236,32 @@ def resize_index(df: pd.DataFrame, out: Path, tmp: Path, target: float | None, w
 @contextlib.contextmanager
 def _staging_dir(out: Path):
     """A temporary folder beside `out`, renamed to `out` when the block succeeds."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    tmp = stage_dir(out)  # cleans what a killed run left (vlm3.staging)
     try:
         yield tmp
-        old = None
-        if out.exists():
-            old = out.parent / f".{out.name}.old-{os.getpid()}"
-            os.replace(out, old)
-        os.replace(tmp, out)
-        if old is not None:
-            shutil.rmtree(old)
+        replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+# The largest resized image the stage makes (pixels): 2^28 is 16384 x 16384, 0.8 GB as RGB uint8. A
+# target focal that asks for more is a typo (the config schema caps target_focal at 20000 px).
+MAX_PIXELS = 1 << 28
+
+
+def check_sizes(df: pd.DataFrame, target: float | None, where: str) -> None:
+    """ValueError naming the image when the resized size (W * target / fx, H * target / fy, before
+    undistortion's small change) would exceed MAX_PIXELS."""
+    if target is None:
+        return
+    w = df["width"].to_numpy(float) * target / df["fx"].to_numpy(float)
+    h = df["height"].to_numpy(float) * target / df["fy"].to_numpy(float)
+    big = np.flatnonzero(w * h > MAX_PIXELS)
+    if len(big):
+        i = big[0]
+        raise ValueError(f"{where}: image {df['image_id'].iloc[i]!r} would be {w[i]:.0f}x{h[i]:.0f} px at "
+                         f"--target-focal {target:g} (fx {df['fx'].iloc[i]:g}): more than {MAX_PIXELS} pixels")
 
 
 def _target(text: str) -> float | None:
@@ -277,6 +293,7 @@ def main(argv: list[str] | None = None) -> None:
     bad = df[~np.isfinite(df[["fx", "fy", "cx", "cy"]].to_numpy(dtype=float)).all(axis=1)]
     if len(bad):
         raise ValueError(f"--calib {a.calib}: image {bad['image_id'].iloc[0]!r} has no intrinsics")
+    check_sizes(df, a.target_focal, f"--calib {a.calib}")
     pairs_ids = None
     if a.pairs:
         if not Path(a.pairs).is_file():
@@ -301,4 +318,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from vlm3.errors import run_stage
+
+    run_stage(main, "vlm3.resize")

@@ -25,7 +25,7 @@ Task definitions (all accuracies and AUCs are fractions in [0, 1]):
   mean of the per-category accuracies of the quantitative categories (as the paper's "overall");
   quantitative_acc_micro; quantitative_abs_rel = mean of the categories' AbsRel; overall_acc =
   over all questions.
-- correspondence: answers and targets are [0, 1000) normalised pixels of the second image
+- correspondence: answers and targets are [0, 1000] normalised pixels of the second image
   (x_n = round(x / W * 1000)); epe is in those units, epe_px in pixels of the resized second
   image when the target carries `image_size_2` = [W, H]. pck_k = share of the n questions with
   error < k % of the 1000 range (10 k units), k = 1, 3, 5.
@@ -68,7 +68,7 @@ TASK_KINDS = {
 }
 N_BOOT = 1000
 N_EXAMPLES = 5
-POINT_SCALE = 1000          # correspondence answers live in [0, 1000)
+POINT_SCALE = 1000          # correspondence answers live in [0, 1000] (closed, as released)
 PCK_PERCENT = (1, 3, 5)
 AUC_THRESHOLDS = (5, 10, 20, 30)
 # The paper's qualitative columns: both predicate words + the choice questions of either word.
@@ -91,6 +91,10 @@ def load_predictions(path: str | Path, task: str) -> list[dict]:
         if kind not in TASK_KINDS[task]:
             raise ValueError(f"{path}:{ln}: target kind {kind!r} is not a {task} answer "
                              f"(expected one of {sorted(TASK_KINDS[task])})")
+        if not isinstance(r["prediction"], str):
+            raise ValueError(f"{path}:{ln}: prediction is {type(r['prediction']).__name__} "
+                             f"{r['prediction']!r}, not the model's text")
+        _check_value(kind, r["target"], f"{path}:{ln}")
         key = (r["id"], r["turn"])
         if key in seen:
             raise ValueError(f"{path}:{ln}: duplicate question id={r['id']!r} turn={r['turn']!r}")
@@ -99,6 +103,29 @@ def load_predictions(path: str | Path, task: str) -> list[dict]:
     if not recs:
         raise ValueError(f"{path}: no predictions")
     return recs
+
+
+# Shape of each target kind's value: a number, a bool, or a list of that many numbers.
+_VALUE_SHAPES = {"depth": 0, "distance": 0, "rotation_angle": 0, "clock": 0, "choice": 0, "yesno": "bool",
+                 "point": 2, "euler": 3, "direction": 3}
+
+
+def _number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _check_value(kind: str, target: dict, where: str) -> None:
+    """ValueError naming `where` unless target["value"] has the shape of its kind."""
+    shape = _VALUE_SHAPES[kind]
+    v = _value(target, where)
+    if shape == "bool":
+        ok, want = isinstance(v, bool), "true or false"
+    elif shape == 0:
+        ok, want = _number(v), "a finite number"
+    else:
+        ok, want = isinstance(v, list) and len(v) == shape and all(map(_number, v)), f"{shape} finite numbers"
+    if not ok:
+        raise ValueError(f"{where}: {kind} target value {v!r} is not {want}")
 
 
 def _value(target: dict, where: str):
@@ -247,7 +274,7 @@ def score_correspondence(recs, answers, seed, n_boot):
         mets[f"pck_{k}"] = v
     ci = {"epe": _ci((pred, gt), M.epe, seed, n_boot),
           "pck_5": _ci((pred, gt), lambda p, g: M.pck(p, g, [thresholds[-1]])[thresholds[-1]], seed, n_boot)}
-    notes = {"epe": "mean L2 error in [0, 1000) normalised units of the second image, parsed answers only",
+    notes = {"epe": "mean L2 error in [0, 1000] normalised units of the second image, parsed answers only",
              "pck_k": "share of all n questions with error < 10*k normalised units (k % of the range)"}
     if has_size:
         notes["epe_px"] = "mean L2 error in pixels of the resized second image, parsed answers only"
@@ -375,4 +402,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from vlm3.errors import run_stage
+
+    run_stage(main, "vlm3.score")

@@ -6,11 +6,12 @@ import contextlib
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import yaml
+
+from vlm3.staging import clean_stale, stage_file
 
 
 def rng_for(seed: int, *keys: object) -> np.random.Generator:
@@ -26,25 +27,43 @@ def rng_for(seed: int, *keys: object) -> np.random.Generator:
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike):
+def atomic_path(path: str | os.PathLike, clean: bool = True):
     """Yield a temporary path beside `path`; move it into place only if the block succeeds.
 
-    On error the temporary file is removed, so no partial output is ever left behind.
+    On error the temporary file is removed, so no partial output is ever left behind. `clean`:
+    first remove the staging of `path` that a killed run left (`vlm3.staging.clean_stale`, a scan of
+    the folder: pass False for many small files written into one folder).
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    if clean:
+        clean_stale(path)
+    tmp = stage_file(path)  # .NAME.{host}-{pid}.XXXX.tmp, the usual file mode (vlm3.staging)
     try:
-        yield Path(tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the usual file mode
+        yield tmp
         os.replace(tmp, path)
+    except OSError as e:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        if e.filename is None:  # write(2) errors (a full disk) carry no file name: give the output's
+            raise OSError(e.errno, e.strerror, str(path)) from e
+        raise
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def read_text(path: str | os.PathLike, who: str | None = None) -> str:
+    """The UTF-8 text of a file; ValueError "{who}:{line}: not UTF-8 text (byte 0x..)" otherwise
+    (`who` defaults to the path)."""
+    path = Path(path)
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise ValueError(f"{who or path}:{line}: not UTF-8 text (byte 0x{data[e.start]:02x} at offset "
+                         f"{e.start})") from None
 
 
 def _who(path: Path, arg: str | None) -> str:
@@ -62,7 +81,7 @@ def load_mapping(path: str | os.PathLike, arg: str | None = None, fmt: str = "ya
     who = _who(path, arg)
     if not path.is_file():
         raise ValueError(f"{who}: no such file")
-    text = path.read_text(encoding="utf-8")
+    text = read_text(path, who)
     try:
         doc = json.loads(text) if fmt == "json" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as e:
@@ -78,16 +97,20 @@ def read_jsonl(path: str | os.PathLike, arg: str | None = None) -> list[tuple[in
     """(line number, object) of every non-blank line of a JSONL file; line numbers are 1-based,
     for the caller's own `{path}:{line}: ...` messages.
 
-    ValueError: "{arg} {path}: no such file", "{arg} {path}:{line}: not valid JSON (...)" and
-    "{arg} {path}:{line}: not a JSON object".
+    ValueError: "{arg} {path}: no such file", "{arg} {path}:{line}: not valid JSON (...)",
+    "{arg} {path}:{line}: not UTF-8 text (...)" and "{arg} {path}:{line}: not a JSON object".
     """
     path = Path(path)
     who = _who(path, arg)
     if not path.is_file():
         raise ValueError(f"{who}: no such file")
     out = []
-    with path.open(encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
+    with path.open("rb") as f:
+        for n, raw in enumerate(f, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise ValueError(f"{who}:{n}: not UTF-8 text (byte 0x{raw[e.start]:02x})") from None
             if not line.strip():
                 continue
             try:

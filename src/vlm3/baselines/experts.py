@@ -8,7 +8,7 @@ focal target, principal point of the resized image.
 - correspondence: SIFT (on images upscaled to 480 px) + ratio/mutual matching, MAGSAC++
   fundamental matrix to reject wrong matches; a query pixel moves by the median displacement of
   its 8 nearest inlier matches (`geometry_expert.transfer_point`, whose docstring says why not
-  a local affine + epipolar snap). Query and answer are [0, 1000) normalised pixels of image 1
+  a local affine + epipolar snap). Query and answer are [0, 1000] normalised pixels of image 1
   and image 2.
 - pose: essential matrix from the same matches (each view normalised with its own K) and
   `recoverPose` -> R_12 and the unit direction of camera 2's centre in camera-1 coordinates;

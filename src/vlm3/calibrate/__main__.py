@@ -32,6 +32,8 @@ def build_providers(names: list[str], seed: int = 0, fallback_fov: float | None 
                     exif_convention: str = "width") -> list[Calibrator]:
     opts = {"vanishing": {"seed": seed}, "exif": {"convention": exif_convention}}
     if fallback_fov is not None:
+        if not 0 < fallback_fov < 180:
+            raise ValueError(f"--fallback-fov: must be in (0, 180) degrees, got {fallback_fov:g}")
         opts["prior"] = {"fov_deg": fallback_fov}
     provs = [get_calibrator(n, **opts.get(n, {})) for n in names]
     if fallback_fov is not None and "prior" not in names:
@@ -114,4 +116,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from vlm3.errors import run_stage
+
+    run_stage(main, "vlm3.calibrate")

@@ -61,5 +61,5 @@ class CalibCache:
         rec = {"provider": provider_key, "image_path": image_path, "sha256": digest,
                "result": None if result is None else {k: getattr(result, k) for k in
                                                       ("fx", "fy", "cx", "cy", "confidence")}}
-        with atomic_path(self._file(provider_key, image_path, digest)) as tmp:
+        with atomic_path(self._file(provider_key, image_path, digest), clean=False) as tmp:
             tmp.write_text(json.dumps(rec, sort_keys=True))

@@ -89,9 +89,15 @@ def validate_index(df: pd.DataFrame, where: str) -> pd.DataFrame:
     kinds = set(df["depth_kind"].dropna()) - {"z", "ray"}
     if kinds:
         raise ValueError(f"{where}: depth_kind must be 'z' or 'ray', got {sorted(kinds)}")
-    for obj in df["objects"]:
-        if not isinstance(json.loads(obj), list):
-            raise ValueError(f"{where}: objects must be a JSON list")
+    for iid, obj, pose in zip(df["image_id"], df["objects"], df["cam_to_world"]):
+        try:
+            objs = json.loads(obj)
+        except (TypeError, json.JSONDecodeError) as e:
+            raise ValueError(f"{where}: image {iid!r}: objects is not valid JSON ({e})") from None
+        if not isinstance(objs, list):
+            raise ValueError(f"{where}: image {iid!r}: objects must be a JSON list")
+        if hasattr(pose, "__len__") and len(pose) != 16:  # None (or NaN): no pose
+            raise ValueError(f"{where}: image {iid!r}: cam_to_world has {len(pose)} numbers, not 16")
     return df[INDEX_COLUMNS + [c for c in df.columns if c not in INDEX_COLUMNS]]
 
 

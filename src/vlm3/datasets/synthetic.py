@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from vlm3.datasets import register
+from vlm3.utils import read_text
 
 FORMAT = "vlm3-synthetic/1"
 # Keys of a meta.json object record copied into the index `objects` JSON (contract keys first).
@@ -29,9 +30,41 @@ def _read_json(path: Path, what: str):
         raise ValueError(f"synthetic loader: {what} {path} does not exist "
                          "(generate it with python -m vlm3.synthetic.generate)")
     try:
-        return json.loads(path.read_text())
+        return json.loads(read_text(path))
     except json.JSONDecodeError as e:
         raise ValueError(f"synthetic loader: {path} is not valid JSON: {e}") from None
+
+
+def _image_row(folder: Path, im: dict) -> dict:
+    """The index row of one meta.json image record (KeyError/TypeError/ValueError on bad fields)."""
+    for key in ("image", "depth", "mask"):
+        if not (folder / im[key]).is_file():
+            raise ValueError(f"{folder / im[key]} ({key} of {im['image_id']}) does not exist")
+    intr = im["intrinsics"]
+    if intr is None:
+        fx = fy = cx = cy = math.nan
+    else:
+        fx, fy, cx, cy = (float(intr[k]) for k in ("fx", "fy", "cx", "cy"))
+    objects = []
+    for o in im["objects"]:
+        rec = {k: o[k] for k in OBJECT_KEYS}
+        rec["mask_path"] = str(folder / o["mask_path"])
+        objects.append(rec)
+    return {
+        "image_id": im["image_id"], "scene_id": im["scene_id"],
+        "image_path": str(folder / im["image"]),
+        "width": int(im["width"]), "height": int(im["height"]),
+        "fx": fx, "fy": fy, "cx": cx, "cy": cy,
+        # An empty float64 array, not []: parquet then types the column list<float64> (the
+        # contract) instead of list<null>; it reads back as an array like any list column.
+        "dist_model": "none", "dist_params": np.zeros(0, np.float64),
+        "depth_path": str(folder / im["depth"]), "depth_format": "npy",
+        "depth_kind": im["depth_kind"],
+        "depth_min": float(im["depth_min"]), "depth_max": float(im["depth_max"]),
+        "cam_to_world": [float(x) for x in im["cam_to_world"]],
+        "objects": json.dumps(objects, sort_keys=True),
+        "view": im["view"],
+    }
 
 
 @register("synthetic")
@@ -42,37 +75,16 @@ def load(raw_dir: Path, split: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise ValueError(f"synthetic loader: {folder / 'meta.json'} is not a {FORMAT} meta file")
     pairs = _read_json(folder / "pairs.json", "pairs file")
+    if not isinstance(meta.get("images"), list):
+        raise ValueError(f"synthetic loader: {folder / 'meta.json'}: `images` is not a list")
     rows = []
-    for im in meta["images"]:
-        for key in ("image", "depth", "mask"):
-            if not (folder / im[key]).is_file():
-                raise ValueError(f"synthetic loader: {folder / im[key]} ({key} of {im['image_id']}, "
-                                 f"listed in {folder / 'meta.json'}) does not exist")
-        intr = im["intrinsics"]
-        if intr is None:
-            fx = fy = cx = cy = math.nan
-        else:
-            fx, fy, cx, cy = (float(intr[k]) for k in ("fx", "fy", "cx", "cy"))
-        objects = []
-        for o in im["objects"]:
-            rec = {k: o[k] for k in OBJECT_KEYS}
-            rec["mask_path"] = str(folder / o["mask_path"])
-            objects.append(rec)
-        rows.append({
-            "image_id": im["image_id"], "scene_id": im["scene_id"],
-            "image_path": str(folder / im["image"]),
-            "width": im["width"], "height": im["height"],
-            "fx": fx, "fy": fy, "cx": cx, "cy": cy,
-            # An empty float64 array, not []: parquet then types the column list<float64> (the
-            # contract) instead of list<null>; it reads back as an array like any list column.
-            "dist_model": "none", "dist_params": np.zeros(0, np.float64),
-            "depth_path": str(folder / im["depth"]), "depth_format": "npy",
-            "depth_kind": im["depth_kind"],
-            "depth_min": float(im["depth_min"]), "depth_max": float(im["depth_max"]),
-            "cam_to_world": [float(x) for x in im["cam_to_world"]],
-            "objects": json.dumps(objects, sort_keys=True),
-            "view": im["view"],
-        })
+    for i, im in enumerate(meta["images"]):
+        try:
+            rows.append(_image_row(folder, im))
+        except (KeyError, TypeError, ValueError) as e:
+            what = f"lacks key {e}" if isinstance(e, KeyError) else str(e)
+            iid = im.get("image_id") if isinstance(im, dict) else None
+            raise ValueError(f"synthetic loader: {folder / 'meta.json'}: images[{i}] ({iid!r}): {what}") from None
     images = pd.DataFrame(rows)
     images["width"] = images["width"].astype("int32")
     images["height"] = images["height"].astype("int32")

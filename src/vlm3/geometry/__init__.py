@@ -12,6 +12,7 @@ from vlm3.geometry.coords import (
     normalize_box,
     normalize_point,
     normalize_points,
+    point_max,
 )
 from vlm3.geometry.depth import ray_factor, ray_to_z, sparse_depth_map, unify_points, z_to_ray
 from vlm3.geometry.distortion import DIST_MODELS, check_dist, distort, undistort
@@ -46,6 +47,7 @@ __all__ = [
     "normalize_box",
     "normalize_point",
     "normalize_points",
+    "point_max",
     "plan_unify_focal",
     "project",
     "ray_factor",

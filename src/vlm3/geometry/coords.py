@@ -1,6 +1,9 @@
 """Normalised text coordinates for pixels and boxes (VLM3's prompt/answer conventions).
 
-Points use [0, 2000): x_n = round(x / W * 2000), clipped to 1999 (VLM3/DepthLM "coord2k").
+Points: x_n = round(x / W * scale), clipped to the released range of that scale (`point_max`):
+depth pixels [0, 2000), clipped to 1999 (VLM3/DepthLM "coord2k" depth labels); correspondence
+pixels [0, 1000], closed as in VLM3's released correspondence labels (x = 1023.9 in a 1024-wide
+image -> round(999.9) = 1000). Other scales are half-open, [0, scale).
 Boxes use [0, 1000] with truncation: int(x / W * 1000), as in VLM3's released SpatialRGPT labels.
 Pixel coordinates follow docs/CONTRACTS.md: integer (u, v) name pixel centres, top-left is (0, 0).
 Both formulas are evaluated literally in float64 in the published order (x / W * scale), with
@@ -35,18 +38,31 @@ def _finite(name: str, *vals) -> None:
             raise ValueError(f"{name} must be finite, got {vals!r}")
 
 
-def normalize_point(x, y, width, height, scale: int = 2000) -> tuple[int, int]:
-    """Pixel (x, y) of a W x H image -> integers in [0, scale): round(x / W * scale), clipped.
+# Scales whose released range includes `scale` itself: VLM3's correspondence labels, [0, 1000].
+CLOSED_SCALES = frozenset({1000})
 
-    Values are clipped to [0, scale - 1] (a pixel centre can never reach W, but sub-pixel inputs
-    near the right/bottom edge could round to `scale`). Check: (10, 488) in 1215x920 -> (16, 1061).
+
+def point_max(scale: int) -> int:
+    """The largest normalised point coordinate of `scale`: `scale` for the closed released ranges
+    (`CLOSED_SCALES`: correspondence [0, 1000]), else `scale - 1` (depth [0, 2000))."""
+    s = _check_scale(scale)
+    return s if s in CLOSED_SCALES else s - 1
+
+
+def normalize_point(x, y, width, height, scale: int = 2000) -> tuple[int, int]:
+    """Pixel (x, y) of a W x H image -> integers round(x / W * scale), clipped to [0, point_max(scale)].
+
+    Depth's [0, 2000) clips a sub-pixel input near the right/bottom edge that rounds to 2000 to
+    1999; correspondence's [0, 1000] keeps 1000 there, as VLM3's released formula gives it.
+    Check: (10, 488) in 1215x920 -> (16, 1061).
     """
     w, h = _check_size(width, height)
     s = _check_scale(scale)
+    top = point_max(s)
     _finite("point (x, y)", x, y)
     xn = round(float(x) / w * s)
     yn = round(float(y) / h * s)
-    return int(min(max(xn, 0), s - 1)), int(min(max(yn, 0), s - 1))
+    return int(min(max(xn, 0), top)), int(min(max(yn, 0), top))
 
 
 def denormalize_point(xn, yn, width, height, scale: int = 2000) -> tuple[float, float]:
@@ -104,4 +120,4 @@ def normalize_points(xy, width, height, scale: int = 2000) -> np.ndarray:
     if not np.all(np.isfinite(xy)):
         raise ValueError("points must be finite")
     n = np.round(xy / np.array([w, h]) * s)  # half to even, like Python's round
-    return np.clip(n, 0, s - 1).astype(np.int64)
+    return np.clip(n, 0, point_max(s)).astype(np.int64)

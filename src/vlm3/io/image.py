@@ -67,5 +67,5 @@ def encode_png(rgb: np.ndarray) -> bytes:
 def write_png(path: str | os.PathLike, rgb: np.ndarray) -> None:
     """Write an RGB uint8 image (or grey mask) as PNG atomically, with fixed settings."""
     data = encode_png(rgb)
-    with atomic_path(path) as tmp:
+    with atomic_path(path, clean=False) as tmp:  # many files per folder: no scan per file
         Path(tmp).write_bytes(data)

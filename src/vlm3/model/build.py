@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import logging
 import shutil
-import tempfile
 from pathlib import Path
 
 import torch
@@ -30,6 +29,7 @@ from transformers import (
 )
 
 from vlm3.model.processor import CHAT_TEMPLATE, SPECIAL_TOKENS, ImageOnlyQwen3VLProcessor
+from vlm3.staging import replace_dir, stage_dir
 from vlm3.utils import load_mapping, read_jsonl
 
 log = logging.getLogger(__name__)
@@ -176,14 +176,11 @@ def build(cfg: dict, qa_paths: list[str | Path], seed: int):
 def save(model, processor, out: str | Path) -> None:
     """`save_pretrained` model + processor (with tokenizer) into `out` atomically (temp dir + rename)."""
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    tmp = stage_dir(out)  # cleans what a killed run left; normal permissions (vlm3.staging)
     try:
         model.save_pretrained(tmp)
         processor.save_pretrained(tmp)
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
+        replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -205,4 +202,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from vlm3.errors import run_stage
+
+    run_stage(main, "vlm3.model.build")

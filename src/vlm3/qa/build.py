@@ -100,13 +100,12 @@ def main(argv=None) -> None:
     p.add_argument("--max-records", type=int, default=None)
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    try:
-        build(a.task, a.resized, a.out, a.seed, a.questions_per_image, a.border, a.answer_style,
-              a.fixed_width, a.min_covisibility, a.max_records, a.depth_variant, a.world_up,
-              a.occlusion_tol, a.answer_regions)
-    except ValueError as e:
-        p.exit(2, f"error: {e}\n")
+    build(a.task, a.resized, a.out, a.seed, a.questions_per_image, a.border, a.answer_style,
+          a.fixed_width, a.min_covisibility, a.max_records, a.depth_variant, a.world_up,
+          a.occlusion_tol, a.answer_regions)
 
 
 if __name__ == "__main__":
-    main()
+    from vlm3.errors import run_stage
+
+    run_stage(main, "vlm3.qa.build")

@@ -7,8 +7,9 @@ lies in front of camera 2, inside image 2 (its nearest pixel exists), and view 2
 that nearest pixel agrees with the point's own depth (same kind as depth_kind_2) within
 `occlusion_tol` (relative, default 2 %); otherwise it is occluded or off-surface.
 
-Normalisation (both question and answer, VLM3's released correspondence labels): [0, 1000) on each
-image's own size, x_n = round(x / W * 1000) clipped to 999 (`normalize_point(..., scale=1000)`).
+Normalisation (both question and answer, VLM3's released correspondence labels): [0, 1000] on each
+image's own size, x_n = round(x / W * 1000) clipped to [0, 1000] (`normalize_point(..., scale=1000)`;
+an answer at x = W - 0.05 is 1000, as the released formula gives).
 The query is the integer pixel centre (u1, v1); the answer is the continuous projection (u2, v2).
 """
 

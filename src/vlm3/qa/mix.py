@@ -17,7 +17,7 @@ import math
 from pathlib import Path
 
 
-from vlm3.utils import atomic_path, rng_for
+from vlm3.utils import atomic_path, read_text, rng_for
 
 log = logging.getLogger("vlm3.qa.mix")
 
@@ -40,7 +40,7 @@ def read_lines(path: Path) -> list[str]:
     """Non-empty lines of a QA file, each checked to be a JSON object with an id."""
     if not path.is_file():
         raise ValueError(f"--inputs {path}: file not found")
-    lines = [ln for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    lines = [ln for ln in read_text(path).splitlines() if ln.strip()]
     for i, ln in enumerate(lines):
         try:
             rec = json.loads(ln)
@@ -101,11 +101,10 @@ def main(argv=None) -> None:
     p.add_argument("--out", required=True)
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    try:
-        mix(a.inputs, a.n, a.seed, a.out)
-    except ValueError as e:
-        p.exit(2, f"error: {e}\n")
+    mix(a.inputs, a.n, a.seed, a.out)
 
 
 if __name__ == "__main__":
-    main()
+    from vlm3.errors import run_stage
+
+    run_stage(main, "vlm3.qa.mix")

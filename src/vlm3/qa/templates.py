@@ -13,7 +13,7 @@ sentences of generated object questions are OURS, written in the style of Spatia
 templates ("Correct, ..." / "Incorrect, ...", "[B] is roughly at [X] o'clock from [A].").
 
 Coordinates in text are already normalised by the caller (`vlm3.geometry.normalize_point` /
-`normalize_box`): depth pixels in [0, 2000), correspondence pixels in [0, 1000), boxes in
+`normalize_box`): depth pixels in [0, 2000), correspondence pixels in [0, 1000], boxes in
 [0, 1000]. Lengths are metres, angles degrees.
 """
 
@@ -301,7 +301,7 @@ def object_answer(category: str, template: int, boxes: Sequence[Sequence[int]], 
 
 # ----------------------------------------------------------------------------- correspondence
 # Template 0 is the released one; 1-4 are our paraphrases. Both the query pixel and the answer
-# are normalised to [0, 1000): x_n = round(x / W * 1000) clipped to 999 on each image's own size.
+# are normalised to [0, 1000]: x_n = round(x / W * 1000) clipped to 1000 on each image's own size.
 
 CORRESPONDENCE_QUESTIONS = [
     "Given these two images, what pixel in the second image corresponds to pixel ({x}, {y}) "

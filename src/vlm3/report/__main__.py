@@ -3,4 +3,6 @@
 from vlm3.report.tables import main
 
 if __name__ == "__main__":
-    main()
+    from vlm3.errors import run_stage
+
+    run_stage(main, "vlm3.report")

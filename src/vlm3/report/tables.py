@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from vlm3.utils import atomic_path, load_mapping
+from vlm3.utils import atomic_path, load_mapping, read_text
 
 log = logging.getLogger("vlm3.report.tables")
 
@@ -116,11 +116,14 @@ def load_metrics(paths) -> dict[str, dict[str, dict[str, dict]]]:
     for f in files:
         model, task, bench = f.parent.parent.name, f.parent.name, f.stem
         try:
-            rec = json.loads(f.read_text())
+            rec = json.loads(read_text(f))
         except json.JSONDecodeError as e:
             raise ValueError(f"{f}: not valid JSON ({e})") from e
         if not isinstance(rec, dict) or not isinstance(rec.get("metrics"), dict):
             raise ValueError(f"{f}: metrics file lacks a `metrics` mapping")
+        for k, v in rec["metrics"].items():
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))):
+                raise ValueError(f"{f}: metric {k!r} is {v!r}, not a number or null")
         if rec.get("task", task) != task:
             raise ValueError(f"{f}: task {rec.get('task')!r} does not match its folder {task!r}")
         out.setdefault(task, {}).setdefault(model, {})[bench] = rec
@@ -266,4 +269,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from vlm3.errors import run_stage
+
+    run_stage(main, "vlm3.report.tables")

@@ -19,7 +19,6 @@ import math
 import multiprocessing as mp
 import os
 import shutil
-import tempfile
 from dataclasses import asdict, fields
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from tqdm import tqdm
 from vlm3.synthetic.covisibility import covisibility
 from vlm3.synthetic.raycast import render
 from vlm3.synthetic.scene import Camera, Scene, SyntheticParams, sample_cameras, sample_scene
+from vlm3.staging import replace_dir, stage_dir
 from vlm3.utils import load_mapping, rng_for
 
 log = logging.getLogger("vlm3.synthetic.generate")
@@ -163,10 +163,7 @@ def generate_split(out: str | os.PathLike, split: str, n_scenes: int, seed: int 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     final = out / split
-    tmp = Path(tempfile.mkdtemp(prefix=f".{split}.tmp-", dir=out))
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; give it normal permissions
+    tmp = stage_dir(final)  # cleans what a killed run left; normal permissions (vlm3.staging)
     try:
         offset = float(rng_for(seed, "synthetic", split, "withheld").uniform())
         jobs = [(i, split, int(seed), params, str(tmp), offset) for i in range(n_scenes)]
@@ -185,13 +182,7 @@ def generate_split(out: str | os.PathLike, split: str, n_scenes: int, seed: int 
         _dump_json(meta, tmp / "meta.json")
         _dump_json([p for r in results for p in r["pairs"]], tmp / "pairs.json")
         _dump_json(truth, tmp / "intrinsics_withheld.json")
-        if final.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{split}.old-", dir=out))
-            os.replace(final, old / split)
-            os.replace(tmp, final)
-            shutil.rmtree(old)
-        else:
-            os.replace(tmp, final)
+        replace_dir(tmp, final)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             shutil.rmtree(tmp)
@@ -282,4 +273,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from vlm3.errors import run_stage
+
+    run_stage(main, "vlm3.synthetic.generate")

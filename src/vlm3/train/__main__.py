@@ -62,7 +62,12 @@ def parse_config(argv: list[str] | None = None) -> TrainConfig:
         merged["data"] = [merged["data"]]
     for k, typ in _TYPES.items():
         if k in merged and merged[k] is not None:
-            merged[k] = typ(merged[k])
+            try:
+                merged[k] = typ(merged[k])
+            except (TypeError, ValueError):
+                where = f"--config {config_path}: " if config_path else ""
+                raise ValueError(f"{where}{k}: expected {'an integer' if typ is int else 'a number'}, "
+                                 f"got {merged[k]!r}") from None
     return TrainConfig(**merged)
 
 
@@ -72,4 +77,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from vlm3.errors import run_stage
+
+    run_stage(main, "vlm3.train")

@@ -36,16 +36,28 @@ from vlm3.utils import read_jsonl
 IGNORE = -100
 
 
-def read_qa(path: str | Path) -> list[dict]:
-    """Read a QA jsonl file; ValueError naming the file and line on malformed records."""
+def read_qa(path: str | Path, need_targets: bool = False) -> list[dict]:
+    """Read a QA jsonl file; ValueError naming the file and line on malformed records.
+    `need_targets`: every record must have one meta.targets entry per user turn (evaluation)."""
     records = []
     for n, rec in read_jsonl(path, "QA file"):
         for key in ("id", "images", "messages"):
             if key not in rec:
                 raise ValueError(f"QA file {path}:{n}: record lacks {key!r}")
+        if not isinstance(rec["messages"], list) or not all(
+                isinstance(m, dict) and "role" in m and "content" in m for m in rec["messages"]):
+            raise ValueError(f"QA file {path}:{n}: messages must be a list of {{role, content}} objects")
+        if not isinstance(rec["images"], list):
+            raise ValueError(f"QA file {path}:{n}: images must be a list of paths")
+        if need_targets:
+            targets = (rec.get("meta") or {}).get("targets")
+            users = sum(m["role"] == "user" for m in rec["messages"])
+            if not isinstance(targets, list) or len(targets) != users:
+                raise ValueError(f"QA file {path}:{n}: {users} user turns but "
+                                 f"{len(targets) if isinstance(targets, list) else 'no'} meta.targets")
         n_img = sum(
             1 for m in rec["messages"] if isinstance(m["content"], list)
-            for item in m["content"] if item.get("type") == "image"
+            for item in m["content"] if isinstance(item, dict) and item.get("type") == "image"
         )
         if n_img != len(rec["images"]):
             raise ValueError(f"QA file {path}:{n}: {n_img} image items but {len(rec['images'])} image paths")

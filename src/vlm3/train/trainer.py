@@ -42,7 +42,6 @@ import logging
 import os
 import shutil
 import signal
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -58,6 +57,7 @@ from vlm3.train.hub import auto_processor, model_source
 from vlm3.train.packing import PACKED_SDPA, PackedBatchCollator, PackingCollator, use_packed_sdpa
 from vlm3.train.ranks import max_over_ranks
 from vlm3.train.throughput import ThroughputLog
+from vlm3.staging import stage_dir
 from vlm3.utils import atomic_path
 
 log = logging.getLogger(__name__)
@@ -253,12 +253,35 @@ def _any_rank(*flags: bool) -> tuple[bool, ...]:
     return tuple(v > 0 for v in max_over_ranks([float(f) for f in flags]))
 
 
-def last_complete_checkpoint(folder: str | Path) -> str | None:
-    """The highest-step `checkpoint-N` in `folder` whose trainer_state.json is readable.
+def checkpoint_missing(d: str | Path) -> list[str]:
+    """What a saved checkpoint lacks for an exact resume: the model weights, the optimizer state
+    (`optimizer.pt`, or FSDP's `optimizer*`), `scheduler.pt` and the RNG state (`rng_state*.pth`).
+    Empty when complete. (The Trainer writes these before trainer_state.json, so a run killed while
+    saving never leaves them missing beside a readable state file: something removed them, or the
+    run saved with `save_only_model`.)"""
+    names = [p.name for p in Path(d).iterdir()]
+    missing = []
+    if not any(n.startswith(("model", "pytorch_model")) for n in names):
+        missing.append("model weights")
+    if not any(n.startswith("optimizer") for n in names):
+        missing.append("optimizer.pt")
+    if "scheduler.pt" not in names:
+        missing.append("scheduler.pt")
+    if not any(n.startswith("rng_state") and n.endswith(".pth") for n in names):
+        missing.append("rng_state.pth")
+    return missing
 
-    The Trainer writes trainer_state.json last and not atomically, so a run killed while saving
-    leaves a checkpoint without (or with a truncated) state file; transformers'
-    `get_last_checkpoint` would pick it and the resume would fail.
+
+def last_complete_checkpoint(folder: str | Path) -> str | None:
+    """The highest-step `checkpoint-N` in `folder` that an exact resume can start from.
+
+    A checkpoint without (or with a truncated) trainer_state.json was interrupted while saving (the
+    Trainer writes that file last, and not atomically; transformers' `get_last_checkpoint` would pick
+    it and the resume would fail): it is skipped with a warning. One with a readable state but
+    without its optimizer, scheduler or RNG state (`checkpoint_missing`) would make the Trainer
+    restart the optimizer and the warm-up silently: the previous complete checkpoint is used instead,
+    with a warning naming both, and when there is none, ValueError (the run must not restart from
+    half a state; remove the folder to train afresh).
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -270,10 +293,23 @@ def last_complete_checkpoint(folder: str | Path) -> str | None:
             try:
                 json.loads((d / "trainer_state.json").read_text())
             except (OSError, json.JSONDecodeError):
-                log.warning("ignoring incomplete checkpoint %s", d)
+                log.warning("ignoring incomplete checkpoint %s (interrupted while saving)", d)
                 continue
-            steps.append((int(name.split("-")[-1]), str(d)))
-    return max(steps)[1] if steps else None
+            steps.append((int(name.split("-")[-1]), d))
+    lacking = []
+    for _, d in sorted(steps, reverse=True):
+        missing = checkpoint_missing(d)
+        if not missing:
+            if lacking:
+                log.warning("train: %s; resuming from the previous complete checkpoint %s instead",
+                            "; ".join(lacking), d)
+            return str(d)
+        lacking.append(f"{d} lacks {', '.join(missing)}")
+    if lacking:
+        raise ValueError(f"train: {folder}: no complete checkpoint to resume from ({'; '.join(lacking)}); "
+                         "resuming would restart the optimizer and learning-rate schedule. "
+                         "Restore the files or remove the checkpoints to train afresh")
+    return None
 
 
 # Settings that do not change what a run computes: where it writes, how fast it runs, how often it
@@ -364,7 +400,7 @@ def write_loss(log_history: list[dict], out: Path) -> list[tuple[int, float, flo
 
 def _save_final(model, processor, out: Path) -> None:
     """save_pretrained into a temp folder inside `out`, then move each file into place."""
-    tmp = Path(tempfile.mkdtemp(prefix=".final.", dir=out))
+    tmp = stage_dir(out / "final")  # cleans what a killed run left (vlm3.staging)
     try:
         model.save_pretrained(tmp)
         processor.save_pretrained(tmp)
