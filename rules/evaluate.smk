@@ -76,14 +76,18 @@ rule expert:
 
 
 rule score:
+    """Metrics over every question of the benchmark's QA file (a missing prediction = wrong), in both
+    conventions (strict, parsed_only), and the per-question results beside them."""
     input:
-        "results/predictions/{model}/{task}/{bench}.jsonl",
+        pred="results/predictions/{model}/{task}/{dataset}_{split}.jsonl",
+        qa=predict_qa,
     output:
-        "results/metrics/{model}/{task}/{bench}.json",
+        metrics="results/metrics/{model}/{task}/{dataset}_{split}.json",
+        questions="results/metrics/{model}/{task}/{dataset}_{split}.questions.jsonl",
     params:
         seed=SEED,
     log:
-        "results/logs/score/{model}_{task}_{bench}.log",
+        "results/logs/score/{model}_{task}_{dataset}_{split}.log",
     threads: 1
     resources:
         mem_mb=2000,
@@ -91,5 +95,6 @@ rule score:
     conda:
         "../envs/eval.yaml"
     shell:
-        "python -m vlm3.score --pred {input} --out {output} --task {wildcards.task}"
+        "python -m vlm3.score --pred {input.pred} --qa {input.qa} --out {output.metrics}"
+        " --questions-out {output.questions} --task {wildcards.task}"
         " --model {wildcards.model} --seed {params.seed} > {log} 2>&1"
