@@ -199,8 +199,12 @@ def predict_gpus(w):
 
 
 def predict_flags(w):
-    """--auto-processor for hub models (released checkpoints ship the full Qwen3-VL processor)."""
-    return "--auto-processor" if config["models"][w.model]["kind"] == "hub" else ""
+    """--auto-processor for hub models (released checkpoints ship the full Qwen3-VL processor);
+    --plain when the config asks for one full prompt per question (predict.plain)."""
+    flags = ["--auto-processor"] if config["models"][w.model]["kind"] == "hub" else []
+    if config["predict"].get("plain", False):
+        flags.append("--plain")
+    return " ".join(flags)
 
 
 def base_model_input(w=None):

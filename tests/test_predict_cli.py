@@ -114,7 +114,8 @@ def test_two_image_records_ask_each_turn_with_both_images(setup, tmp_path):
     model, _ = P.load(str(d / "init"))
     proc.__class__.__call__ = spy
     try:
-        rows = P.predict(model, proc, read_qa(tmp_path / "pair.jsonl"), batch_size=4, max_new_tokens=3)
+        rows = P.predict(model, proc, read_qa(tmp_path / "pair.jsonl"), batch_size=4, max_new_tokens=3, plain=True)
+        shared = P.predict(model, proc, read_qa(tmp_path / "pair.jsonl"), batch_size=4, max_new_tokens=3)
     finally:
         proc.__class__.__call__ = orig
     assert [(r["turn"], r["question"]) for r in rows] == [(0, "Q one?"), (1, "Q two?")]
@@ -123,3 +124,6 @@ def test_two_image_records_ask_each_turn_with_both_images(setup, tmp_path):
     img = "<|vision_start|><|image_pad|><|vision_end|>"
     assert texts == [f"<|im_start|>user\n{img}{img}Q one?<|im_end|>\n<|im_start|>assistant\n",
                      f"<|im_start|>user\n{img}{img}Q two?<|im_end|>\n<|im_start|>assistant\n"]
+    # shared prefix: the two images and the prompt up to them go through the model once
+    assert seen[1:] == [([f"<|im_start|>user\n{img}{img}"], 2)]
+    assert [r["prediction"] for r in shared] == [r["prediction"] for r in rows]
