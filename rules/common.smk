@@ -189,13 +189,23 @@ def train_threads(w, threads):
 
 
 def predict_gpus(w):
-    """GPUs of a prediction job: hub models, and the workflow's own models when its runs train on GPUs."""
+    """GPUs of a prediction job (predict.gpus, default 1, one process per GPU): hub models, and the
+    workflow's own models when its runs train on GPUs; 0 (CPU) otherwise."""
     m = config["models"][w.model]
     if m["kind"] == "hub":
-        return 1
-    if m["kind"] == "run":
-        return int(config["runs"][m["run"].format(task=w.task)].get("gpus", 0) > 0)
-    return int(any(r.get("gpus", 0) > 0 for r in config["runs"].values()))
+        on_gpu = True
+    elif m["kind"] == "run":
+        on_gpu = config["runs"][m["run"].format(task=w.task)].get("gpus", 0) > 0
+    else:
+        on_gpu = any(r.get("gpus", 0) > 0 for r in config["runs"].values())
+    return config["predict"].get("gpus", 1) if on_gpu else 0
+
+
+def predict_launcher(w):
+    """Prefix of the predict command: the train rule's launcher (one process per GPU, shards merged
+    by rank 0) when the job has several GPUs, else nothing."""
+    n = predict_gpus(w)
+    return f"python -m vlm3.train.launch --gpus-per-node {n} -- " if n > 1 else ""
 
 
 def predict_flags(w):
