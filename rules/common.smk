@@ -4,6 +4,7 @@ import json
 import os
 import re
 import shlex
+import types
 
 # Rules run `python -m vlm3.<stage>` from the repository root with src/ importable, so the same
 # commands work in the dev environment, in a conda env from envs/, and on cluster nodes.
@@ -144,6 +145,29 @@ def predict_qa(w):
     m = config["models"][w.model]
     root = qa_root(m["run"].format(task=w.task)) if m["kind"] == "run" else "results/qa"
     return f"{root}/{w.task}/{w.dataset}/{w.split}.jsonl"
+
+
+def eval_manifest(w):
+    """The manifest of the QA file a prediction answers (rule eval_manifest)."""
+    root = predict_qa(w).split("/")[1]  # qa or qa_native
+    return f"results/manifests/{root}/{w.task}/{w.dataset}_{w.split}.json"
+
+
+def eval_manifests():
+    """Manifests of every evaluated QA file (models of every kind, every benchmark)."""
+    out = set()
+    for t in TASKS:
+        for m in models_for(t):
+            for b in config["benchmarks"].get(t, []):
+                w = types.SimpleNamespace(model=m, task=t, dataset=b["dataset"], split=b["split"])
+                out.add(eval_manifest(w))
+    return sorted(out)
+
+
+def training_mixtures():
+    """The training mixtures of the runs that configured models answer with."""
+    runs = {config["models"][m]["run"].format(task=t) for t in TASKS for m in models_for(t, {"run"})}
+    return sorted({f"{qa_root(r)}/{config['runs'][r]['task']}/train.jsonl" for r in runs})
 
 
 def run_cfg(w):

@@ -80,10 +80,13 @@ rule expert:
 
 rule score:
     """Metrics over every question of the benchmark's QA file (a missing prediction = wrong), in both
-    conventions (strict, parsed_only), and the per-question results beside them."""
+    conventions (strict, parsed_only), with the hash of the benchmark's manifest, and the per-question
+    results beside them; only after the train/eval overlap check passed."""
     input:
         pred="results/predictions/{model}/{task}/{dataset}_{split}.jsonl",
         qa=predict_qa,
+        manifest=eval_manifest,
+        leak_check="results/manifests/leak_check.json",
     output:
         metrics="results/metrics/{model}/{task}/{dataset}_{split}.json",
         questions="results/metrics/{model}/{task}/{dataset}_{split}.questions.jsonl",
@@ -98,6 +101,6 @@ rule score:
     conda:
         "../envs/eval.yaml"
     shell:
-        "python -m vlm3.score --pred {input.pred} --qa {input.qa} --out {output.metrics}"
+        "python -m vlm3.score --pred {input.pred} --qa {input.qa} --manifest {input.manifest} --out {output.metrics}"
         " --questions-out {output.questions} --task {wildcards.task}"
         " --model {wildcards.model} --seed {params.seed} > {log} 2>&1"

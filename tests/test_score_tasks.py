@@ -197,7 +197,11 @@ def test_missing_and_non_finite_count_as_wrong_both_conventions(tmp_path):
              enumerate(zip(["r1", "r1", "r1", "r2"], [0, 1, 2, 0], preds))]
     pred = _write(tmp_path / "p" / "m" / "depth" / "b.jsonl", lines)
     out, qout = tmp_path / "m.json", tmp_path / "m.questions.jsonl"
-    res = score.score_file(pred, out, "depth", n_boot=50, qa=qa, questions_out=qout)
+    from vlm3.qa import leak
+    man = tmp_path / "qa.manifest.json"
+    leak.main(["manifest", "--qa", str(qa), "--out", str(man)])
+    res = score.score_file(pred, out, "depth", n_boot=50, qa=qa, questions_out=qout, manifest=man)
+    assert res["eval_manifest"] == {"path": str(man), "sha256": json.loads(man.read_text())["sha256"]}
     assert (res["n"], res["n_unparsed"], res["n_missing"]) == (5, 2, 1)
     assert res["metrics"]["delta1"] == 0.2 and res["metrics"]["abs_rel"] == 0.5   # strict: 1 of 5
     assert res["parsed_only"]["n"] == 2

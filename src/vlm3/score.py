@@ -19,7 +19,8 @@ Two conventions, both in every metrics file:
   parsed answers only, unparsed and missing questions dropped from every denominator.
 
 Output: `{"model", "task", "bench", "n", "n_unparsed", "n_missing", "metrics", "ci95",
-"parsed_only", "notes", "unparsed_examples", "missing_examples"}`. `n` counts questions (the QA
+"parsed_only", "notes", "unparsed_examples", "missing_examples"}`, plus `"eval_manifest": {"path",
+"sha256"}` with `--manifest` (the benchmark's fixed evaluation set, `vlm3.qa.leak`). `n` counts questions (the QA
 file's, or the prediction lines without `--qa`). `ci95` holds the 95 % percentile bootstrap
 interval (resampling questions; pose: pairs) of the headline metrics, deterministic for `--seed`.
 `notes` states units and definitions; `*_examples` are the first few in file order.
@@ -66,6 +67,7 @@ from vlm3 import metrics as M
 from vlm3.baselines.records import questions, read_qa
 from vlm3.geometry.pose import ypr_to_rotation
 from vlm3.qa import templates
+from vlm3.qa.leak import read_manifest
 from vlm3.qa.parse import parse, resolve_choice
 from vlm3.utils import atomic_path, read_jsonl
 
@@ -454,7 +456,7 @@ def question_rows(recs: list[dict], details: dict) -> list[dict]:
 
 def score_file(pred: str | Path, out: str | Path, task: str, seed: int = 0, n_boot: int = N_BOOT,
                model: str | None = None, bench: str | None = None, qa: str | Path | None = None,
-               questions_out: str | Path | None = None) -> dict:
+               questions_out: str | Path | None = None, manifest: str | Path | None = None) -> dict:
     """Score one predictions file (against every question of `qa` when given) and write the metrics
     JSON atomically (and the per-question results to `questions_out`); returns the record."""
     if task not in TASKS:
@@ -465,6 +467,8 @@ def score_file(pred: str | Path, out: str | Path, task: str, seed: int = 0, n_bo
         recs = align(recs, qa, pred)
     body, details = score_records(recs, task, seed, n_boot)
     result = {"model": model or pred.parent.parent.name, "task": task, "bench": bench or pred.stem, **body}
+    if manifest is not None:
+        result["eval_manifest"] = {"path": str(manifest), "sha256": read_manifest(manifest)["sha256"]}
     with atomic_path(out) as tmp:
         tmp.write_text(json.dumps(result, indent=1, sort_keys=False) + "\n")
     if questions_out is not None:
@@ -482,6 +486,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--qa", help="the benchmark's QA JSONL: every question of it is scored (missing = wrong)")
     p.add_argument("--out", required=True, help="metrics JSON to write")
     p.add_argument("--questions-out", help="per-question results JSONL to write")
+    p.add_argument("--manifest", help="the benchmark's manifest (vlm3.qa.leak): its sha256 goes into the metrics")
     p.add_argument("--task", required=True, choices=TASKS)
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     p.add_argument("--n-boot", type=int, default=N_BOOT, help="bootstrap resamples")
@@ -489,7 +494,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--bench", help="benchmark name (default: the predictions file's stem)")
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    score_file(a.pred, a.out, a.task, a.seed, a.n_boot, a.model, a.bench, a.qa, a.questions_out)
+    score_file(a.pred, a.out, a.task, a.seed, a.n_boot, a.model, a.bench, a.qa, a.questions_out, a.manifest)
 
 
 if __name__ == "__main__":
