@@ -153,10 +153,10 @@ def eval_manifest(w):
     return f"results/manifests/{root}/{w.task}/{w.dataset}_{w.split}.json"
 
 
-def eval_manifests():
-    """Manifests of every evaluated QA file (models of every kind, every benchmark)."""
+def eval_manifests(task):
+    """Manifests of every evaluated QA file of a task (models of every kind, every benchmark)."""
     out = set()
-    for t in TASKS:
+    for t in [task]:
         for m in models_for(t):
             for b in config["benchmarks"].get(t, []):
                 w = types.SimpleNamespace(model=m, task=t, dataset=b["dataset"], split=b["split"])
@@ -164,9 +164,9 @@ def eval_manifests():
     return sorted(out)
 
 
-def training_mixtures():
-    """The training mixtures of the runs that configured models answer with."""
-    runs = {config["models"][m]["run"].format(task=t) for t in TASKS for m in models_for(t, {"run"})}
+def training_mixtures(task):
+    """The training mixtures of the runs that configured models answer a task with."""
+    runs = {config["models"][m]["run"].format(task=task) for m in models_for(task, {"run"})}
     return sorted({f"{qa_root(r)}/{config['runs'][r]['task']}/train.jsonl" for r in runs})
 
 
@@ -289,7 +289,7 @@ def all_predictions(task=None):
 
 
 def figure_outputs():
-    out = {"loss": "results/figures/loss.png"}
+    out = {"loss": "results/figures/loss.png"} if used_checkpoints() else {}
     if "depth" in TASKS:
         out["depth"] = "results/figures/depth_scatter.png"
     if "pose" in TASKS:

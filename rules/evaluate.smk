@@ -86,7 +86,7 @@ rule score:
         pred="results/predictions/{model}/{task}/{dataset}_{split}.jsonl",
         qa=predict_qa,
         manifest=eval_manifest,
-        leak_check="results/manifests/leak_check.json",
+        leak_check="results/manifests/leak_check_{task}.json",
     output:
         metrics="results/metrics/{model}/{task}/{dataset}_{split}.json",
         questions="results/metrics/{model}/{task}/{dataset}_{split}.questions.jsonl",

@@ -89,15 +89,15 @@ rule eval_manifest:
 
 
 rule leak_check:
-    """Fails the workflow when a training mixture holds an image (pair benchmarks: a scene) of an
-    evaluation split; every metrics file waits for it."""
+    """Fails the workflow when the training mixture of a model answering a task holds an image (pair
+    benchmarks: a scene) of one of the task's evaluation splits; the task's metrics wait for it."""
     input:
-        mixtures=training_mixtures(),
-        manifests=eval_manifests(),
+        mixtures=lambda w: training_mixtures(w.task),
+        manifests=lambda w: eval_manifests(w.task),
     output:
-        "results/manifests/leak_check.json",
+        "results/manifests/leak_check_{task}.json",
     log:
-        "results/logs/manifest/leak_check.log",
+        "results/logs/manifest/leak_check_{task}.log",
     threads: 1
     resources:
         mem_mb=4000,

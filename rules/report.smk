@@ -53,7 +53,7 @@ rule figures:
     """Predicted-vs-true depth, pose error CDF (AUC@30 marked), correspondence pairs, loss curves."""
     input:
         predictions=all_predictions(),
-        checkpoints=[f"results/checkpoints/{r}" for r in config["runs"]],
+        checkpoints=used_checkpoints(),
     output:
         **figure_outputs(),
     params:
