@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from _tiny import build_micro, ground_plane
-from vlm3.predict import load, predict
+from vlm3.predict import load, predict, questions
 from vlm3.qa import templates as T
-from vlm3.shared_prefix import split_prompt, prompt_text
+from vlm3.shared_prefix import encode_prefixes, image_inputs, prompt_text, split_prompt
 from vlm3.train.data import read_qa
 
 OBJ = ["distance_data", "width_data", "direction", "left_predicate", "tall_choice"]
@@ -68,6 +68,41 @@ def test_split_at_vision_end_gives_the_whole_prompts_ids(setup):
         pre, suf = split_prompt(text, rec["id"])
         assert pre.endswith("<|vision_end|>") and pre + suf == text
         assert tok(text)["input_ids"] == tok(pre)["input_ids"] + tok(suf, add_special_tokens=False)["input_ids"]
+
+
+def test_encode_prefixes_is_the_processors_batch(setup):
+    model, processor, recs = setup
+    from vlm3.train.data import load_images
+
+    group = [recs[0], recs[5], recs[7], recs[2]]  # one and two images, different sizes
+    texts = [split_prompt(prompt_text(processor, len(r["images"]), "q"), r["id"])[0] for r in group]
+    images = [load_images(r["images"]) for r in group]
+    want = processor(text=texts, images=[im for ims in images for im in ims], padding=True, return_tensors="pt")
+    got = encode_prefixes(processor, texts, [image_inputs(processor, ims) for ims in images])
+    assert sorted(got) == sorted(want)
+    for k in want:
+        assert got[k].dtype == want[k].dtype and torch.equal(got[k], want[k]), k
+
+
+def test_fast_decode_attention_matches(setup, monkeypatch):
+    """The grouped-query decode attention (the GPU default) gives the plain path's text here too."""
+    from vlm3 import shared_prefix
+    from vlm3.train.data import load_images
+
+    model, processor, recs = setup
+    plain = predict(model, processor, recs[:8], batch_size=5, max_new_tokens=6, plain=True)
+    qs = questions(recs[:8])
+    calls = []
+    real = shared_prefix.gqa_decode_attention
+    monkeypatch.setitem(shared_prefix.AttentionInterface._global_mapping, shared_prefix.FAST,
+                        lambda *a, **k: (calls.append(a[1].shape[2]), real(*a, **k))[1])
+    fast = {}
+    for part in shared_prefix.answer(model, processor, recs[:8], qs, lambda r: load_images(recs[r]["images"]),
+                                     16, 6, fast_decode=True):
+        fast.update(part)
+    assert [fast[i] for i in range(len(qs))] == [p["prediction"] for p in plain]
+    assert 1 in calls  # the decode steps went through it
+    assert model.config.get_text_config()._attn_implementation == "sdpa"  # restored
 
 
 @pytest.mark.parametrize("batch_size", [7, 64])

@@ -91,12 +91,14 @@ def answers(model, processor, records: list[dict], qs: list[dict], batch_size: i
         raise ValueError(f"--batch-size: must be >= 1, got {batch_size}")
     cache: dict[int, list] = {}
 
-    def load(r: int) -> list:
-        if r not in cache:
+    def load(r: int) -> list:  # called from several threads (shared_prefix prefetches)
+        images = cache.get(r)
+        if images is None:
+            images = load_images(records[r]["images"], image_root)
             if len(cache) > 4 * batch_size:
                 cache.clear()
-            cache[r] = load_images(records[r]["images"], image_root)
-        return cache[r]
+            cache[r] = images
+        return images
 
     engine = _plain if plain else shared_prefix.answer
     with torch.inference_mode():

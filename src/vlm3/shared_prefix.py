@@ -18,18 +18,74 @@ split sits at a special token, tokenising P and S_q apart gives the ids of the w
    has produced EOS or `max_new_tokens` (EOS suppressed before `min_new_tokens`, as `generate`).
 
 Records are grouped so a group holds about `batch_size` questions, after sorting a window of
-records by prefix length (less padding); answers come back keyed by question index.
+records by prefix length (less padding); answers come back keyed by question index. Images are
+opened and run through the image processor (PIL/numpy, the CPU's part) in a thread pool, a window
+ahead of the model. `fast_decode` (default on CUDA) runs the one-token decode steps through
+`gqa_decode_attention` (grouped-query attention without copying the KV heads: the query heads
+sharing a KV head are stacked as query rows); prefill and the suffix use the model's own SDPA.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import torch
-from transformers import StaticCache
+import torch.nn.functional as F
+from transformers import AttentionInterface, AttentionMaskInterface, StaticCache
+from transformers.integrations.sdpa_attention import sdpa_attention_forward
+from transformers.masking_utils import sdpa_mask
 
 VISION_END = "<|vision_end|>"
 WINDOW = 8  # groups of records sorted together by prefix length
+FAST = "vlm3_gqa_decode"
+
+
+def gqa_decode_attention(module, query, key, value, attention_mask, dropout=0.0, scaling=None, is_causal=None,
+                         **kwargs):
+    """SDPA for a one-token step with grouped-query attention: query [B, H, 1, D] seen as
+    [B, KV, H/KV, D] against key/value [B, KV, L, D], the mask [B, 1, 1, L] broadcast; other shapes
+    go to transformers' `sdpa_attention_forward`."""
+    b, h, q, d = query.shape
+    kv = key.shape[1]
+    if q != 1 or h == kv or (attention_mask is not None and attention_mask.shape[2] != 1):
+        return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout,
+                                      scaling=scaling, is_causal=is_causal, **kwargs)
+    out = F.scaled_dot_product_attention(query.view(b, kv, h // kv, d), key, value, attn_mask=attention_mask,
+                                         scale=scaling)
+    return out.view(b, h, 1, d).transpose(1, 2).contiguous(), None
+
+
+AttentionInterface.register(FAST, gqa_decode_attention)
+AttentionMaskInterface.register(FAST, sdpa_mask)
+
+
+def image_inputs(processor, images: list):
+    """The image processor's output for one record's images (None without images)."""
+    return processor.image_processor(images=images, return_tensors="pt") if images else None
+
+
+def encode_prefixes(processor, texts: list[str], feats: list) -> dict:
+    """What `processor(text=texts, images=<their images>, padding=True)` returns, from each text's
+    image features (`image_inputs`): image tokens expanded as the processor does, left padding."""
+    tok = processor.tokenizer
+    merge = processor.image_processor.merge_size ** 2
+    expanded = []
+    for text, f in zip(texts, feats):
+        parts = text.split(processor.image_token)
+        grids = [] if f is None else f["image_grid_thw"]
+        if len(parts) != len(grids) + 1:
+            raise ValueError(f"{len(parts) - 1} image tokens in the prompt but {len(grids)} images")
+        expanded.append(parts[0] + "".join(processor.image_token * int(g.prod() // merge) + p
+                                           for g, p in zip(grids, parts[1:])))
+    enc = tok(expanded, padding=True, return_tensors="pt")
+    enc["mm_token_type_ids"] = (enc["input_ids"] == processor.image_token_id).to(enc["input_ids"].dtype)
+    with_images = [f for f in feats if f is not None]
+    if with_images:
+        enc["pixel_values"] = torch.cat([f["pixel_values"] for f in with_images])
+        enc["image_grid_thw"] = torch.cat([f["image_grid_thw"] for f in with_images])
+    return enc
 
 
 def prompt_text(processor, n_images: int, question: str) -> str:
@@ -108,48 +164,66 @@ def _decode(model, tok, cache, mask: torch.Tensor, pos: torch.Tensor, logits: to
 
 @torch.inference_mode()
 def answer(model, processor, records: list[dict], qs: list[dict], load: Callable[[int], list],
-           batch_size: int, max_new_tokens: int, min_new_tokens: int = 0) -> Iterator[dict[int, str]]:
+           batch_size: int, max_new_tokens: int, min_new_tokens: int = 0,
+           fast_decode: bool | None = None) -> Iterator[dict[int, str]]:
     """Yield {question index: answer text} group by group for the questions `qs` (rows of
     `vlm3.predict.questions`, each with its record index `rec`); `load(rec)` opens a record's images."""
     tok = processor.tokenizer
     tok.padding_side = "left"
-    dev = model.device
     by_rec: dict[int, list[int]] = {}
     for i, q in enumerate(qs):
         by_rec.setdefault(q["rec"], []).append(i)
     recs = list(by_rec)
     window = max(1, batch_size) * WINDOW
-    start = 0
-    while start < len(recs):
-        # a window of records (about WINDOW batches of questions), sorted by prefix length
+    windows, start = [], 0
+    while start < len(recs):  # windows of about WINDOW batches of questions
         stop, n = start, 0
         while stop < len(recs) and (n < window or stop == start):
             n += len(by_rec[recs[stop]])
             stop += 1
-        prefix, suffix = {}, {}
-        for r in recs[start:stop]:
-            rec = records[r]
-            for i in by_rec[r]:
-                p, s = split_prompt(prompt_text(processor, len(rec["images"]), qs[i]["question"]),
-                                    f"record {rec['id']}")
-                if prefix.setdefault(r, p) != p:
-                    raise ValueError(f"record {rec['id']}: its questions' prompts differ before the question")
-                suffix[i] = s
-        images = {r: load(r) for r in recs[start:stop]}
-        # pixels stand for the prefix length (visual tokens grow with them) without processing twice
-        size = {r: sum(im.size[0] * im.size[1] for im in images[r]) for r in recs[start:stop]}
-        order = sorted(recs[start:stop], key=lambda r: (size[r], r))
-        for group in _groups([(r, len(by_rec[r])) for r in order], batch_size):
-            yield _answer_group(model, processor, group, prefix, suffix, images, by_rec, batch_size,
-                                max_new_tokens, min_new_tokens, dev)
+        windows.append(recs[start:stop])
         start = stop
+    if fast_decode is None:
+        fast_decode = model.device.type == "cuda"
+    text_cfg = model.config.get_text_config()
+    attn = text_cfg._attn_implementation
+    if fast_decode and attn == "sdpa":
+        text_cfg._attn_implementation = FAST
+
+    def prepare(r: int):
+        images = load(r)
+        return sum(im.size[0] * im.size[1] for im in images), image_inputs(processor, images)
+
+    try:
+        with ThreadPoolExecutor(max_workers=min(16, os.cpu_count() or 1)) as pool:
+            ahead = [pool.map(prepare, w) for w in windows[:2]]
+            for k, win in enumerate(windows):
+                prepared = dict(zip(win, ahead[k]))
+                if k + 2 < len(windows):
+                    ahead.append(pool.map(prepare, windows[k + 2]))
+                prefix, suffix = {}, {}
+                for r in win:
+                    rec = records[r]
+                    for i in by_rec[r]:
+                        p, s = split_prompt(prompt_text(processor, len(rec["images"]), qs[i]["question"]),
+                                            f"record {rec['id']}")
+                        if prefix.setdefault(r, p) != p:
+                            raise ValueError(f"record {rec['id']}: its questions' prompts differ before the question")
+                        suffix[i] = s
+                # pixels stand for the prefix length (visual tokens grow with them)
+                order = sorted(win, key=lambda r: (prepared[r][0], r))
+                for group in _groups([(r, len(by_rec[r])) for r in order], batch_size):
+                    enc = encode_prefixes(processor, [prefix[r] for r in group], [prepared[r][1] for r in group])
+                    yield _answer_group(model, tok, enc, group, suffix, by_rec, batch_size, max_new_tokens,
+                                        min_new_tokens)
+                ahead[k] = None
+    finally:
+        text_cfg._attn_implementation = attn
 
 
-def _answer_group(model, processor, group, prefix, suffix, images, by_rec, batch_size,
-                  max_new_tokens, min_new_tokens, dev) -> dict[int, str]:
-    tok = processor.tokenizer
-    enc = processor(text=[prefix[r] for r in group], images=[im for r in group for im in images[r]] or None,
-                    padding=True, return_tensors="pt").to(dev)
+def _answer_group(model, tok, enc, group, suffix, by_rec, batch_size, max_new_tokens, min_new_tokens) -> dict[int, str]:
+    dev = model.device
+    enc = enc.to(dev)
     pos, deltas = model.model.get_rope_index(enc["input_ids"], enc["mm_token_type_ids"],
                                              image_grid_thw=enc.get("image_grid_thw"),
                                              attention_mask=enc["attention_mask"])
