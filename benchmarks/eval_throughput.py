@@ -112,6 +112,8 @@ def run(args) -> dict:
 
     data = Path(args.data)
     if not (data / "depth.jsonl").exists():
+        if data.name != "data":
+            raise ValueError(f"--data {data}: no depth.jsonl there; to build the records name a folder W/data")
         _gpu_scaling().make_data(data.parent, args.n_scenes, args.workers)
     records = read_qa(data / "depth.jsonl")[: args.records]
     t0 = time.time()

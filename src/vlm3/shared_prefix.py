@@ -38,7 +38,7 @@ from transformers.integrations.sdpa_attention import sdpa_attention_forward
 from transformers.masking_utils import sdpa_mask
 
 VISION_END = "<|vision_end|>"
-WINDOW = 8  # groups of records sorted together by prefix length
+WINDOW = 2  # batches of questions whose records are sorted together by prefix length (and prepared a window ahead)
 FAST = "vlm3_gqa_decode"
 
 
