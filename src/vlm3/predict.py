@@ -58,6 +58,8 @@ def load(path: str, auto_processor: bool = False, local_rank: int = 0):
     if source == "hub" and not auto_processor:
         raise ValueError(f"--model {path}: a hub model needs --auto-processor (its processor is the full Qwen3-VL one)")
     device = f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
+    if device != "cpu":
+        torch.cuda.set_device(local_rank)  # tensors made without a device land on this rank's GPU
     dtype = torch.bfloat16 if device == "cuda" else torch.float32
     model = AutoModelForImageTextToText.from_pretrained(path, dtype=dtype).to(device).eval()
     processor = load_auto_processor(path) if auto_processor else load_processor(path)
