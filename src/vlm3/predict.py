@@ -60,7 +60,7 @@ def load(path: str, auto_processor: bool = False, local_rank: int = 0):
     device = f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
     if device != "cpu":
         torch.cuda.set_device(local_rank)  # tensors made without a device land on this rank's GPU
-    dtype = torch.bfloat16 if device == "cuda" else torch.float32
+    dtype = torch.float32 if device == "cpu" else torch.bfloat16
     model = AutoModelForImageTextToText.from_pretrained(path, dtype=dtype).to(device).eval()
     processor = load_auto_processor(path) if auto_processor else load_processor(path)
     return model, processor
