@@ -20,9 +20,9 @@ split sits at a special token, tokenising P and S_q apart gives the ids of the w
 Records are grouped so a group holds about `batch_size` questions, after sorting a window of
 records by prefix length (less padding); answers come back keyed by question index. Images are
 opened and run through the image processor (PIL/numpy, the CPU's part) in a thread pool, a window
-ahead of the model. `fast_decode` (default on CUDA) runs the one-token decode steps through
-`gqa_decode_attention` (grouped-query attention without copying the KV heads: the query heads
-sharing a KV head are stacked as query rows); prefill and the suffix use the model's own SDPA.
+ahead of the model. `fast_decode` (default on CUDA) runs the language model's attention through
+`gqa_attention` (grouped-query attention without copying the KV heads: the query heads sharing a
+KV head are stacked as query rows), which matters most in the decode steps over long caches.
 """
 
 from __future__ import annotations
@@ -39,25 +39,26 @@ from transformers.masking_utils import sdpa_mask
 
 VISION_END = "<|vision_end|>"
 WINDOW = 2  # batches of questions whose records are sorted together by prefix length (and prepared a window ahead)
-FAST = "vlm3_gqa_decode"
+FAST = "vlm3_gqa"
 
 
-def gqa_decode_attention(module, query, key, value, attention_mask, dropout=0.0, scaling=None, is_causal=None,
-                         **kwargs):
-    """SDPA for a one-token step with grouped-query attention: query [B, H, 1, D] seen as
-    [B, KV, H/KV, D] against key/value [B, KV, L, D], the mask [B, 1, 1, L] broadcast; other shapes
-    go to transformers' `sdpa_attention_forward`."""
+def gqa_attention(module, query, key, value, attention_mask, dropout=0.0, scaling=None, is_causal=None, **kwargs):
+    """SDPA for grouped-query attention without copying KV heads: query [B, H, Q, D] is seen as
+    [B, KV, H/KV * Q, D] against key/value [B, KV, L, D] (the H/KV query heads of a KV head stacked
+    as rows) and the mask [B, 1, Q, L] repeated per stacked head. Without a mask (a causal prefill
+    without padding) or without grouping it is transformers' `sdpa_attention_forward`."""
     b, h, q, d = query.shape
     kv = key.shape[1]
-    if q != 1 or h == kv or (attention_mask is not None and attention_mask.shape[2] != 1):
+    if h == kv or attention_mask is None or attention_mask.shape[1] != 1:
         return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout,
                                       scaling=scaling, is_causal=is_causal, **kwargs)
-    out = F.scaled_dot_product_attention(query.view(b, kv, h // kv, d), key, value, attn_mask=attention_mask,
-                                         scale=scaling)
-    return out.view(b, h, 1, d).transpose(1, 2).contiguous(), None
+    g = h // kv
+    mask = attention_mask if attention_mask.shape[2] == 1 else attention_mask.repeat(1, 1, g, 1)
+    out = F.scaled_dot_product_attention(query.reshape(b, kv, g * q, d), key, value, attn_mask=mask, scale=scaling)
+    return out.view(b, h, q, d).transpose(1, 2).contiguous(), None
 
 
-AttentionInterface.register(FAST, gqa_decode_attention)
+AttentionInterface.register(FAST, gqa_attention)
 AttentionMaskInterface.register(FAST, sdpa_mask)
 
 
