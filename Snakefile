@@ -39,6 +39,7 @@ rule all:
         expand("results/tables/{task}.tex", task=TASKS),
         calibration_reports(),
         rules.figures.output,
+        expand("results/figures/worst_{task}.png", task=TASKS),
         rules.audit.output,
         rules.paper_tables.output,
         rules.paper_figures.output,

@@ -4,6 +4,7 @@ import json
 import os
 import re
 import shlex
+import types
 
 # Rules run `python -m vlm3.<stage>` from the repository root with src/ importable, so the same
 # commands work in the dev environment, in a conda env from envs/, and on cluster nodes.
@@ -146,6 +147,29 @@ def predict_qa(w):
     return f"{root}/{w.task}/{w.dataset}/{w.split}.jsonl"
 
 
+def eval_manifest(w):
+    """The manifest of the QA file a prediction answers (rule eval_manifest)."""
+    root = predict_qa(w).split("/")[1]  # qa or qa_native
+    return f"results/manifests/{root}/{w.task}/{w.dataset}_{w.split}.json"
+
+
+def eval_manifests(task):
+    """Manifests of every evaluated QA file of a task (models of every kind, every benchmark)."""
+    out = set()
+    for t in [task]:
+        for m in models_for(t):
+            for b in config["benchmarks"].get(t, []):
+                w = types.SimpleNamespace(model=m, task=t, dataset=b["dataset"], split=b["split"])
+                out.add(eval_manifest(w))
+    return sorted(out)
+
+
+def training_mixtures(task):
+    """The training mixtures of the runs that configured models answer a task with."""
+    runs = {config["models"][m]["run"].format(task=task) for m in models_for(task, {"run"})}
+    return sorted({f"{qa_root(r)}/{config['runs'][r]['task']}/train.jsonl" for r in runs})
+
+
 def run_cfg(w):
     return config["runs"][w.run]
 
@@ -189,18 +213,32 @@ def train_threads(w, threads):
 
 
 def predict_gpus(w):
-    """GPUs of a prediction job: hub models, and the workflow's own models when its runs train on GPUs."""
+    """GPUs of a prediction job (predict.gpus, default 1, one process per GPU): hub models, and the
+    workflow's own models when its runs train on GPUs; 0 (CPU) otherwise."""
     m = config["models"][w.model]
     if m["kind"] == "hub":
-        return 1
-    if m["kind"] == "run":
-        return int(config["runs"][m["run"].format(task=w.task)].get("gpus", 0) > 0)
-    return int(any(r.get("gpus", 0) > 0 for r in config["runs"].values()))
+        on_gpu = True
+    elif m["kind"] == "run":
+        on_gpu = config["runs"][m["run"].format(task=w.task)].get("gpus", 0) > 0
+    else:
+        on_gpu = any(r.get("gpus", 0) > 0 for r in config["runs"].values())
+    return config["predict"].get("gpus", 1) if on_gpu else 0
+
+
+def predict_launcher(w):
+    """Prefix of the predict command: the train rule's launcher (one process per GPU, shards merged
+    by rank 0) when the job has several GPUs, else nothing."""
+    n = predict_gpus(w)
+    return f"python -m vlm3.train.launch --gpus-per-node {n} -- " if n > 1 else ""
 
 
 def predict_flags(w):
-    """--auto-processor for hub models (released checkpoints ship the full Qwen3-VL processor)."""
-    return "--auto-processor" if config["models"][w.model]["kind"] == "hub" else ""
+    """--auto-processor for hub models (released checkpoints ship the full Qwen3-VL processor);
+    --plain when the config asks for one full prompt per question (predict.plain)."""
+    flags = ["--auto-processor"] if config["models"][w.model]["kind"] == "hub" else []
+    if config["predict"].get("plain", False):
+        flags.append("--plain")
+    return " ".join(flags)
 
 
 def base_model_input(w=None):
@@ -255,7 +293,7 @@ def all_predictions(task=None):
 
 
 def figure_outputs():
-    out = {"loss": "results/figures/loss.png"}
+    out = {"loss": "results/figures/loss.png"} if used_checkpoints() else {}
     if "depth" in TASKS:
         out["depth"] = "results/figures/depth_scatter.png"
     if "pose" in TASKS:

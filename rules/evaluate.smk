@@ -2,7 +2,9 @@
 
 
 rule predict:
-    """Batched greedy generation, one line of raw model text per question."""
+    """Batched greedy generation, one line of raw model text per question: each record's image prefix
+    shared by its questions, one process per GPU (predict.gpus), resumable from the partial shards
+    an interrupted or preempted job leaves (`retries` resubmits it)."""
     input:
         model=model_input,
         qa=predict_qa,
@@ -15,17 +17,18 @@ rule predict:
         bs=config["predict"].get("batch_size", 16),
         tokens=lambda w: max_new_tokens(w.task),
         extra=predict_flags,
+        launch=predict_launcher,
     log:
         "results/logs/predict/{model}_{task}_{dataset}_{split}.log",
     threads: 1
     resources:
-        mem_mb=16000,
-        runtime=240,
+        mem_mb=lambda w: 16000 * max(1, predict_gpus(w)),
+        runtime=config["predict"].get("runtime_min", 240),
         gpu=predict_gpus,
     conda:
         "../envs/train.yaml"
     shell:
-        "python -m vlm3.predict --model {params.path} --qa {input.qa} --out {output}"
+        "{params.launch}python -m vlm3.predict --model {params.path} --qa {input.qa} --out {output}"
         " --batch-size {params.bs} --max-new-tokens {params.tokens} --threads {threads} {params.extra}"
         " > {log} 2>&1"
 
@@ -76,14 +79,21 @@ rule expert:
 
 
 rule score:
+    """Metrics over every question of the benchmark's QA file (a missing prediction = wrong), in both
+    conventions (strict, parsed_only), with the hash of the benchmark's manifest, and the per-question
+    results beside them; only after the train/eval overlap check passed."""
     input:
-        "results/predictions/{model}/{task}/{bench}.jsonl",
+        pred="results/predictions/{model}/{task}/{dataset}_{split}.jsonl",
+        qa=predict_qa,
+        manifest=eval_manifest,
+        leak_check="results/manifests/leak_check_{task}.json",
     output:
-        "results/metrics/{model}/{task}/{bench}.json",
+        metrics="results/metrics/{model}/{task}/{dataset}_{split}.json",
+        questions="results/metrics/{model}/{task}/{dataset}_{split}.questions.jsonl",
     params:
         seed=SEED,
     log:
-        "results/logs/score/{model}_{task}_{bench}.log",
+        "results/logs/score/{model}_{task}_{dataset}_{split}.log",
     threads: 1
     resources:
         mem_mb=2000,
@@ -91,5 +101,6 @@ rule score:
     conda:
         "../envs/eval.yaml"
     shell:
-        "python -m vlm3.score --pred {input} --out {output} --task {wildcards.task}"
+        "python -m vlm3.score --pred {input.pred} --qa {input.qa} --manifest {input.manifest} --out {output.metrics}"
+        " --questions-out {output.questions} --task {wildcards.task}"
         " --model {wildcards.model} --seed {params.seed} > {log} 2>&1"

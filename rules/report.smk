@@ -4,6 +4,7 @@
 localrules:
     tables,
     figures,
+    worst_cases,
 
 
 if len(CONFIGFILES) > 1:
@@ -53,7 +54,7 @@ rule figures:
     """Predicted-vs-true depth, pose error CDF (AUC@30 marked), correspondence pairs, loss curves."""
     input:
         predictions=all_predictions(),
-        checkpoints=[f"results/checkpoints/{r}" for r in config["runs"]],
+        checkpoints=used_checkpoints(),
     output:
         **figure_outputs(),
     params:
@@ -69,3 +70,25 @@ rule figures:
     shell:
         "python -m vlm3.report.figures --predictions results/predictions --qa results/qa"
         " --checkpoints results/checkpoints --config {params.config} --out results/figures > {log} 2>&1"
+
+
+rule worst_cases:
+    """The worst-answered questions of a task over its models and benchmarks (per-question results)."""
+    input:
+        lambda w: expand(
+            "results/metrics/{model}/{task}/{bench}.questions.jsonl",
+            model=models_for(w.task), task=w.task, bench=benches(w.task),
+        ),
+    output:
+        "results/figures/worst_{task}.png",
+    log:
+        "results/logs/report/worst_{task}.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../envs/report.yaml"
+    shell:
+        "python -m vlm3.report.worst --questions {input} --out {output} --title 'worst {wildcards.task} answers'"
+        " > {log} 2>&1"

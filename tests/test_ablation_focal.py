@@ -23,9 +23,10 @@ _spec.loader.exec_module(_pc)
 
 DEFAULT_JOBS = {"generate_synthetic": 2, "index": 2, "calibrate": 2, "calibration_report": 2, "resize": 2, "qa": 8,
                 "mix": 4, "baseline": 4, "build_tiny_model": 1, "expert": 2, "predict": 8, "score": 14, "train": 4,
-                "figures": 1, "audit": 1, "paper_figures": 1, "paper_tables": 1, "tables": 4, "all": 1}
+                "figures": 1, "audit": 1, "paper_figures": 1, "paper_tables": 1, "tables": 4, "all": 1,
+                "eval_manifest": 4, "leak_check": 4, "worst_cases": 4}
 EXTRA_JOBS = {"merged_config": 1, "resize_native": 2, "qa_native": 2, "mix_native": 1, "train": 1, "predict": 1,
-              "score": 1}
+              "score": 1, "eval_manifest": 1}
 
 
 def test_merge_is_snakemakes_and_validates(tmp_path):
@@ -101,4 +102,5 @@ def test_overlay_adds_the_native_focal_chain(dry_runs):
         "results/checkpoints/tiny-pose --out results/audit",
     ):
         assert cmd in out, cmd
-    assert out.count("--qa results/qa_native/") == 1  # only tiny-native answers at native focal
+    predicts = [ln for ln in out.splitlines() if "python -m vlm3.predict " in ln]
+    assert sum("--qa results/qa_native/" in ln for ln in predicts) == 1  # only tiny-native answers at native focal

@@ -398,3 +398,18 @@ def test_figure_bars_and_determinism(tmp_path):
     un = df[df.panel == "unmapped"]
     assert list(un.series) == ["Tiny, untrained", "Tiny, fine-tuned", "Constant"]
     assert list(un.value) == [0.0, 0.6, 0.375]
+
+
+def test_audit_gives_both_conventions(tmp_path):
+    m, cfg = paperlike(tmp_path)
+    f = m / "vlm3" / "depth" / "eth3d_test.json"
+    rec = json.loads(f.read_text())
+    rec.update(n_unparsed=12, n_missing=3, parsed_only={"n": 225, "metrics": {"delta1": 0.86}, "ci95": {}})
+    f.write_text(json.dumps(rec))
+    rep = write_audit(CLAIMS, [m], cfg, tmp_path / "audit")
+    eth = {(r["key"], r["model"]): r for r in rep["paper_claims"]}[("depth/VLM3-4B/eth3d", "vlm3")]
+    assert eth["reproduced"] == 0.805 and eth["parsed_only"] == 0.86
+    assert eth["counts"] == "n=240, unparsed 12, missing 3"
+    md = (tmp_path / "audit" / "report.md").read_text()
+    assert "| `depth/VLM3-4B/eth3d` | vlm3 | .810 | 0.805 [0.79, 0.82] | 0.86 | -0.005 | reproduced |" in md
+    assert "n=240, unparsed 12, missing 3" in md

@@ -157,7 +157,8 @@ def test_validation_rejects_inconsistent_recipes(cfg):
 
 # ---------------------------------------------------------------- the workflow's DAG, dry run
 EXPECTED_JOBS = {"download": 11, "index": 14, "calibrate": 14, "resize": 14, "qa": 14, "mix": 1,
-                 "train": 1, "predict": 24, "baseline": 8, "score": 32, "tables": 1}
+                 "train": 1, "predict": 24, "baseline": 8, "score": 32, "tables": 1, "eval_manifest": 8,
+                 "leak_check": 1}
 
 
 def _workdir(tmp: Path) -> Path:

@@ -112,14 +112,27 @@ def test_two_image_records_ask_each_turn_with_both_images(setup, tmp_path):
     from vlm3 import predict as P
 
     model, _ = P.load(str(d / "init"))
+    prefixes = []
+    real_encode = P.shared_prefix.encode_prefixes
+
+    def spy_encode(processor, texts, feats):  # what the shared-prefix path prefills
+        prefixes.append((texts, [len(f["image_grid_thw"]) for f in feats]))
+        return real_encode(processor, texts, feats)
+
+    P.shared_prefix.encode_prefixes = spy_encode
     proc.__class__.__call__ = spy
     try:
-        rows = P.predict(model, proc, read_qa(tmp_path / "pair.jsonl"), batch_size=4, max_new_tokens=3)
+        rows = P.predict(model, proc, read_qa(tmp_path / "pair.jsonl"), batch_size=4, max_new_tokens=3, plain=True)
+        shared = P.predict(model, proc, read_qa(tmp_path / "pair.jsonl"), batch_size=4, max_new_tokens=3)
     finally:
         proc.__class__.__call__ = orig
+        P.shared_prefix.encode_prefixes = real_encode
     assert [(r["turn"], r["question"]) for r in rows] == [(0, "Q one?"), (1, "Q two?")]
     texts, n_images = seen[0]
     assert n_images == 4  # both images for each of the two single-turn questions
     img = "<|vision_start|><|image_pad|><|vision_end|>"
     assert texts == [f"<|im_start|>user\n{img}{img}Q one?<|im_end|>\n<|im_start|>assistant\n",
                      f"<|im_start|>user\n{img}{img}Q two?<|im_end|>\n<|im_start|>assistant\n"]
+    # shared prefix: the two images and the prompt up to them go through the model once
+    assert len(seen) == 1 and prefixes == [([f"<|im_start|>user\n{img}{img}"], [2])]
+    assert [r["prediction"] for r in shared] == [r["prediction"] for r in rows]

@@ -176,7 +176,75 @@ def test_cli(tmp_path):
                 "--model", "named", "--n-boot", "10"])
     res = json.loads((tmp_path / "o.json").read_text())
     assert res["model"] == "named" and res["bench"] == "b" and res["metrics"]["delta1"] == 1.0
-    assert list(res)[:7] == ["model", "task", "bench", "n", "n_unparsed", "metrics", "ci95"]
+    assert list(res)[:9] == ["model", "task", "bench", "n", "n_unparsed", "n_missing", "metrics", "ci95", "parsed_only"]
+
+
+def _qa_record(rid, targets):
+    msgs = []
+    for t, tgt in enumerate(targets):
+        content = ([{"type": "image"}] if t == 0 else []) + [{"type": "text", "text": f"q{t}"}]
+        msgs += [{"role": "user", "content": content}, {"role": "assistant", "content": "x"}]
+    return {"id": rid, "images": ["a.png"], "messages": msgs, "meta": {"targets": targets}}
+
+
+def test_missing_and_non_finite_count_as_wrong_both_conventions(tmp_path):
+    """QA: 5 depth questions. Predictions: one right, one 2x off, one non-finite ('1e308 km' = inf m),
+    one unparsable, one line missing (a file cut short)."""
+    tg = [{"kind": "depth", "value": v} for v in (2.0, 4.0, 5.0, 8.0, 10.0)]
+    qa = _write(tmp_path / "qa.jsonl", [_qa_record("r1", tg[:3]), _qa_record("r2", tg[3:])])
+    preds = ["2 meters", "8 meters", "1e308 km", "no idea"]
+    lines = [_line(rid, t, p, tg[i], f"q{t}") for i, (rid, t, p) in
+             enumerate(zip(["r1", "r1", "r1", "r2"], [0, 1, 2, 0], preds))]
+    pred = _write(tmp_path / "p" / "m" / "depth" / "b.jsonl", lines)
+    out, qout = tmp_path / "m.json", tmp_path / "m.questions.jsonl"
+    from vlm3.qa import leak
+    man = tmp_path / "qa.manifest.json"
+    leak.main(["manifest", "--qa", str(qa), "--out", str(man)])
+    res = score.score_file(pred, out, "depth", n_boot=50, qa=qa, questions_out=qout, manifest=man)
+    assert res["eval_manifest"] == {"path": str(man), "sha256": json.loads(man.read_text())["sha256"]}
+    assert (res["n"], res["n_unparsed"], res["n_missing"]) == (5, 2, 1)
+    assert res["metrics"]["delta1"] == 0.2 and res["metrics"]["abs_rel"] == 0.5   # strict: 1 of 5
+    assert res["parsed_only"]["n"] == 2
+    assert res["parsed_only"]["metrics"]["delta1"] == 0.5 and res["parsed_only"]["metrics"]["abs_rel"] == 0.5
+    assert res["parsed_only"]["ci95"]["delta1"][0] >= 0.0 and res["parsed_only"]["ci95"]["delta1"][1] <= 1.0
+    assert res["unparsed_examples"] == [{"id": "r1", "turn": 2, "prediction": "1e308 km"},
+                                        {"id": "r2", "turn": 0, "prediction": "no idea"}]
+    assert res["missing_examples"] == [{"id": "r2", "turn": 1, "prediction": None}]
+    rows = [json.loads(x) for x in qout.read_text().splitlines()]
+    assert [(r["id"], r["turn"], r["parsed"], r["correct"]) for r in rows] == [
+        ("r1", 0, 2.0, True), ("r1", 1, 8.0, False), ("r1", 2, None, False), ("r2", 0, None, False),
+        ("r2", 1, None, False)]
+    assert [r["error"] for r in rows] == [0.0, 1.0, None, None, None] and rows[4]["prediction"] is None
+    # without the QA file the cut-short file is scored over its 4 lines (the old, lossy behaviour)
+    assert score.score_file(pred, out, "depth", n_boot=10)["n"] == 4
+    # an empty predictions file against the QA: every question missing, all wrong
+    empty = _write(tmp_path / "e.jsonl", [])
+    res = score.score_file(empty, out, "depth", n_boot=10, qa=qa)
+    assert (res["n"], res["n_missing"], res["metrics"]["delta1"], res["parsed_only"]["n"]) == (5, 5, 0.0, 0)
+    assert res["parsed_only"]["metrics"]["delta1"] is None
+
+
+def test_prediction_of_no_qa_question_is_an_error(tmp_path):
+    tg = {"kind": "depth", "value": 2.0}
+    qa = _write(tmp_path / "qa.jsonl", [_qa_record("r1", [tg])])
+    pred = _write(tmp_path / "p.jsonl", [_line("r1", 0, "2 m", tg), _line("zz", 0, "2 m", tg)])
+    with pytest.raises(ValueError, match=r"p.jsonl:2: question id='zz' turn=0 is not in the QA file"):
+        score.score_file(pred, tmp_path / "m.json", "depth", qa=qa)
+    pred = _write(tmp_path / "p.jsonl", [_line("r1", 0, "2 m", {"kind": "depth", "value": 3.0})])
+    with pytest.raises(ValueError, match=r"p.jsonl:1: target of id='r1' turn=0 differs"):
+        score.score_file(pred, tmp_path / "m.json", "depth", qa=qa)
+    assert not (tmp_path / "m.json").exists()
+
+
+def test_pose_parsed_only_drops_unparsed_pairs():
+    good = _pose_lines("A", [10.0, 0.0, 0.0], T.euler_answer(10.0, 0.0, 0.0), [1.0, 0.0, 0.0],
+                       T.direction_answer("x", np.array([1.0, 0.0, 0.0])))
+    bad = _pose_lines("B", [10.0, 0.0, 0.0], "no idea", [1.0, 0.0, 0.0],
+                      T.direction_answer("x", np.array([1.0, 0.0, 0.0])))
+    body, det = score.score_records(good + bad, "pose", n_boot=10)
+    assert body["metrics"]["auc30"] == pytest.approx(0.5 * body["parsed_only"]["metrics"]["auc30"])
+    assert body["parsed_only"]["metrics"]["n_pairs"] == 1.0 and body["metrics"]["n_pairs"] == 2.0
+    assert list(det["correct"]) == [None, True, True, None, None, False, False, None]
 
 
 @pytest.mark.shared_data

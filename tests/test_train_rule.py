@@ -96,3 +96,16 @@ def test_paper_runs_launch_packed_bf16_and_hub_models_get_auto_processor(tmp_pat
     for line in re.findall(r"python -m vlm3\.predict .*", out):
         hub = "--model results/checkpoints/" not in line
         assert ("--auto-processor" in line) == hub, line
+
+
+def test_predict_jobs_declare_gpus_and_launch_one_process_per_gpu(tmp_path):
+    cfg = yaml.safe_load(_pc.PAPER.read_text())
+    cfg["predict"]["gpus"] = 4
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    out = _pc._dry_run(["--configfile", str(tmp_path / "p.yaml"), "--", "results/tables/depth.tex"],
+                       _pc._workdir(tmp_path), _pc._env(tmp_path))
+    lines = re.findall(r"Shell command: (.*python -m vlm3\.predict .*)", out)
+    assert lines and all(ln.startswith("python -m vlm3.train.launch --gpus-per-node 4 -- python -m "
+                                               "vlm3.predict ") for ln in lines)
+    jobs = [j for j in out.split("\n\n") if "rule predict:" in j]
+    assert len(jobs) == len(lines) and all(re.search(r"resources: .*gpu=4, mem_mb=64000", j) for j in jobs)

@@ -3,7 +3,9 @@
     python -m vlm3.config --merge config/config.yaml config/ablation_focal.yaml --out results/config.yaml
 
 writes the deep merge of several config files as Snakemake merges `--configfile A B` (mappings
-merged key by key, later files win; any other value, lists included, is replaced), validated."""
+merged key by key, later files win; any other value, lists included, is replaced), validated.
+An overlay removes a model of the base file by setting it to null (`models: {median: null}`, as
+config/released.yaml does); `validate` drops such entries."""
 
 from __future__ import annotations
 
@@ -28,7 +30,12 @@ def _where(error: jsonschema.ValidationError) -> str:
 
 
 def validate(config: dict, schema_path: str | Path = SCHEMA, source: str = "config") -> dict:
-    """Raise ConfigError naming the offending key (e.g. `runs.tiny-depth.lr`) and the problem."""
+    """Raise ConfigError naming the offending key (e.g. `runs.tiny-depth.lr`) and the problem.
+    Models set to null by an overlay are removed from `config` (in place) first."""
+    models = config.get("models")
+    if isinstance(models, dict):
+        for name in [k for k, v in models.items() if v is None]:
+            del models[name]
     schema = yaml.safe_load(Path(schema_path).read_text())
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))

@@ -6,9 +6,18 @@
 
 Each user turn of a record is asked as its own single-turn conversation: all the record's images
 followed by that turn's question text (docs/CONTRACTS.md, "Evaluation asks each turn as its own
-single-turn conversation"). Prompts are left-padded into batches and decoded greedily, so the
-output is deterministic. One output line per question, in input order:
+single-turn conversation"), decoded greedily, so the output is deterministic. By default the
+record's images are encoded and its prompt prefix prefilled once for all its questions
+(`vlm3.shared_prefix`, the same text as asking one at a time: tests/test_predict_shared.py);
+`--plain` asks every question as its own full prompt (left-padded batches through `generate`).
+`--batch-size` counts questions decoded together. One output line per question, in input order:
 `{"id", "turn", "question", "prediction" (raw decoded text, stripped), "target" (meta.targets[turn])}`.
+
+Resumable and data-parallel (`vlm3.predict_files`): rows are appended and flushed group by group to
+`{out}.rank{r}.partial`; a job started again answers only the questions missing there, and `{out}`
+appears only complete, merged in input order. Under a launcher (`python -m vlm3.train.launch --
+python -m vlm3.predict ...`: RANK / WORLD_SIZE / LOCAL_RANK set) each process takes the records
+r with r % world == rank on GPU LOCAL_RANK, and rank 0 merges the shards.
 
 `--model` is a save_pretrained folder holding an image-only processor (`vlm3.model.build` or
 `vlm3.train` output) or a Hugging Face hub id (`org/name`, `vlm3.train.hub`); for released Qwen3-VL
@@ -19,84 +28,140 @@ without torchvision it falls back to the image-only processor, `vlm3.train.hub.a
 from __future__ import annotations
 
 import argparse
-import json
+import datetime
 import logging
+import os
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 from transformers import AutoModelForImageTextToText
 
+from vlm3 import predict_files, shared_prefix
+from vlm3.baselines.records import questions as record_questions
 from vlm3.model.processor import load_processor
 from vlm3.train.data import load_images, read_qa
 from vlm3.train.hub import auto_processor as load_auto_processor
 from vlm3.train.hub import model_source
-from vlm3.utils import atomic_path
 
 log = logging.getLogger(__name__)
 
 
 def questions(records: list[dict]) -> list[dict]:
-    """Flatten records into single-turn questions: {record index, id, turn, text, target}."""
-    out = []
-    for r, rec in enumerate(records):
-        targets = rec.get("meta", {}).get("targets")
-        users = [m for m in rec["messages"] if m["role"] == "user"]
-        if targets is None or len(targets) != len(users):
-            raise ValueError(f"record {rec['id']}: {len(users)} user turns but "
-                             f"{'no' if targets is None else len(targets)} meta.targets")
-        for t, msg in enumerate(users):
-            content = msg["content"]
-            text = content if isinstance(content, str) else "".join(
-                item["text"] for item in content if item.get("type") == "text")
-            out.append({"rec": r, "id": rec["id"], "turn": t, "question": text, "target": targets[t]})
-    return out
+    """Flatten records into single-turn questions: {rec (record index), id, turn, question, target}."""
+    return [{"rec": r, **q} for r, rec in enumerate(records) for q in record_questions(rec)]
 
 
-def load(path: str, auto_processor: bool = False):
-    """(model, processor) for inference, float32 on CPU or the model's dtype on GPU."""
+def load(path: str, auto_processor: bool = False, local_rank: int = 0):
+    """(model, processor) for inference: float32 on CPU, bf16 on GPU `local_rank`."""
     source = model_source(path)  # ValueError unless a local folder or a hub id
     if source == "hub" and not auto_processor:
         raise ValueError(f"--model {path}: a hub model needs --auto-processor (its processor is the full Qwen3-VL one)")
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    dtype = torch.bfloat16 if device == "cuda" else torch.float32
+    device = f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
+    if device != "cpu":
+        torch.cuda.set_device(local_rank)  # tensors made without a device land on this rank's GPU
+    dtype = torch.float32 if device == "cpu" else torch.bfloat16
     model = AutoModelForImageTextToText.from_pretrained(path, dtype=dtype).to(device).eval()
     processor = load_auto_processor(path) if auto_processor else load_processor(path)
     return model, processor
 
 
-@torch.inference_mode()
-def predict(model, processor, records: list[dict], batch_size: int = 16, max_new_tokens: int = 16,
-            image_root: str | Path = ".") -> list[dict]:
-    """Answer every question greedily; returns the output rows in input order."""
-    if batch_size < 1:
-        raise ValueError(f"--batch-size: must be >= 1, got {batch_size}")
-    qs = questions(records)
+def _plain(model, processor, records, qs, load, batch_size, max_new_tokens, min_new_tokens):
+    """Yield {question index: answer} per batch of `batch_size` full single-turn prompts (generate)."""
     tok = processor.tokenizer
     tok.padding_side = "left"
-    images: dict[int, list] = {}
-    rows = []
-    for start in tqdm(range(0, len(qs), batch_size), desc="predict", unit="batch"):
-        batch = qs[start:start + batch_size]
+    for start in range(0, len(qs), batch_size):
+        idx = list(range(start, min(start + batch_size, len(qs))))
         texts, batch_images = [], []
-        for q in batch:
-            rec = records[q["rec"]]
-            if q["rec"] not in images:
-                images.clear()  # questions come record by record: keep one record's images
-                images[q["rec"]] = load_images(rec["images"], image_root)
-            conv = [{"role": "user", "content": [{"type": "image"}] * len(rec["images"])
-                     + [{"type": "text", "text": q["question"]}]}]
-            texts.append(processor.apply_chat_template(conv, add_generation_prompt=True, tokenize=False))
-            batch_images.extend(images[q["rec"]])
+        for i in idx:
+            rec = records[qs[i]["rec"]]
+            texts.append(shared_prefix.prompt_text(processor, len(rec["images"]), qs[i]["question"]))
+            batch_images.extend(load(qs[i]["rec"]))
         inputs = processor(text=texts, images=batch_images or None, padding=True, return_tensors="pt")
         inputs = inputs.to(model.device)
-        gen = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False,
-                             pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
+        gen = model.generate(**inputs, max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens or None,
+                             do_sample=False, pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
         answers = tok.batch_decode(gen[:, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
-        for q, a in zip(batch, answers):
-            rows.append({"id": q["id"], "turn": q["turn"], "question": q["question"],
-                         "prediction": a.strip(), "target": q["target"]})
-    return rows
+        yield {i: a.strip() for i, a in zip(idx, answers)}
+
+
+def answers(model, processor, records: list[dict], qs: list[dict], batch_size: int = 16,
+            max_new_tokens: int = 16, image_root: str | Path = ".", plain: bool = False,
+            min_new_tokens: int = 0):
+    """Yield {index into qs: answer text} batch by batch (in no fixed order), shared-prefix or plain."""
+    if batch_size < 1:
+        raise ValueError(f"--batch-size: must be >= 1, got {batch_size}")
+    cache: dict[int, list] = {}
+
+    def load(r: int) -> list:  # called from several threads (shared_prefix prefetches)
+        images = cache.get(r)
+        if images is None:
+            images = load_images(records[r]["images"], image_root)
+            if len(cache) > 4 * batch_size:
+                cache.clear()
+            cache[r] = images
+        return images
+
+    engine = _plain if plain else shared_prefix.answer
+    with torch.inference_mode():
+        yield from engine(model, processor, records, qs, load, batch_size, max_new_tokens, min_new_tokens)
+
+
+def row(q: dict, prediction: str) -> dict:
+    return {"id": q["id"], "turn": q["turn"], "question": q["question"], "prediction": prediction,
+            "target": q["target"]}
+
+
+def predict(model, processor, records: list[dict], batch_size: int = 16, max_new_tokens: int = 16,
+            image_root: str | Path = ".", plain: bool = False, min_new_tokens: int = 0) -> list[dict]:
+    """Answer every question greedily; returns the output rows in input order."""
+    qs = questions(records)
+    done: dict[int, str] = {}
+    for part in tqdm(answers(model, processor, records, qs, batch_size, max_new_tokens, image_root, plain,
+                             min_new_tokens), desc="predict", unit="batch"):
+        done.update(part)
+    return [row(q, done[i]) for i, q in enumerate(qs)]
+
+
+def _dist():
+    """(rank, world size, local rank) from the launcher's environment (torchrun / accelerate),
+    with a gloo process group for the final barrier when there are several ranks."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank, local = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
+    if world > 1:
+        import torch.distributed as dist
+
+        if not dist.is_initialized():  # gloo: a barrier only, and no NCCL timeout while shards differ in length
+            dist.init_process_group("gloo", timeout=datetime.timedelta(hours=48))
+    return rank, world, local
+
+
+def run(model, processor, records: list[dict], out: str | Path, fp: dict, rank: int = 0, world: int = 1,
+        batch_size: int = 16, max_new_tokens: int = 16, image_root: str | Path = ".", plain: bool = False,
+        min_new_tokens: int = 0) -> int:
+    """This rank's share of the questions (records r with r % world == rank) not yet in a shard of
+    `out`, appended to its shard group by group; then (after all ranks) rank 0 merges the shards
+    into `out` in input order. Returns the number of questions this rank answered now."""
+    qs = questions(records)
+    done = predict_files.resume(out, fp)
+    todo = [q for q in qs if q["rec"] % world == rank and (q["id"], q["turn"]) not in done]
+    writer = predict_files.ShardWriter(out, rank, fp)
+    try:
+        for part in tqdm(answers(model, processor, records, todo, batch_size, max_new_tokens, image_root, plain,
+                                 min_new_tokens), desc=f"predict rank {rank}", unit="batch"):
+            writer.write([row(todo[i], a) for i, a in sorted(part.items())])
+    finally:
+        writer.close()
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.barrier()
+    if rank == 0:
+        n = predict_files.merge(out, [(q["id"], q["turn"]) for q in qs], fp)
+        log.info("%d predictions -> %s", n, out)
+    if world > 1:
+        dist.barrier()  # nobody leaves (and may be restarted) before the merge removed the shards
+    return len(todo)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -105,22 +170,26 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--model", required=True, help="save_pretrained folder or hub id (org/name)")
     ap.add_argument("--qa", required=True, help="QA jsonl (results/qa/{task}/{dataset}/{split}.jsonl)")
     ap.add_argument("--out", required=True, help="predictions jsonl")
-    ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--batch-size", type=int, default=16, help="questions decoded together")
     ap.add_argument("--max-new-tokens", type=int, default=16)
     ap.add_argument("--image-root", default=".", help="base of relative image paths")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     ap.add_argument("--auto-processor", action="store_true", help="use AutoProcessor (released checkpoints)")
+    ap.add_argument("--plain", action="store_true",
+                    help="ask every question as its own full prompt (no shared image prefix)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.batch_size < 1:
+        raise ValueError(f"--batch-size: must be >= 1, got {args.batch_size}")
     records = read_qa(args.qa, need_targets=True)
-    model, processor = load(args.model, args.auto_processor)
-    rows = predict(model, processor, records, args.batch_size, args.max_new_tokens, args.image_root)
-    with atomic_path(args.out) as tmp, open(tmp, "w") as f:
-        for row in rows:
-            f.write(json.dumps(row) + "\n")
-    log.info("%d predictions -> %s", len(rows), args.out)
+    questions(records)  # bad records fail before the model loads
+    rank, world, local = _dist()
+    model, processor = load(args.model, args.auto_processor, local)
+    fp = predict_files.fingerprint(args.model, args.qa, max_new_tokens=args.max_new_tokens)
+    run(model, processor, records, args.out, fp, rank, world, args.batch_size, args.max_new_tokens,
+        args.image_root, args.plain)
 
 
 if __name__ == "__main__":

@@ -1,19 +1,31 @@
 """Stage `score`: results/predictions/{model}/{task}/{bench}.jsonl -> results/metrics/{model}/{task}/{bench}.json.
 
-    python -m vlm3.score --pred P.jsonl --out M.json --task depth --seed 0 [--model NAME]
-                         [--bench NAME] [--n-boot 1000]
+    python -m vlm3.score --pred P.jsonl --qa Q.jsonl --out M.json --task depth --seed 0
+                         [--model NAME] [--bench NAME] [--n-boot 1000] [--questions-out R.jsonl]
 
 Every prediction line is `{"id", "turn", "question", "prediction" (raw text), "target"}`; the
 answer is read with `vlm3.qa.parse.parse(target["kind"], prediction)`. An answer that does not
-parse (or, for a choice, names no region of the question) is *unparsed*: counted in `n_unparsed`,
-wrong for every accuracy-type metric (delta_k, PCK, accuracies, AUC), and left out of the
-error-magnitude metrics (AbsRel, RMSE, EPE, angle errors), as docs/CONTRACTS.md fixes for depth.
+parse, parses to a non-finite number ("1e999 meters"), or, for a choice, names no region of the
+question is *unparsed*. With `--qa` (the benchmark's QA file, as the score rule passes) every
+question of the QA file is scored: one without a prediction line is *missing* (`n_missing`,
+`missing_examples`) and a prediction line of no QA question is an error, so a predictions file cut
+short can never be scored over fewer questions.
 
-Output: `{"model", "task", "bench", "n", "n_unparsed", "metrics", "ci95", "notes",
-"unparsed_examples"}`. `n` counts questions (prediction lines). `ci95` holds the 95 % percentile
-bootstrap interval (resampling questions; pose: pairs) of the headline metrics, deterministic for
-`--seed`. `notes` states units and definitions; `unparsed_examples` are the first few unparsed
-answers in file order (for the report).
+Two conventions, both in every metrics file:
+- `strict` (ours, the default; `metrics`, `ci95`): unparsed and missing answers are wrong for every
+  accuracy-type metric (delta_k, PCK, accuracies, AUC: denominator = all `n` questions) and left out
+  of the error-magnitude metrics (AbsRel, RMSE, EPE, angle errors), as docs/CONTRACTS.md fixes.
+- `parsed_only` (VLM3's notebook; `parsed_only.metrics`, `.ci95`, `.n`): the same metrics over the
+  parsed answers only, unparsed and missing questions dropped from every denominator.
+
+Output: `{"model", "task", "bench", "n", "n_unparsed", "n_missing", "metrics", "ci95",
+"parsed_only", "notes", "unparsed_examples", "missing_examples"}`, plus `"eval_manifest": {"path",
+"sha256"}` with `--manifest` (the benchmark's fixed evaluation set, `vlm3.qa.leak`). `n` counts questions (the QA
+file's, or the prediction lines without `--qa`). `ci95` holds the 95 % percentile bootstrap
+interval (resampling questions; pose: pairs) of the headline metrics, deterministic for `--seed`.
+`notes` states units and definitions; `*_examples` are the first few in file order.
+`--questions-out` writes the per-question results (`{"id", "turn", "prediction", "parsed",
+"target", "correct", "error"}`, see `question_rows`) for inspection.
 
 Task definitions (all accuracies and AUCs are fractions in [0, 1]):
 - depth: delta1/2/3 = share of the n questions with max(p/g, g/p) < 1.25^k; abs_rel, rmse (m).
@@ -52,8 +64,10 @@ from pathlib import Path
 import numpy as np
 
 from vlm3 import metrics as M
+from vlm3.baselines.records import questions, read_qa
 from vlm3.geometry.pose import ypr_to_rotation
 from vlm3.qa import templates
+from vlm3.qa.leak import read_manifest
 from vlm3.qa.parse import parse, resolve_choice
 from vlm3.utils import atomic_path, read_jsonl
 
@@ -80,8 +94,9 @@ _BOX_RE = re.compile(r"bounding box region \((\d+), (\d+), (\d+), (\d+)\)")
 # ----------------------------------------------------------------------------- reading
 
 
-def load_predictions(path: str | Path, task: str) -> list[dict]:
-    """Read and check a predictions JSONL; ValueError names the file and line of any problem."""
+def load_predictions(path: str | Path, task: str, allow_empty: bool = False) -> list[dict]:
+    """Read and check a predictions JSONL; ValueError names the file and line of any problem (an
+    empty file too, unless `allow_empty`: scored against a QA file, all its questions are missing)."""
     recs, seen = [], set()
     for ln, r in read_jsonl(path, "--pred"):
         for key in ("id", "turn", "prediction", "target"):
@@ -100,7 +115,7 @@ def load_predictions(path: str | Path, task: str) -> list[dict]:
             raise ValueError(f"{path}:{ln}: duplicate question id={r['id']!r} turn={r['turn']!r}")
         seen.add(key)
         recs.append(r)
-    if not recs:
+    if not recs and not allow_empty:
         raise ValueError(f"{path}: no predictions")
     return recs
 
@@ -142,8 +157,19 @@ def _boxes(rec: dict) -> list[tuple[int, ...]]:
     return [tuple(int(v) for v in b) for b in boxes]
 
 
+def _finite(val) -> bool:
+    """Every number of a parsed answer is finite (an answer of words only passes)."""
+    try:
+        return bool(np.all(np.isfinite(np.asarray(val, dtype=float))))
+    except (TypeError, ValueError):
+        return True
+
+
 def read_answer(rec: dict):
-    """The parsed answer of one prediction line, or None when unparsed."""
+    """The parsed answer of one prediction line, or None when unparsed, non-finite or missing
+    (`prediction` None)."""
+    if rec["prediction"] is None:
+        return None
     kind = rec["target"]["kind"]
     val = parse(kind, rec["prediction"])
     if kind == "choice":
@@ -151,7 +177,24 @@ def read_answer(rec: dict):
     if kind == "direction" and val is not None:
         v = np.asarray(val[1], dtype=float)
         return None if not np.all(np.isfinite(v)) or np.linalg.norm(v) == 0 else v
-    return val
+    return val if val is not None and _finite(val) else None
+
+
+def align(recs: list[dict], qa_path: str | Path, pred_path: str | Path = "--pred") -> list[dict]:
+    """The prediction lines followed by one line per QA question that has none (`prediction` None,
+    `missing` True, the QA's question and target). A line of no QA question, or whose target is not
+    the QA's, is a ValueError naming both files."""
+    expected = {}
+    for rec in read_qa(qa_path, "--qa"):
+        for q in questions(rec):
+            expected[(q["id"], q["turn"])] = q
+    for ln, r in enumerate(recs, 1):
+        q = expected.pop((r["id"], r["turn"]), None)
+        if q is None:
+            raise ValueError(f"{pred_path}:{ln}: question id={r['id']!r} turn={r['turn']!r} is not in the QA file {qa_path}")
+        if q["target"] != r["target"]:
+            raise ValueError(f"{pred_path}:{ln}: target of id={r['id']!r} turn={r['turn']!r} differs from the QA file {qa_path}")
+    return recs + [{**q, "prediction": None, "missing": True} for q in expected.values()]
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -185,7 +228,8 @@ def score_depth(recs, answers, seed, n_boot):
     ci = {"delta1": _ci((pred, gt), M.delta1, seed, n_boot),
           "abs_rel": _ci((pred, gt), M.abs_rel, seed, n_boot)}
     notes = {"units": "metres; delta_k over all n questions (unparsed = wrong), abs_rel/rmse over parsed"}
-    return mets, ci, notes, {"pred": pred, "gt": gt}
+    return mets, ci, notes, {"pred": pred, "gt": gt, "error": np.abs(pred - gt) / gt,
+                             "correct": M.delta_correct(pred, gt, 1)}
 
 
 # ----------------------------------------------------------------------------- object
@@ -252,7 +296,7 @@ def score_object(recs, answers, seed, n_boot):
     notes = {"quantitative": "correct iff 0.75*gt <= pred <= 1.25*gt (metres); abs_rel over parsed",
              "direction": "correct iff clock-hour error <= 1; direction_deg_err = 30 deg per hour, parsed",
              "quantitative_acc": "mean over quantitative categories (paper's overall); *_micro over questions"}
-    return mets, ci, notes, {}
+    return mets, ci, notes, {"correct": correct, "error": np.where(np.isfinite(rel), rel, deg)}
 
 
 # ----------------------------------------------------------------------------- correspondence
@@ -278,7 +322,9 @@ def score_correspondence(recs, answers, seed, n_boot):
              "pck_k": "share of all n questions with error < 10*k normalised units (k % of the range)"}
     if has_size:
         notes["epe_px"] = "mean L2 error in pixels of the resized second image, parsed answers only"
-    return mets, ci, notes, {"pred": pred, "gt": gt}
+    err = M.point_errors(pred, gt)
+    return mets, ci, notes, {"pred": pred, "gt": gt, "error": err,
+                             "correct": np.where(np.isfinite(err), err < thresholds[-1], False)}
 
 
 # ----------------------------------------------------------------------------- pose
@@ -342,7 +388,19 @@ def score_pose(recs, answers, seed, n_boot):
              "auc": "aucT: histogram (VGGT, 1-degree bins); aucT_trapezoid: SuperGlue/LoFTR",
              "rotation_angle_err": "mean |pred - gt| degrees of the rotation-angle answers (parsed)",
              "distance_abs_rel": "AbsRel of the translation-distance answers (parsed), metres"}
-    return mets, ci, notes, {"pair_err": err, "pair_ids": ids}
+    per_q = np.full(len(recs), np.nan)
+    correct = np.full(len(recs), None, dtype=object)
+    for i, (r, a) in enumerate(zip(recs, answers)):
+        kind = r["target"]["kind"]
+        if kind in ("euler", "direction") and r["id"] in pairs:
+            per_q[i] = pairs[r["id"]]["rot" if kind == "euler" else "trans"]
+            e = pairs[r["id"]]["err"]
+            correct[i] = bool(np.isfinite(e) and e < AUC_THRESHOLDS[-1])
+        elif kind == "rotation_angle" and a is not None:
+            per_q[i] = abs(float(a) - float(r["target"]["value"]))
+        elif kind == "distance" and a is not None:
+            per_q[i] = abs(float(a) - float(r["target"]["value"])) / float(r["target"]["value"])
+    return mets, ci, notes, {"pair_err": err, "pair_ids": ids, "error": per_q, "correct": correct}
 
 
 SCORERS = {"depth": score_depth, "object": score_object,
@@ -352,18 +410,42 @@ SCORERS = {"depth": score_depth, "object": score_object,
 # ----------------------------------------------------------------------------- driver
 
 
+def _examples(rows: list[dict]) -> list[dict]:
+    return [{"id": r["id"], "turn": r["turn"], "prediction": r["prediction"]} for r in rows[:N_EXAMPLES]]
+
+
+def _scorable(task: str, recs: list[dict], answers: list) -> bool:
+    """Can the task's scorer run on these lines (pose needs a pair with both answers)?"""
+    return bool(recs) and (task != "pose" or bool(pose_pair_errors(recs, answers)))
+
+
 def score_records(recs: list[dict], task: str, seed: int = 0, n_boot: int = N_BOOT) -> tuple[dict, dict]:
-    """Score parsed-from-disk prediction lines: (partial metrics JSON, per-item details)."""
+    """Score prediction lines (missing ones carry `prediction` None and `missing` True): (partial
+    metrics JSON, per-item details with `answers`)."""
     answers = [read_answer(r) for r in recs]
-    unparsed = [r for r, a in zip(recs, answers) if a is None]
+    missing = [r for r in recs if r.get("missing")]
+    unparsed = [r for r, a in zip(recs, answers) if a is None and not r.get("missing")]
     mets, ci, notes, details = SCORERS[task](recs, answers, seed, n_boot)
-    out = {"n": len(recs), "n_unparsed": len(unparsed),
-           "metrics": {k: _json_float(v) for k, v in mets.items()},
-           "ci95": {k: [_json_float(x) for x in v] for k, v in ci.items()},
+    keep = [i for i, a in enumerate(answers) if a is not None]
+    sub_recs, sub_answers = [recs[i] for i in keep], [answers[i] for i in keep]
+    if _scorable(task, sub_recs, sub_answers):
+        p_mets, p_ci, _, _ = SCORERS[task](sub_recs, sub_answers, seed, n_boot)
+    else:
+        p_mets, p_ci = {k: math.nan for k in mets}, {k: [math.nan, math.nan] for k in ci}
+    notes["conventions"] = ("strict (metrics, ci95): unparsed and missing answers count as wrong over all n "
+                            "questions; parsed_only: the same metrics over the parsed answers only")
+    out = {"n": len(recs), "n_unparsed": len(unparsed), "n_missing": len(missing),
+           "metrics": _json_dict(mets), "ci95": {k: [_json_float(x) for x in v] for k, v in ci.items()},
+           "parsed_only": {"n": len(keep), "metrics": _json_dict(p_mets),
+                           "ci95": {k: [_json_float(x) for x in v] for k, v in p_ci.items()}},
            "notes": notes,
-           "unparsed_examples": [{"id": r["id"], "turn": r["turn"], "prediction": r["prediction"]}
-                                 for r in unparsed[:N_EXAMPLES]]}
-    return out, details
+           "unparsed_examples": _examples(unparsed),
+           "missing_examples": _examples(missing)}
+    return out, {**details, "answers": answers}
+
+
+def _json_dict(d: dict) -> dict:
+    return {k: _json_float(v) for k, v in d.items()}
 
 
 def _json_float(v):
@@ -371,26 +453,67 @@ def _json_float(v):
     return v if math.isfinite(v) else None
 
 
+def _plain(v):
+    """A parsed answer as JSON (numpy arrays and tuples as lists)."""
+    if isinstance(v, np.ndarray):
+        return [_json_float(x) for x in v.tolist()]
+    if isinstance(v, (tuple, list)):
+        return [_plain(x) for x in v]
+    if isinstance(v, (np.floating, float)):
+        return _json_float(v)
+    if isinstance(v, np.integer):
+        return int(v)
+    return v
+
+
+def question_rows(recs: list[dict], details: dict) -> list[dict]:
+    """Per-question results: the raw prediction (null when missing), the parsed answer (null when
+    unparsed or missing), the target, `correct` (the task's accuracy criterion: depth delta1,
+    object the category's rule, correspondence PCK@5 %, pose the pair error < 30 degrees for the
+    yaw/pitch/roll and direction questions, null for the others) and `error` (depth and distance
+    AbsRel, clock degrees, correspondence EPE units, pose degrees; null when unparsed)."""
+    out = []
+    for i, r in enumerate(recs):
+        c = details["correct"][i]
+        out.append({"id": r["id"], "turn": r["turn"], "prediction": r["prediction"],
+                    "parsed": _plain(details["answers"][i]), "target": r["target"],
+                    "correct": None if c is None else bool(c), "error": _json_float(details["error"][i])})
+    return out
+
+
 def score_file(pred: str | Path, out: str | Path, task: str, seed: int = 0, n_boot: int = N_BOOT,
-               model: str | None = None, bench: str | None = None) -> dict:
-    """Score one predictions file and write the metrics JSON atomically; returns the record."""
+               model: str | None = None, bench: str | None = None, qa: str | Path | None = None,
+               questions_out: str | Path | None = None, manifest: str | Path | None = None) -> dict:
+    """Score one predictions file (against every question of `qa` when given) and write the metrics
+    JSON atomically (and the per-question results to `questions_out`); returns the record."""
     if task not in TASKS:
         raise ValueError(f"--task {task!r}: must be one of {', '.join(TASKS)}")
     pred = Path(pred)
-    recs = load_predictions(pred, task)
-    body, _ = score_records(recs, task, seed, n_boot)
+    recs = load_predictions(pred, task, allow_empty=qa is not None)
+    if qa is not None:
+        recs = align(recs, qa, pred)
+    body, details = score_records(recs, task, seed, n_boot)
     result = {"model": model or pred.parent.parent.name, "task": task, "bench": bench or pred.stem, **body}
+    if manifest is not None:
+        result["eval_manifest"] = {"path": str(manifest), "sha256": read_manifest(manifest)["sha256"]}
     with atomic_path(out) as tmp:
         tmp.write_text(json.dumps(result, indent=1, sort_keys=False) + "\n")
-    log.info("%s %s %s: n=%d unparsed=%d %s", result["model"], task, result["bench"], result["n"],
-             result["n_unparsed"], {k: result["metrics"][k] for k in result["ci95"]})
+    if questions_out is not None:
+        with atomic_path(questions_out) as tmp, open(tmp, "w") as f:
+            for row in question_rows(recs, details):
+                f.write(json.dumps(row) + "\n")
+    log.info("%s %s %s: n=%d unparsed=%d missing=%d %s", result["model"], task, result["bench"], result["n"],
+             result["n_unparsed"], result["n_missing"], {k: result["metrics"][k] for k in result["ci95"]})
     return result
 
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--pred", required=True, help="predictions JSONL")
+    p.add_argument("--qa", help="the benchmark's QA JSONL: every question of it is scored (missing = wrong)")
     p.add_argument("--out", required=True, help="metrics JSON to write")
+    p.add_argument("--questions-out", help="per-question results JSONL to write")
+    p.add_argument("--manifest", help="the benchmark's manifest (vlm3.qa.leak): its sha256 goes into the metrics")
     p.add_argument("--task", required=True, choices=TASKS)
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     p.add_argument("--n-boot", type=int, default=N_BOOT, help="bootstrap resamples")
@@ -398,7 +521,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--bench", help="benchmark name (default: the predictions file's stem)")
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    score_file(a.pred, a.out, a.task, a.seed, a.n_boot, a.model, a.bench)
+    score_file(a.pred, a.out, a.task, a.seed, a.n_boot, a.model, a.bench, a.qa, a.questions_out, a.manifest)
 
 
 if __name__ == "__main__":

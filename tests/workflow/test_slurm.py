@@ -119,7 +119,8 @@ def jobcomp_states(jobids) -> dict[str, str]:
 # Jobs of results/tables/depth.tex in the quick setting; `tables` is a localrule (no sbatch).
 EXPECTED_SUBMISSIONS = {
     "generate_synthetic": 2, "index": 2, "calibrate": 2, "resize": 2, "qa": 5, "mix": 4,
-    "build_tiny_model": 1, "train": 1, "predict": 2, "baseline": 1, "score": 3,
+    "build_tiny_model": 1, "train": 1, "predict": 2, "baseline": 1, "score": 3, "eval_manifest": 1,
+    "leak_check": 1,
 }
 
 

@@ -30,7 +30,7 @@ def read_qa(path: str | Path, arg: str = "--qa") -> list[dict]:
 
 def questions(rec: dict) -> list[dict]:
     """[{"id", "turn", "question", "target"}] of one record, in turn order."""
-    targets = rec["meta"].get("targets")
+    targets = rec.get("meta", {}).get("targets")
     users = [m for m in rec["messages"] if m["role"] == "user"]
     if targets is None or len(targets) != len(users):
         raise ValueError(f"record {rec['id']}: {len(users)} user turns but "

@@ -5,7 +5,7 @@ Unparsed answers are NaN predictions; each module documents how it scores them.
 
 from vlm3.metrics.bootstrap import bootstrap_ci
 from vlm3.metrics.correspondence import epe, pck, point_errors
-from vlm3.metrics.depth import abs_rel, delta1, delta2, delta3, n_unparsed, rmse
+from vlm3.metrics.depth import abs_rel, delta1, delta2, delta3, delta_correct, n_unparsed, rmse
 from vlm3.metrics.pose import (
     pose_auc,
     pose_error,
@@ -31,6 +31,7 @@ __all__ = [
     "delta1",
     "delta2",
     "delta3",
+    "delta_correct",
     "epe",
     "n_unparsed",
     "pck",

@@ -18,12 +18,17 @@ import numpy as np
 from vlm3.metrics._arrays import pred_gt
 
 
-def _delta(pred, gt, k: int) -> float:
+def delta_correct(pred, gt, k: int = 1) -> np.ndarray:
+    """Per point: max(pred/gt, gt/pred) < 1.25**k (False when unparsed or pred <= 0)."""
     p, g = pred_gt(pred, gt)
     ok = np.isfinite(p) & (p > 0)
     ratio = np.full(p.shape, np.inf)
     ratio[ok] = np.maximum(p[ok] / g[ok], g[ok] / p[ok])
-    return float(np.mean(ratio < 1.25**k))
+    return ratio < 1.25**k
+
+
+def _delta(pred, gt, k: int) -> float:
+    return float(np.mean(delta_correct(pred, gt, k)))
 
 
 def delta1(pred, gt) -> float:

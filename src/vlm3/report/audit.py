@@ -71,19 +71,20 @@ def audit_paper_claims(claims: Claims, metrics: dict, config: dict) -> list[dict
         models = models_matching(claims.reproduced_by.get(cl.row, []), config, t.task)
         if not models:
             rows.append({**base, "model": None, "reproduced": None, "ci95": None, "diff": None,
-                         "verdict": "not run", "source": None,
+                         "parsed_only": None, "counts": "", "verdict": "not run", "source": None,
                          "reason": f"no configured model reproduces the paper row {cl.row!r}"})
             continue
         for model in models:
             r, why = reproduced(claims, cl.table, cl.column, model, metrics, config)
             if r is None:
                 rows.append({**base, "model": model, "reproduced": None, "ci95": None, "diff": None,
-                             "verdict": "not run", "reason": why, "source": None})
+                             "parsed_only": None, "counts": "", "verdict": "not run", "reason": why,
+                             "source": None})
                 continue
             ok = judge(cl.value, cl.half_unit, r.value, r.lo, r.hi, col.rule, col.abs_tol)
             ci = [_f(r.lo), _f(r.hi)] if math.isfinite(r.lo) and math.isfinite(r.hi) else None
             rows.append({**base, "model": model, "reproduced": r.value, "ci95": ci,
-                         "diff": r.value - cl.value, "verdict": "reproduced" if ok else "not reproduced",
+                         "diff": r.value - cl.value, "parsed_only": _f(r.parsed_only), "counts": r.counts, "verdict": "reproduced" if ok else "not reproduced",
                          "reason": "", "source": r.source})
     return rows
 
@@ -297,13 +298,15 @@ def render_md(rep: dict) -> str:
         lines += [f"| {r['run']} | {r['global_step']} | {r['max_steps']} | {r['stopped_by']} |"
                   for r in rep["training_runs"]]
     lines += ["", "## Paper claims", "",
-              "| claim | model | claimed | reproduced [95 % CI] | diff | verdict | reason |",
-              "|---|---|---|---|---|---|---|"]
+              "Reproduced values are `strict` (unparsed and missing answers count as wrong); `parsed-only` "
+              "drops them from the denominator, as VLM3's notebook does.", "",
+              "| claim | model | claimed | reproduced [95 % CI] | parsed-only | diff | verdict | counts | reason |",
+              "|---|---|---|---|---|---|---|---|---|"]
     for r in rep["paper_claims"]:
         ci = r["ci95"]
         rep_s = _fmt(r["reproduced"]) + (f" [{_fmt(ci[0])}, {_fmt(ci[1])}]" if ci else "")
-        lines.append(f"| `{r['key']}` | {r['model'] or '–'} | {r['claimed']} | {rep_s} | {_fmt(r['diff'])} | "
-                     f"{r['verdict']} | {r['reason']} |")
+        lines.append(f"| `{r['key']}` | {r['model'] or '–'} | {r['claimed']} | {rep_s} | {_fmt(r.get('parsed_only'))} | "
+                     f"{_fmt(r['diff'])} | {r['verdict']} | {r.get('counts', '')} | {r['reason']} |")
     return "\n".join(lines) + "\n"
 
 

@@ -380,6 +380,8 @@ class Repro:
     lo: float  # NaN where no CI
     hi: float
     source: str  # metrics file(s) or "mean of ..."
+    parsed_only: float = math.nan  # the same metric over parsed answers only (VLM3's notebook)
+    counts: str = ""  # "n=..., unparsed ..., missing ..." of the metrics file
 
 
 def _num(v) -> float:
@@ -401,9 +403,10 @@ def reproduced(claims: Claims, table: str, column: str, model: str, metrics: dic
             r, why = reproduced(claims, src.key, k, model, metrics, config)
             if r is None:
                 return None, f"mean of {len(c.mean_of)}: {src.key}/{k} not reproduced ({why})"
-            parts.append(r.value)
-        return Repro(sum(parts) / len(parts), math.nan, math.nan,
-                     f"mean of {src.key} columns {', '.join(c.mean_of)}"), ""
+            parts.append(r)
+        return Repro(sum(p.value for p in parts) / len(parts), math.nan, math.nan,
+                     f"mean of {src.key} columns {', '.join(c.mean_of)}",
+                     sum(p.parsed_only for p in parts) / len(parts), "; ".join(p.counts for p in parts)), ""
     bench = bench_for(c, t.task, config)
     if bench is None:
         return None, f"no configured {t.task} benchmark is one of {', '.join(c.datasets)}"
@@ -415,4 +418,8 @@ def reproduced(claims: Claims, table: str, column: str, model: str, metrics: dic
         return None, f"results/metrics/{model}/{t.task}/{bench}.json has no finite {c.metric}"
     ci = (rec.get("ci95") or {}).get(c.metric) or [None, None]
     lo, hi = _num(ci[0]), _num(ci[1])
-    return Repro(v * c.scale, lo * c.scale, hi * c.scale, f"results/metrics/{model}/{t.task}/{bench}.json"), ""
+    po = _num(((rec.get("parsed_only") or {}).get("metrics") or {}).get(c.metric))
+    counts = (f"n={rec.get('n')}, unparsed {rec.get('n_unparsed')}, missing {rec.get('n_missing', 0)}"
+              if "n" in rec else "")
+    return Repro(v * c.scale, lo * c.scale, hi * c.scale, f"results/metrics/{model}/{t.task}/{bench}.json",
+                 po * c.scale, counts), ""

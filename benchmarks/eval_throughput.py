@@ -1,0 +1,197 @@
+"""Evaluation throughput: questions/s of `vlm3.predict` on Qwen3-VL-4B real shapes (random init,
+bf16, SDPA) and focal-1000 depth records, three ways on the same records in one run.
+
+    python benchmarks/gpu_scaling.py data --out W --n-scenes 64          # CPU: the product chain -> W/data
+    python benchmarks/eval_throughput.py --data W/data --out benchmarks/results/eval_throughput.json   # GPU
+    python benchmarks/eval_throughput.py --tiny --data D --out R.json     # CPU smoke test (tiny shapes)
+
+Records: `W/data/depth.jsonl` from the product chain at paper scale (`gpu_scaling.py data`:
+`synthetic.generate` 1000x750 at f = 1000 -> index -> calibrate -> resize -> `qa.build --task depth`,
+10 questions per image, images as JPEG); without `--data` the chain runs here first (it needs the
+workflow's CPU dependencies). Model: `vlm3.train.shapes.qwen3vl_4b_config` (4.44e9 parameters)
+with a tokenizer trained on the QA text and the Qwen3-VL image processor settings (as
+`gpu_scaling.py model`), built in memory in bf16 on the GPU.
+
+Rows (each timed after a warm-up of the same mode, `torch.cuda.synchronize` around it):
+- `sequential`: the plain path (`--plain`: every question its own full prompt through `generate`)
+  at batch 1, on the first `--seq-records` records;
+- `batched_plain`: the plain path at each of `--plain-batches` on the first `--plain-records`
+  records; the row is the best batch size (all sizes are in `sweep`);
+- `product`: the default shared-prefix path (`vlm3.shared_prefix`) at each of `--product-batches`
+  on all records; the row is the best.
+Random weights stop at arbitrary tokens, so every question generates exactly 8 tokens
+(min_new_tokens = max_new_tokens = 8, the length of a real depth answer such as "3.52 meters").
+`agreement`: share of the questions answered by both whose product text equals the batched plain
+text (bf16 on the GPU; on CPU in float32 the test demands equality).
+
+Output JSON: `rows` [{name, questions_per_s, batch, peak_gib, questions, seconds}], `sweep`,
+`speedup_product_vs_sequential`, `agreement`, `card`, `date`, `versions`, `cmd`, `records`,
+`visual_tokens_per_image`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+NEW_TOKENS = 8
+
+
+def _gpu_scaling():
+    spec = importlib.util.spec_from_file_location("gpu_scaling", ROOT / "benchmarks" / "gpu_scaling.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def build_model(data: Path, tiny: bool):
+    """(model, processor): Qwen3-VL-4B shapes (or tiny ones) at random init, the tokenizer trained on
+    the QA text, on the GPU in bf16 (CPU: float32)."""
+    import torch
+    from transformers import GenerationConfig, Qwen3VLForConditionalGeneration
+
+    from vlm3.model.build import build_processor, qa_texts, special_token_ids, train_tokenizer
+    from vlm3.train.shapes import qwen3vl_4b_config, tiny_qwen3vl_config
+
+    tok = train_tokenizer(qa_texts([data / "depth.jsonl"]), 512)
+    proc = build_processor({"vision": {"patch_size": 16, "temporal_patch_size": 2, "spatial_merge_size": 2},
+                            "image": {"min_pixels": 65536, "max_pixels": 16777216,
+                                      "image_mean": [0.5] * 3, "image_std": [0.5] * 3}}, tok)
+    if tiny:
+        cfg = tiny_qwen3vl_config("sdpa", vocab_size=len(tok))
+        cfg.vision_config.patch_size = 16
+    else:
+        cfg = qwen3vl_4b_config("sdpa")
+    for name, i in special_token_ids(tok).items():
+        setattr(cfg, name, i)
+    cfg.eos_token_id, cfg.pad_token_id, cfg.bos_token_id = tok.eos_token_id, tok.pad_token_id, None
+    cfg.text_config.pad_token_id = tok.pad_token_id
+    cfg.text_config.use_cache = True
+    cuda = torch.cuda.is_available()
+    torch.manual_seed(0)
+    with torch.device("cuda" if cuda else "cpu"):
+        model = Qwen3VLForConditionalGeneration._from_config(cfg, dtype=torch.bfloat16 if cuda else torch.float32)
+    model.generation_config = GenerationConfig(eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
+    return model.eval(), proc
+
+
+def timed(name, fn, n_questions: int, batch: int) -> tuple[dict, list[dict]]:
+    import torch
+
+    cuda = torch.cuda.is_available()
+    if cuda:
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    t = time.perf_counter()
+    rows = fn()
+    if cuda:
+        torch.cuda.synchronize()
+    dt = time.perf_counter() - t
+    peak = torch.cuda.max_memory_allocated() / 2**30 if cuda else None
+    res = {"name": name, "questions_per_s": round(n_questions / dt, 2), "batch": batch,
+           "peak_gib": None if peak is None else round(peak, 2), "questions": n_questions, "seconds": round(dt, 3)}
+    print(json.dumps(res), flush=True)
+    return res, rows
+
+
+def run(args) -> dict:
+    import torch
+    import transformers
+
+    from vlm3.predict import predict, questions
+    from vlm3.shared_prefix import image_inputs
+    from vlm3.train.data import load_images, read_qa
+
+    data = Path(args.data)
+    if not (data / "depth.jsonl").exists():
+        if data.name != "data":
+            raise ValueError(f"--data {data}: no depth.jsonl there; to build the records name a folder W/data")
+        _gpu_scaling().make_data(data.parent, args.n_scenes, args.workers)
+    records = read_qa(data / "depth.jsonl")[: args.records]
+    t0 = time.time()
+    model, proc = build_model(data, args.tiny)
+    print(f"model built in {time.time() - t0:.1f} s", flush=True)
+
+    def go(recs, batch, plain):
+        return predict(model, proc, recs, batch_size=batch, max_new_tokens=NEW_TOKENS, image_root=data,
+                       plain=plain, min_new_tokens=NEW_TOKENS)
+
+    nq = lambda recs: len(questions(recs))  # noqa: E731
+    go(records[:2], 4, True)  # warm-up: kernels, allocator, threads
+    go(records[:4], max(args.product_batches), False)
+    seq_recs = records[: args.seq_records]
+    seq, _ = timed("sequential", lambda: go(seq_recs, 1, True), nq(seq_recs), 1)
+    plain_recs = records[: args.plain_records]
+    sweep, plain_rows = [], {}
+    for b in args.plain_batches:
+        try:
+            r, rows = timed("batched_plain", lambda: go(plain_recs, b, True), nq(plain_recs), b)
+        except torch.OutOfMemoryError:
+            torch.cuda.empty_cache()
+            sweep.append({"name": "batched_plain", "batch": b, "status": "OOM"})
+            continue
+        sweep.append(r)
+        plain_rows[b] = rows
+    prod_rows = {}
+    for b in args.product_batches:
+        go(records[:4], b, False)
+        r, rows = timed("product", lambda: go(records, b, False), nq(records), b)
+        sweep.append(r)
+        prod_rows[b] = rows
+
+    def best(name):
+        ok = [r for r in sweep if r["name"] == name and "questions_per_s" in r]
+        return max(ok, key=lambda r: r["questions_per_s"])
+
+    bp, pr = best("batched_plain"), best("product")
+    ref = {(r["id"], r["turn"]): r["prediction"] for r in plain_rows[bp["batch"]]}
+    mine = [r for r in prod_rows[pr["batch"]] if (r["id"], r["turn"]) in ref]
+    agree = sum(r["prediction"] == ref[(r["id"], r["turn"])] for r in mine)
+    grid = image_inputs(proc, load_images(records[0]["images"], data))["image_grid_thw"][0]
+    out = {
+        "rows": [seq, bp, pr],
+        "sweep": sweep,
+        "speedup_product_vs_sequential": round(pr["questions_per_s"] / seq["questions_per_s"], 1),
+        "agreement": {"questions": len(mine), "identical": agree, "rate": round(agree / max(1, len(mine)), 4),
+                      "between": f"product (batch {pr['batch']}) and batched_plain (batch {bp['batch']})"},
+        "new_tokens": {"min": NEW_TOKENS, "max": NEW_TOKENS},
+        "records": len(records), "questions": nq(records),
+        "visual_tokens_per_image": int(grid.prod()) // 4,
+        "model": "tiny Qwen3-VL (random init)" if args.tiny else "Qwen3-VL-4B shapes (random init, bf16, sdpa)",
+        "card": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "versions": {"python": platform.python_version(), "torch": torch.__version__,
+                     "transformers": transformers.__version__},
+        "cmd": "python " + " ".join(sys.argv),
+    }
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(out, indent=1) + "\n")
+    print(json.dumps({k: out[k] for k in ("rows", "speedup_product_vs_sequential", "agreement")}, indent=1))
+    return out
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data", required=True, help="folder with depth.jsonl and its images (built if missing)")
+    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "eval_throughput.json"))
+    ap.add_argument("--tiny", action="store_true", help="tiny shapes: a CPU smoke test of this script")
+    ap.add_argument("--records", type=int, default=64, help="records timed by the product path")
+    ap.add_argument("--seq-records", type=int, default=2)
+    ap.add_argument("--plain-records", type=int, default=16)
+    ap.add_argument("--plain-batches", type=lambda s: [int(x) for x in s.split(",")], default=[40, 80, 160])
+    ap.add_argument("--product-batches", type=lambda s: [int(x) for x in s.split(",")], default=[160, 320])
+    ap.add_argument("--n-scenes", type=int, default=64, help="records built when --data is missing")
+    ap.add_argument("--workers", type=int, default=8)
+    return run(ap.parse_args(argv))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,32 @@
+"""benchmarks/eval_throughput.py end to end at tiny shapes on CPU: the three rows, the sweep, and
+identical answers of the product and plain paths (float32)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+
+from _tiny import ROOT, ground_plane
+
+
+def test_eval_throughput_tiny(tmp_path):
+    data = tmp_path / "data"
+    ground_plane().write_dataset(data, "depth", 3, seed=0, n_q=2, focal_range=(60.0, 160.0))
+    spec = importlib.util.spec_from_file_location("eval_throughput", ROOT / "benchmarks" / "eval_throughput.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    out = tmp_path / "r.json"
+    mod.main(["--tiny", "--data", str(data), "--out", str(out), "--records", "3", "--seq-records", "1",
+              "--plain-records", "2", "--plain-batches", "1,4", "--product-batches", "3,6"])
+    res = json.loads(out.read_text())
+    assert [r["name"] for r in res["rows"]] == ["sequential", "batched_plain", "product"]
+    assert [(r["questions"], r["batch"]) for r in res["rows"]][0] == (2, 1)
+    assert res["rows"][1]["batch"] in (1, 4) and res["rows"][2]["batch"] in (3, 6)
+    assert [(r["name"], r["batch"], r["questions"]) for r in res["sweep"]] == [
+        ("batched_plain", 1, 4), ("batched_plain", 4, 4), ("product", 3, 6), ("product", 6, 6)]
+    assert all(r["questions_per_s"] > 0 and r["peak_gib"] is None for r in res["rows"])
+    assert res["agreement"]["questions"] == 4 and res["agreement"]["rate"] == 1.0
+    assert res["new_tokens"] == {"min": 8, "max": 8} and res["card"] == "cpu" and res["records"] == 3
+    assert {"python", "torch", "transformers"} <= set(res["versions"]) and "eval_throughput" in res["cmd"]
+    assert res["speedup_product_vs_sequential"] == round(res["rows"][2]["questions_per_s"]
+                                                         / res["rows"][0]["questions_per_s"], 1)
