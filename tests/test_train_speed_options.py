@@ -87,13 +87,14 @@ def test_flags_parse_and_reach_the_trainer_arguments(d, monkeypatch):
     cfg = parse_config(["--model", str(d / "init"), "--data", "x.jsonl", "--out", "o", "--sparse-lm-head",
                         "--pin-memory", "--optim", "adamw_torch_fused"])
     assert (cfg.sparse_lm_head, cfg.pin_memory, cfg.optim) == (True, True, "adamw_torch_fused")
-    assert training_arguments(cfg, 2, 1).optim.value == "adamw_torch_fused"
+    args = training_arguments(cfg, 2, 1)
+    assert args.optim.value == "adamw_torch_fused" and args.accelerator_config.non_blocking is True
     seen = []  # the keyword arguments (on CPU TrainingArguments itself turns pinning off again)
     monkeypatch.setattr(trainer_mod, "TrainingArguments", lambda **kw: seen.append(kw))
     training_arguments(cfg, 2, 1)
     training_arguments(_cfg(d, "x"), 2, 1)
-    assert [(kw["optim"], kw["dataloader_pin_memory"]) for kw in seen] == [
-        ("adamw_torch_fused", True), ("adamw_torch", False)]
+    assert [(kw["optim"], kw["dataloader_pin_memory"], kw.get("accelerator_config")) for kw in seen] == [
+        ("adamw_torch_fused", True, {"non_blocking": True}), ("adamw_torch", False, None)]
     assert parse_config(["--model", str(d / "init"), "--data", "x", "--out", "o", "--no-sparse-lm-head"]
                         ).sparse_lm_head is False
     with pytest.raises(ValueError, match=r"--optim: must be one of adamw_torch, adamw_torch_fused, got 'sgd'"):

@@ -439,6 +439,8 @@ def training_arguments(cfg: TrainConfig, micro_batch: int | None = None, grad_ac
     if micro_batch is None or grad_accum is None:
         micro_batch, grad_accum = batch_settings(cfg, world_size())
     bf16 = {"bf16": True} if cfg.bf16 else {}
+    # pinned batches are copied to the GPU asynchronously (accelerate's non_blocking device placement)
+    pinned = {"accelerator_config": {"non_blocking": True}} if cfg.pin_memory else {}
     return TrainingArguments(
         output_dir=str(cfg.state or Path(cfg.out) / "trainer_state"),
         max_steps=cfg.max_steps,
@@ -468,6 +470,7 @@ def training_arguments(cfg: TrainConfig, micro_batch: int | None = None, grad_ac
         # tokens per step for throughput.csv: packed rows have no padding, so all of a row counts
         include_num_input_tokens_seen="all" if cfg.packing else "non_padding",
         **bf16,
+        **pinned,
         **cfg.extra,
     )
 
