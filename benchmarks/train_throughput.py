@@ -105,7 +105,8 @@ def build(work: Path, tiny: bool, n_scenes: int, repeat: int, workers: int) -> N
 
 def _env() -> dict:
     py_bin = str(Path(sys.executable).parent)
-    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(BENCH)]),
+    path = [str(ROOT / "src"), str(BENCH), *[p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(path),  # carried wheels (/tmp/site) stay visible
             "PATH": py_bin + os.pathsep + os.environ.get("PATH", ""), "TOKENIZERS_PARALLELISM": "false",
             "PYTHONUNBUFFERED": "1", "PYTORCH_CUDA_ALLOC_CONF": "expandable_segments:True",
             "NCCL_NVLS_ENABLE": "0", "TORCH_SYMM_MEM_DISABLE_MULTICAST": "1", "NVSHMEM_DISABLE_NVLS": "1"}
