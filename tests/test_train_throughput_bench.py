@@ -48,6 +48,6 @@ def test_profile_summary_without_gpu_kernels():
 
 
 def test_rows_measure_the_product_flags_and_the_hf_default_first():
-    assert list(tt.ROWS)[:3] == ["hf_default", "product", "shipped_before"]
+    assert list(tt.ROWS)[:3] == list(tt.REQUIRED) == ["hf_default", "product", "shipped_before"]
     assert tt.ROWS["product"][2] == tt.PRODUCT_FLAGS and tt.PROFILED_ROW == "product"
     assert tt.mfu(14_855.0) == pytest.approx(0.4, abs=1e-4)
