@@ -145,7 +145,11 @@ def kill_tree(p: subprocess.Popen) -> None:
     """SIGKILL the launch and every process it started (ranks, data workers, compile workers), each
     by its id, and wait until they are gone so the next row finds the GPU free."""
     pids = [p.pid, *_descendants(p.pid)]
-    for pid in reversed(pids):
+    try:
+        os.killpg(p.pid, signal.SIGKILL)  # the launch's own session (start_new_session): its group id is its id
+    except ProcessLookupError:
+        pass
+    for pid in reversed(pids):  # and any that left the group (ranks or workers in sessions of their own)
         try:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
@@ -154,6 +158,18 @@ def kill_tree(p: subprocess.Popen) -> None:
     deadline = time.time() + 60
     while any(_alive(q) for q in pids) and time.time() < deadline:
         time.sleep(0.2)
+    while time.time() < deadline and set(map(str, pids)) & set(_gpu_pids()):
+        time.sleep(0.5)
+
+
+def _gpu_pids() -> list[str]:
+    """Process ids nvidia-smi lists on the GPU (empty without nvidia-smi or where it lists none)."""
+    try:
+        q = subprocess.run(["nvidia-smi", "--query-compute-apps=pid", "--format=csv,noheader"],
+                           capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    return q.stdout.split() if q.returncode == 0 else []
 
 
 # ------------------------------------------------------------------------------------------ rows
