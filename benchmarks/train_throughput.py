@@ -455,6 +455,17 @@ def meta(cmdline: str) -> dict:
     return m
 
 
+def _card_gib(card: str) -> float | None:
+    """GiB of an nvidia-smi 'name, memory.total, driver' line ('NVIDIA H200, 143771 MiB, 580.1')."""
+    parts = [x.strip() for x in card.split(",")]
+    if len(parts) >= 2 and parts[1].endswith("MiB"):
+        try:
+            return float(parts[1].split()[0]) / 1024
+        except ValueError:
+            return None
+    return None
+
+
 def table(doc: dict) -> str:
     rows = doc["rows"]
     base = next((r["tokens_per_s"] for r in rows if r["name"] == "hf_default" and r.get("tokens_per_s")), None)
@@ -497,6 +508,8 @@ def main(argv=None) -> None:
     ap.add_argument("--repeat", type=int, default=10, help="each record this many times (no epoch ends)")
     ap.add_argument("--workers", type=int, default=8, help="processes for rendering and resizing the data")
     ap.add_argument("--tiny", action="store_true", help="tiny model on CPU: a smoke test of this script")
+    ap.add_argument("--allow-small-card", action="store_true",
+                    help="run on a GPU under 100 GiB too (one GPU holding the fp32 state, 71 GB, then OOMs)")
     args = ap.parse_args(argv)
     t_start = time.time()
     work, out = Path(args.work).resolve(), Path(args.out).resolve()
@@ -508,6 +521,11 @@ def main(argv=None) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     work.mkdir(parents=True, exist_ok=True)
     doc = {**meta(" ".join([Path(sys.argv[0]).name, *argv])), "rows": []}
+    gib = _card_gib(doc["card"])
+    if not args.tiny and not args.allow_small_card and gib is not None and gib < 100:
+        raise SystemExit(f"train_throughput: {doc['card']} has {gib:.0f} GiB; one GPU must hold the 4B model's "
+                         "fp32 weights, gradients and AdamW states (71 GB) plus activations: use an H200 "
+                         "(or pass --allow-small-card)")
 
     def save():
         tmp = out.with_suffix(".json.tmp")

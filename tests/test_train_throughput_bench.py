@@ -51,3 +51,9 @@ def test_rows_measure_the_product_flags_and_the_hf_default_first():
     assert list(tt.ROWS)[:3] == list(tt.REQUIRED) == ["hf_default", "product", "shipped_before"]
     assert tt.ROWS["product"][2] == tt.PRODUCT_FLAGS and tt.PROFILED_ROW == "product"
     assert tt.mfu(14_855.0) == pytest.approx(0.4, abs=1e-4)
+
+
+def test_card_memory_from_nvidia_smi():
+    assert tt._card_gib("NVIDIA H200, 143771 MiB, 580.159.03") == pytest.approx(140.4, abs=0.05)
+    assert tt._card_gib("NVIDIA H100 80GB HBM3, 81559 MiB, 580.159.04") == pytest.approx(79.6, abs=0.05)
+    assert tt._card_gib("cpu") is None
