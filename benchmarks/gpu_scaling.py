@@ -57,21 +57,21 @@ def sh(cmd: list[str]) -> None:
     subprocess.run(cmd, cwd=ROOT, check=True)
 
 
-def make_data(out: Path, n_scenes: int, workers: int) -> None:
-    """The product chain at focal 1000 -> out/data/{depth.jsonl, images/*.jpg}."""
+def make_data(out: Path, n_scenes: int, workers: int, size: str = "1000x750", focal: int = 1000) -> None:
+    """The product chain at focal `focal` -> out/data/{depth.jsonl, images/*.jpg}."""
     from PIL import Image
 
     tmp = out / "chain"
     py = sys.executable
     sh([py, "-m", "vlm3.synthetic.generate", "--out", str(tmp / "raw"), "--split", "train",
-        "--n-scenes", str(n_scenes), "--views", "1", "--sizes", "1000x750", "--focal-range", "1000,1000",
+        "--n-scenes", str(n_scenes), "--views", "1", "--sizes", size, "--focal-range", f"{focal},{focal}",
         "--withheld", "0", "--pp-jitter", "0.0", "--seed", "0", "--workers", str(workers)])
     sh([py, "-m", "vlm3.index", "--type", "synthetic", "--raw", str(tmp / "raw"), "--split", "train",
         "--out", str(tmp / "index.parquet"), "--pairs-out", str(tmp / "pairs.parquet")])
     sh([py, "-m", "vlm3.calibrate", "--index", str(tmp / "index.parquet"), "--out", str(tmp / "calib.parquet"),
         "--providers", "metadata", "--cache", str(tmp / "cache")])
     sh([py, "-m", "vlm3.resize", "--calib", str(tmp / "calib.parquet"), "--pairs", str(tmp / "pairs.parquet"),
-        "--out", str(tmp / "resized"), "--target-focal", "1000", "--workers", str(workers)])
+        "--out", str(tmp / "resized"), "--target-focal", str(focal), "--workers", str(workers)])
     sh([py, "-m", "vlm3.qa.build", "--task", "depth", "--resized", str(tmp / "resized"),
         "--out", str(tmp / "depth.jsonl"), "--seed", "0"])
     data = out / "data"

@@ -176,8 +176,8 @@ def run_cfg(w):
 
 # Run keys passed to `python -m vlm3.train` as flags (booleans as --key / --no-key).
 TRAIN_VALUE_KEYS = ("max_steps", "max_minutes", "lr", "batch_size", "grad_accum", "global_batch",
-                    "warmup_ratio", "grad_clip", "save_steps", "checkpoint_fraction", "num_workers")
-TRAIN_SWITCH_KEYS = ("packing", "freeze_vision", "gradient_checkpointing", "compile", "bf16", "liger", "single_turn", "shared_prefix")
+                    "warmup_ratio", "grad_clip", "save_steps", "checkpoint_fraction", "num_workers", "optim")
+TRAIN_SWITCH_KEYS = ("packing", "freeze_vision", "gradient_checkpointing", "compile", "bf16", "liger", "single_turn", "shared_prefix", "sparse_lm_head", "pin_memory")
 
 
 def train_args(w):

@@ -123,7 +123,7 @@ def test_validation_rejects_inconsistent_recipes(cfg):
     def batch(c):
         c["runs"]["paper-depth"]["grad_accum"] = 1
     _expect_error(cfg, batch, r"runs.paper-depth.global_batch: 1344 != batch_size \* grad_accum \* gpus "
-                              r"= 21 \* 1 \* 32 = 672")
+                              r"= 7 \* 1 \* 32 = 224")
 
     def steps(c):
         c["runs"]["paper-pose"]["max_steps"] = 22321

@@ -4,6 +4,7 @@ predict rule asks hub models for `--auto-processor`. Checked on Snakemake's dry-
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import re
 from pathlib import Path
@@ -18,7 +19,8 @@ _spec.loader.exec_module(_pc)
 
 GPU_RUN = {"task": "depth", "max_steps": 10, "lr": 1.0e-3, "batch_size": 4, "grad_accum": 2, "global_batch": 16,
            "gpus": 2, "nodes": 1, "packing": True, "freeze_vision": False, "gradient_checkpointing": True,
-           "checkpoint_fraction": 0.5, "bf16": True, "compile": True, "liger": False}
+           "checkpoint_fraction": 0.5, "bf16": True, "compile": True, "liger": False, "sparse_lm_head": True,
+           "optim": "adamw_torch_fused", "pin_memory": False}
 
 
 # A CPU run fixed here (not the live embedded default, whose budget is tuned over time).
@@ -59,8 +61,9 @@ def test_gpu_run_uses_the_launcher_with_the_recipe(dry):
         "exec python -m vlm3.train.launch -- python -m vlm3.train --model results/models/base"
         " --data results/qa/depth/train.jsonl --out results/checkpoints/gpu-depth"
         " --state results/train_state/gpu-depth --seed 0 --threads 1 --max-steps 10 --lr 0.001 --batch-size 4"
-        " --global-batch 16 --checkpoint-fraction 0.5 --packing --no-freeze-vision --gradient-checkpointing"
-        " --compile --bf16 --no-liger > results/logs/train/gpu-depth.log 2>&1")
+        " --global-batch 16 --checkpoint-fraction 0.5 --optim adamw_torch_fused --packing --no-freeze-vision"
+        " --gradient-checkpointing --compile --bf16 --no-liger --sparse-lm-head --no-pin-memory"
+        " > results/logs/train/gpu-depth.log 2>&1")
 
 
 def test_multi_node_run_starts_one_launcher_per_node(dry):
@@ -80,7 +83,8 @@ def test_the_launcher_accepts_the_rule_command(dry):
     assert args.module == "vlm3.train"
     cfg = parse_config(args.module_args)
     assert (cfg.global_batch, cfg.batch_size, cfg.grad_accum, cfg.packing, cfg.checkpoint_fraction, cfg.bf16,
-            cfg.freeze_vision) == (16, 4, 1, True, 0.5, True, False)
+            cfg.freeze_vision, cfg.sparse_lm_head, cfg.optim, cfg.pin_memory) == (
+        16, 4, 1, True, 0.5, True, False, True, "adamw_torch_fused", False)
 
 
 def test_paper_runs_launch_packed_bf16_and_hub_models_get_auto_processor(tmp_path):
@@ -89,8 +93,7 @@ def test_paper_runs_launch_packed_bf16_and_hub_models_get_auto_processor(tmp_pat
     cmd = _shell(out, "paper-depth")
     assert cmd.startswith("exec srun --overlap --nodes=4 --ntasks-per-node=1 --kill-on-bad-exit=1 python -m "
                           "vlm3.train.launch -- python -m vlm3.train --model Qwen/Qwen3-VL-4B-Instruct ")
-    assert "--global-batch 1344 " in cmd and "--batch-size 21 " in cmd and "--grad-accum" not in cmd
-    assert "--packing --gradient-checkpointing --bf16 " in cmd
+    assert "--global-batch 1344 " in cmd and "--batch-size 7 " in cmd and "--grad-accum" not in cmd
     predicts = re.findall(r"python -m vlm3\.predict --model (\S+) .*", out)
     assert predicts
     for line in re.findall(r"python -m vlm3\.predict .*", out):
@@ -109,3 +112,33 @@ def test_predict_jobs_declare_gpus_and_launch_one_process_per_gpu(tmp_path):
                                                "vlm3.predict ") for ln in lines)
     jobs = [j for j in out.split("\n\n") if "rule predict:" in j]
     assert len(jobs) == len(lines) and all(re.search(r"resources: .*gpu=4, mem_mb=64000", j) for j in jobs)
+
+
+def test_paper_runs_pass_every_recipe_key_to_the_trainer(tmp_path):
+    """Every trainer key of each paper run reaches `python -m vlm3.train` with its value, read back
+    from the dry run's command line through the launcher's and the trainer's own parsers, and the
+    runs ship the recipe benchmarks/train_throughput.py measures as `product`."""
+    from vlm3.train.__main__ import parse_config
+    from vlm3.train.launch import parse_args
+    from vlm3.train.trainer import SWITCHES, TrainConfig
+
+    spec = importlib.util.spec_from_file_location("train_throughput", ROOT / "benchmarks" / "train_throughput.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    product = parse_config(["--model", "m", "--data", "d", "--out", "o", *bench.PRODUCT_FLAGS])
+    paper = yaml.safe_load(_pc.PAPER.read_text())
+    out = _pc._dry_run(["--configfile", str(_pc.PAPER), "--forcerun", "train", "--",
+                        *[f"results/checkpoints/{run}" for run in paper["runs"]]], _pc._workdir(tmp_path),
+                       _pc._env(tmp_path))
+    keys = {f.name for f in dataclasses.fields(TrainConfig)}
+    for run, r in paper["runs"].items():
+        cmd = _shell(out, run).split(" > ")[0].split()
+        cfg = parse_config(parse_args(cmd[cmd.index("vlm3.train.launch") + 1:]).module_args)
+        passed = {k: v for k, v in r.items() if k in keys and k != "grad_accum"}
+        assert {"batch_size", "global_batch", "optim", "num_workers", *SWITCHES} - {
+            "freeze_vision", "liger", "single_turn", "shared_prefix"} <= set(passed), run
+        for k, v in passed.items():
+            assert getattr(cfg, k) == v, (run, k)
+        for k in SWITCHES:
+            assert getattr(cfg, k) == getattr(product, k), (run, k)
+        assert (cfg.optim, cfg.num_workers) == (product.optim, product.num_workers), run

@@ -6,7 +6,8 @@
 
 Paper-scale options (off by default): --global-batch N (batch-size becomes the micro-batch, the
 accumulation follows from the world size), --packing, --freeze-vision, --gradient-checkpointing,
---checkpoint-fraction F, --compile, --bf16, --liger (each switch also has a --no-... form).
+--checkpoint-fraction F, --compile, --bf16, --liger, --sparse-lm-head, --pin-memory (each switch
+also has a --no-... form), --optim adamw_torch_fused.
 `--model` may be a hub id (Qwen/Qwen3-VL-4B-Instruct). On GPUs start it through
 `python -m vlm3.train.launch -- <these flags>` (accelerate launch, FSDP).
 
@@ -28,7 +29,7 @@ from vlm3.utils import load_mapping
 _TYPES = {"max_steps": int, "lr": float, "batch_size": int, "grad_accum": int, "seed": int,
           "save_steps": int, "max_minutes": float, "warmup_ratio": float, "weight_decay": float,
           "grad_clip": float, "threads": int, "logging_steps": int, "global_batch": int,
-          "checkpoint_fraction": float, "num_workers": int}
+          "checkpoint_fraction": float, "num_workers": int, "optim": str}
 
 
 def parse_config(argv: list[str] | None = None) -> TrainConfig:

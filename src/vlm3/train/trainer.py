@@ -19,7 +19,9 @@ exits with status 143 without writing the final model, so the job can be requeue
 Paper-scale path (all off by default, so the CPU embedded default runs exactly as before):
 `packing` (padding-free rows, `vlm3.train.packing`, with the `sdpa_packed` text attention),
 `gradient_checkpointing` (+ `checkpoint_fraction` of text layers), `freeze_vision`, `compile`
-(regional torch.compile), `liger` (when installed), `bf16` (mixed precision), and `global_batch`:
+(regional torch.compile), `liger` (when installed), `bf16` (mixed precision), `sparse_lm_head`
+(LM head and loss only on labelled positions, `LabelledHeadTrainer`), `optim` (`adamw_torch_fused`:
+one fused AdamW kernel over fp32 states), `pin_memory` (pinned host batches), and `global_batch`:
 with it `batch_size` is the micro-batch and the accumulation is derived from the world size
 (`vlm3.train.fsdp.batch_plan`), so the samples per optimizer step stay `global_batch` on any number
 of GPUs. Packing does not change what a batch is: the Trainer still hands `micro_batch` records to
@@ -52,7 +54,7 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from vlm3.model.processor import load_processor
 from vlm3.train.data import QACollator, QADataset
-from vlm3.train.fsdp import batch_plan, compile_blocks, set_checkpoint_fraction, setup_model
+from vlm3.train.fsdp import batch_plan, causal_lm_loss_sum, compile_blocks, set_checkpoint_fraction, setup_model
 from vlm3.train.hub import auto_processor, model_source
 from vlm3.train.packing import PACKED_SDPA, PackedBatchCollator, PackingCollator, use_packed_sdpa
 from vlm3.train.ranks import max_over_ranks
@@ -67,7 +69,8 @@ SIGTERM_EXIT = 143  # 128 + SIGTERM, what SLURM and shells report for a terminat
 
 # The boolean settings of TrainConfig (CLI --flag/--no-flag, config switches).
 SWITCHES = ("packing", "freeze_vision", "gradient_checkpointing", "compile", "bf16", "liger", "single_turn",
-            "shared_prefix")
+            "shared_prefix", "sparse_lm_head", "pin_memory")
+OPTIMIZERS = ("adamw_torch", "adamw_torch_fused")  # TrainingArguments.optim values; fp32 states either way
 
 
 @dataclass
@@ -105,6 +108,9 @@ class TrainConfig:
     single_turn: bool = False       # each question its own sample with the images, as predicted
     shared_prefix: bool = False     # each question as predicted, the record's images and prefix stored
                                     # once (vlm3.train.data; needs packing)
+    sparse_lm_head: bool = False    # LM head + loss only at labelled positions (same loss, less work)
+    optim: str = "adamw_torch"      # AdamW implementation (OPTIMIZERS); adamw_torch_fused: one kernel
+    pin_memory: bool = False        # page-locked host batches (asynchronous host-to-GPU copies)
     extra: dict = field(default_factory=dict)  # passed through to TrainingArguments
 
     def validate(self) -> None:
@@ -123,6 +129,8 @@ class TrainConfig:
         for name in SWITCHES:
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"--{name.replace('_', '-')}: must be true or false, got {getattr(self, name)!r}")
+        if self.optim not in OPTIMIZERS:
+            raise ValueError(f"--optim: must be one of {', '.join(OPTIMIZERS)}, got {self.optim!r}")
         if self.global_batch is not None:
             if int(self.global_batch) < 1:
                 raise ValueError(f"--global-batch: must be >= 1, got {self.global_batch}")
@@ -225,6 +233,26 @@ def build_collator(cfg: TrainConfig, model, processor):
     return PackedBatchCollator(inner, PackingCollator.from_config(model.config)) if cfg.packing else inner
 
 
+class LabelledHeadTrainer(Trainer):
+    """The Trainer with `sparse_lm_head`: the LM head and the cross-entropy run only at positions
+    whose next label is kept (`vlm3.train.fsdp.causal_lm_loss_sum`; answer tokens, ~10 % of a depth
+    sample), so the (tokens x vocabulary) logits and their fp32 copy are never built for prompt and
+    image tokens. The loss is the stock one up to rounding: the summed token loss divided by the
+    labelled-token count of the whole optimizer step (`num_items_in_batch`, counted by the Trainer
+    over every micro-batch and rank), scaled by the process count as the Trainer scales its own."""
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        if return_outputs:  # evaluation-style calls want the outputs: the stock path
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        loss_sum, n = causal_lm_loss_sum(model, inputs)
+        if num_items_in_batch is None:
+            return loss_sum / n.clamp(min=1)
+        loss = loss_sum / num_items_in_batch
+        if self.args.average_tokens_across_devices:
+            loss = loss * self.accelerator.num_processes
+        return loss
+
+
 class _StopControl(TrainerCallback):
     """SIGTERM -> checkpoint now and stop; wall-clock cap -> checkpoint and stop (`train` then saves
     the final model)."""
@@ -314,7 +342,8 @@ def last_complete_checkpoint(folder: str | Path) -> str | None:
 
 # Settings that do not change what a run computes: where it writes, how fast it runs, how often it
 # logs or checkpoints, and the wall-clock cap (a requeued job may get a longer one).
-_NOT_FINGERPRINTED = {"out", "state", "threads", "num_workers", "logging_steps", "save_steps", "max_minutes"}
+_NOT_FINGERPRINTED = {"out", "state", "threads", "num_workers", "pin_memory", "logging_steps", "save_steps",
+                      "max_minutes"}
 FINGERPRINT = "run_fingerprint.json"
 
 
@@ -326,10 +355,16 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+# Settings added after runs were started, left out of the fingerprint at their default (the value
+# every earlier run had), so upgrading the code does not make a running job's checkpoints look foreign.
+_ADDED_DEFAULTS = {"sparse_lm_head": False, "optim": "adamw_torch"}
+
+
 def run_fingerprint(cfg: TrainConfig) -> dict:
     """What a run's checkpoints depend on: the recipe, the data files' contents and the base model
     (a local folder's file contents, or the hub id)."""
-    recipe = {k: v for k, v in asdict(cfg).items() if k not in _NOT_FINGERPRINTED and k not in ("data", "model")}
+    recipe = {k: v for k, v in asdict(cfg).items() if k not in _NOT_FINGERPRINTED and k not in ("data", "model")
+              and not (k in _ADDED_DEFAULTS and v == _ADDED_DEFAULTS[k])}
     model = Path(cfg.model)
     if model.is_dir():
         base = {str(f.relative_to(model)): _sha256(f) for f in sorted(model.rglob("*")) if f.is_file()}
@@ -448,6 +483,8 @@ def training_arguments(cfg: TrainConfig, micro_batch: int | None = None, grad_ac
     if micro_batch is None or grad_accum is None:
         micro_batch, grad_accum = batch_settings(cfg, world_size())
     bf16 = {"bf16": True} if cfg.bf16 else {}
+    # pinned batches are copied to the GPU asynchronously (accelerate's non_blocking device placement)
+    pinned = {"accelerator_config": {"non_blocking": True}} if cfg.pin_memory else {}
     return TrainingArguments(
         output_dir=str(cfg.state or Path(cfg.out) / "trainer_state"),
         max_steps=cfg.max_steps,
@@ -456,7 +493,7 @@ def training_arguments(cfg: TrainConfig, micro_batch: int | None = None, grad_ac
         learning_rate=cfg.lr,
         lr_scheduler_type="cosine",
         warmup_steps=cfg.warmup_ratio,  # a float in [0, 1) is a ratio of max_steps
-        optim="adamw_torch",
+        optim=cfg.optim,
         weight_decay=cfg.weight_decay,
         max_grad_norm=cfg.grad_clip,
         seed=cfg.seed,
@@ -471,20 +508,22 @@ def training_arguments(cfg: TrainConfig, micro_batch: int | None = None, grad_ac
         # with 0 the GPU waits for every collation (measured: benchmarks/RESULTS.md, "GPU scaling").
         dataloader_num_workers=cfg.num_workers,
         dataloader_persistent_workers=cfg.num_workers > 0,  # no worker restart at every epoch
-        dataloader_pin_memory=False,
+        dataloader_pin_memory=cfg.pin_memory,
         disable_tqdm=False,
         use_cpu=not torch.cuda.is_available(),
         # tokens per step for throughput.csv: packed rows have no padding, so all of a row counts
         include_num_input_tokens_seen="all" if cfg.packing else "non_padding",
         **bf16,
+        **pinned,
         **cfg.extra,
     )
 
 
-def train(cfg: TrainConfig, load_fn=load_model, collator=None) -> dict:
+def train(cfg: TrainConfig, load_fn=load_model, collator=None, callbacks=()) -> dict:
     """Run (or resume) training; returns the summary written to train_summary.json.
 
-    `load_fn(path) -> (model, processor)` and `collator(records) -> batch` can be swapped.
+    `load_fn(path) -> (model, processor)` and `collator(records) -> batch` can be swapped;
+    `callbacks` are more TrainerCallbacks (e.g. a profiler, benchmarks/train_throughput.py).
     """
     cfg.validate()
     if cfg.threads:
@@ -514,9 +553,11 @@ def train(cfg: TrainConfig, load_fn=load_model, collator=None) -> dict:
         resume = last_complete_checkpoint(args.output_dir)
         if resume:
             log.info("resuming from %s", resume)
-        trainer = Trainer(model=model, args=args, train_dataset=dataset, data_collator=collator,
-                          processing_class=processor,
-                          callbacks=[stop, ThroughputLog(out / "throughput.csv", n_ranks * micro * accum)])
+        trainer_cls = LabelledHeadTrainer if cfg.sparse_lm_head else Trainer
+        trainer = trainer_cls(model=model, args=args, train_dataset=dataset, data_collator=collator,
+                              processing_class=processor,
+                              callbacks=[stop, ThroughputLog(out / "throughput.csv", n_ranks * micro * accum),
+                                         *callbacks])
         t0 = time.monotonic()
         trainer.train(resume_from_checkpoint=resume)
         minutes = (time.monotonic() - t0) / 60
