@@ -357,7 +357,7 @@ def _sha256(path: Path) -> str:
 
 # Settings added after runs were started, left out of the fingerprint at their default (the value
 # every earlier run had), so upgrading the code does not make a running job's checkpoints look foreign.
-_ADDED_DEFAULTS = {"sparse_lm_head": False, "optim": "adamw_torch"}
+_ADDED_DEFAULTS = {"sparse_lm_head": False, "optim": "adamw_torch", "shared_prefix": False}
 
 
 def run_fingerprint(cfg: TrainConfig) -> dict:
