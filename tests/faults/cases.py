@@ -97,7 +97,7 @@ class _FullFile:
 
 
 def full_disk_open(module: str) -> Callable:
-    """patch: `open(..., "w")` inside `module` gives a file on a full disk."""
+    """patch: `open(..., "w" or "a")` inside `module` gives a file on a full disk."""
     import importlib
 
     def patch(mp):
@@ -105,7 +105,7 @@ def full_disk_open(module: str) -> Callable:
 
         def fake(file, mode="r", *a, **k):
             f = open(file, mode, *a, **k)
-            return _FullFile(f) if "w" in mode else f
+            return _FullFile(f) if "w" in mode or "a" in mode else f
         mp.setattr(mod, "open", fake, raising=False)
     return patch
 
@@ -550,7 +550,7 @@ PREDICT = [
          ("{d}/nope.png",), _predict(lambda p, d: edit_record(p, 1, lambda r: _set(r, "images",
                                                                                     [str(d / "nope.png")])))),
     Case("predict-full-disk", "predict", "the disk fills up while predictions are written (ENOSPC)", "error",
-         ("{d}/pred.jsonl", "no space left on device"), _predict(patch=full_disk_open("vlm3.predict"))),
+         ("{d}/pred.jsonl", "no space left on device"), _predict(patch=full_disk_open("vlm3.predict_files"))),
 ]
 
 
