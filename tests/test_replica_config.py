@@ -36,7 +36,7 @@ def test_replica_dry_run_plans_the_gpu_path(tmp_path):
         assert (f"exec python -m vlm3.train.launch -- python -m vlm3.train --model results/models/base "
                 f"--data results/qa/{task}/train.jsonl --out results/checkpoints/replica-{task}") in out
     assert "--data results/qa_native/depth/train.jsonl --out results/checkpoints/replica-depth-native" in out
-    assert "--max-steps 200 --lr 0.001 --batch-size 32 --grad-accum 1 --num-workers 2 --packing --bf16" in out
+    assert "--max-steps 400 --lr 0.001 --batch-size 32 --grad-accum 1 --num-workers 2 --packing --bf16" in out
     assert "python -m vlm3.model.build --config config/replica_model.yaml" in out
     # every prediction of the workflow's own models asks for a GPU; baselines and experts do not
     blocks = out.split("\n\n")
