@@ -188,3 +188,30 @@ def test_orbit_cameras_share_a_distance_within_the_spread():
         np.testing.assert_array_equal(a.c2w, b.c2w)
     with pytest.raises(ValueError, match="spread_deg must be in"):
         SyntheticParams(spread_deg=0)
+
+
+def test_pivot_fraction_one_is_the_orbit_and_small_pivots_turn_on_a_short_arm():
+    base = dict(sizes=((64, 48),), focal_range=(50, 60), spread_deg=15.0, same_distance=True)
+
+    def cams(i, **kw):
+        rng = rng_for(6, "pivot", i)
+        p = SyntheticParams(**base, **kw)
+        scene = sample_scene(rng, "p", p)
+        return scene, sample_cameras(rng, scene, p)
+
+    for i in range(10):
+        scene, orbit = cams(i)
+        for a, b in zip(orbit, cams(i, pivot_fraction=1.0)[1]):
+            np.testing.assert_allclose(a.c2w, b.c2w, atol=1e-12)
+        _, short = cams(i, pivot_fraction=0.1)
+        # the three eyes lie on a circle of radius 0.1 D about a pivot 0.9 D from the target
+        (ax, ay), (bx, by), (cx, cy) = [c.c2w[:2, 3] for c in short]
+        dd = 2 * (ax * (by - cy) + bx * (cy - ay) + cx * (ay - by))
+        ux = ((ax**2 + ay**2) * (by - cy) + (bx**2 + by**2) * (cy - ay) + (cx**2 + cy**2) * (ay - by)) / dd
+        uy = ((ax**2 + ay**2) * (cx - bx) + (bx**2 + by**2) * (ax - cx) + (cx**2 + cy**2) * (bx - ax)) / dd
+        r = np.hypot(ax - ux, ay - uy)
+        D = r / 0.1
+        assert 3.0 - 1e-6 <= D <= 6.0 + 1e-6
+        assert np.hypot(ux - scene.target[0], uy - scene.target[1]) == pytest.approx(0.9 * D, rel=1e-6)
+    with pytest.raises(ValueError, match="pivot_fraction needs same_distance"):
+        SyntheticParams(pivot_fraction=0.5)

@@ -259,13 +259,15 @@ def main(argv: list[str] | None = None) -> None:
                    "(default: the difficulty's, easy 40, hard 60)")
     p.add_argument("--same-distance", action="store_true", default=None,
                    help="all views of a scene at one distance from the target (an orbit)")
+    p.add_argument("--pivot-fraction", type=float, help="with --same-distance: views turn about a point this "
+                   "fraction of the way to the target (1: orbit the target; small: pan on a short arm)")
     p.add_argument("--workers", type=int, default=1, help="worker processes (output does not depend on it)")
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     over = load_params_file(a.params) if a.params else {}
     where = f"--params {a.params}" if a.params else "arguments"
     for key in ("n_scenes", "seed", "views", "difficulty", "sizes", "focal_range", "fov_range", "withheld",
-                "pp_jitter", "camera_height", "cov_tol", "spread_deg", "same_distance"):
+                "pp_jitter", "camera_height", "cov_tol", "spread_deg", "same_distance", "pivot_fraction"):
         if getattr(a, key) is not None:
             over[key] = getattr(a, key)
     params, run = build_params(over, where)

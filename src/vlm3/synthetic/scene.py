@@ -126,6 +126,10 @@ class SyntheticParams:
     # the relative pose of two views is one signed azimuth step plus the aim jitter).
     spread_deg: float | None = None
     same_distance: bool = False
+    # With same_distance: the views turn about a pivot on the first ray towards the target, this
+    # fraction of the distance away (1: the target itself, an orbit; small: a camera panning on a
+    # short arm, whose image motion is nearly one global shift). None: the orbit.
+    pivot_fraction: float | None = None
 
     def __post_init__(self):
         if self.difficulty not in DIFFICULTY:
@@ -150,6 +154,11 @@ class SyntheticParams:
             raise ValueError(f"cov_tol must be in (0, 1), got {self.cov_tol}")
         if self.spread_deg is not None and not 0.0 < self.spread_deg <= 180.0:
             raise ValueError(f"spread_deg must be in (0, 180], got {self.spread_deg}")
+        if self.pivot_fraction is not None:
+            if not 0.0 < self.pivot_fraction <= 1.0:
+                raise ValueError(f"pivot_fraction must be in (0, 1], got {self.pivot_fraction}")
+            if not self.same_distance:
+                raise ValueError("pivot_fraction needs same_distance (the pivot lies on one ray of one length)")
 
 
 def look_at(eye, target, roll: float = 0.0) -> np.ndarray:
@@ -255,10 +264,21 @@ def sample_cameras(rng: np.random.Generator, scene: Scene, params: SyntheticPara
         cx = (W - 1) / 2 + rng.uniform(-1, 1) * params.pp_jitter * W
         cy = (H - 1) / 2 + rng.uniform(-1, 1) * params.pp_jitter * H
         for _ in range(500):
-            az = az0 + np.radians(rng.uniform(-spread, spread))
+            turn = np.radians(rng.uniform(-spread, spread))
             dist = rng.uniform(*d["distance"]) if orbit_dist is None else orbit_dist
             h = params.camera_height if d["camera_height"] is None else _u(rng, d["camera_height"])
-            eye = np.array([tgt[0] + dist * math.cos(az), tgt[1] + dist * math.sin(az), h])
+            if params.pivot_fraction is None:
+                az = az0 + turn
+                eye = np.array([tgt[0] + dist * math.cos(az), tgt[1] + dist * math.sin(az), h])
+                aim = tgt - eye
+            else:  # turn the first view's eye and aim about the pivot
+                c, s = math.cos(turn), math.sin(turn)
+                arm = (1.0 - params.pivot_fraction) * dist * np.array([math.cos(az0), math.sin(az0)])
+                pivot = np.asarray(tgt[:2]) + arm
+                e = dist * np.array([math.cos(az0), math.sin(az0)]) - arm
+                eye = np.array([pivot[0] + c * e[0] - s * e[1], pivot[1] + s * e[0] + c * e[1], h])
+                a0 = tgt - np.array([tgt[0] + dist * math.cos(az0), tgt[1] + dist * math.sin(az0), h])
+                aim = np.array([c * a0[0] - s * a0[1], s * a0[0] + c * a0[1], a0[2]])
             inside = (abs(eye[0]) < room.half_x - 0.3 and abs(eye[1]) < room.half_y - 0.3
                       and eye[2] < room.height - 0.3)
             clear = all(math.hypot(eye[0] - o.center[0], eye[1] - o.center[1]) > o.footprint + 0.3
@@ -270,7 +290,7 @@ def sample_cameras(rng: np.random.Generator, scene: Scene, params: SyntheticPara
         # Aim at the target, turned by a small random yaw/pitch jitter (at most a quarter of the
         # half field of view, so the target stays in every view and views overlap).
         jit = min(np.radians(d["jitter_deg"]), 0.25 * math.atan(0.5 * min(W, H) / f))
-        fwd = tgt - eye
+        fwd = aim
         yaw_j, pitch_j = rng.uniform(-jit, jit), rng.uniform(-jit, jit)
         c, s = math.cos(yaw_j), math.sin(yaw_j)
         fwd = np.array([c * fwd[0] - s * fwd[1], s * fwd[0] + c * fwd[1], fwd[2]])
