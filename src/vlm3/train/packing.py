@@ -375,14 +375,12 @@ def _branches(position_ids: torch.Tensor) -> list[list[tuple[int, int, int, int]
     return out
 
 
-_MASKS: dict = {}
-
-
-def _sample_blocks(spans, device, dtype) -> list[tuple[int, int, torch.Tensor | None]]:
+def _sample_blocks(spans, device, dtype, cache: dict) -> list[tuple[int, int, torch.Tensor | None]]:
     """(start, end, mask) per packed sample of one row: mask None for a plain causal sample, else
     the additive (1, 1, L, L) mask of its shared-prefix tree (point 4): token i sees token j <= i
     of its own branch and the first p tokens of the sample. One attention call per sample, not
-    per branch: many tiny calls cost far more than the masked block on CPU."""
+    per branch: many tiny calls cost far more than the masked block on CPU. `cache` lives on the
+    row's position ids, so every layer (and the recompute) of one forward builds each mask once."""
     out, k = [], 0
     while k < len(spans):
         s, e, root, _ = spans[k]
@@ -396,8 +394,8 @@ def _sample_blocks(spans, device, dtype) -> list[tuple[int, int, torch.Tensor | 
             out.append((s, e, None))
             continue
         end = branches[-1][1]
-        key = (tuple(branches), str(device), dtype)
-        mask = _MASKS.get(key)
+        key = (s, str(device), dtype)
+        mask = cache.get(key)
         if mask is None:
             n = end - s
             allowed = torch.zeros(n, n, dtype=torch.bool)
@@ -407,9 +405,7 @@ def _sample_blocks(spans, device, dtype) -> list[tuple[int, int, torch.Tensor | 
                 if p:
                     allowed[i0:i1, :p] = True
             mask = torch.zeros(n, n, dtype=dtype).masked_fill_(~allowed, float("-inf"))[None, None].to(device)
-            if len(_MASKS) > 4096:
-                _MASKS.clear()
-            _MASKS[key] = mask
+            cache[key] = mask
         out.append((s, end, mask))
     return out
 
@@ -491,9 +487,12 @@ def packed_sdpa_attention_forward(module, query, key, value, attention_mask, pos
             logging.getLogger(__name__).warning("varlen_attn unusable (%s); using per-sample SDPA", e)
     rows = []
     with sdpa_kernel([SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]):
+        masks = getattr(position_ids, "_vlm3_masks", None)
+        if masks is None:
+            masks = position_ids._vlm3_masks = {}
         for b, spans in enumerate(_branches(position_ids)):
             parts = []
-            for s, e, mask in _sample_blocks(spans, query.device, query.dtype):
+            for s, e, mask in _sample_blocks(spans, query.device, query.dtype, masks.setdefault(b, {})):
                 q, k, v = query[b:b + 1, :, s:e], key[b:b + 1, :, s:e], value[b:b + 1, :, s:e]
                 if mask is None:
                     parts.append(sdpa_attention_forward(module, q, k, v, None, is_causal=True, **kwargs)[0])
