@@ -28,9 +28,9 @@ from torch.distributed.fsdp import fully_shard
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from vlm3.train.fsdp import build_optimizer, build_scheduler, causal_lm_loss_sum, setup_model  # noqa: E402
-from vlm3.train.packing import PackingCollator, use_packed_sdpa  # noqa: E402
-from vlm3.train.shapes import synthetic_sample, tiny_qwen3vl_config  # noqa: E402
+from vlm3.train.fsdp import build_optimizer, build_scheduler, causal_lm_loss_sum, setup_model
+from vlm3.train.packing import PackingCollator, use_packed_sdpa
+from vlm3.train.shapes import synthetic_sample, tiny_qwen3vl_config
 
 
 def main(argv=None):

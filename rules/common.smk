@@ -127,7 +127,9 @@ def mix_sources(w, root="results/qa"):
 
 def mix_weighted(w, root="results/qa"):
     """--inputs of vlm3.qa.mix: each source's training QA with its weight."""
-    return " ".join(f"{src}:{wt}" for src, wt in zip(mix_sources(w, root), config["mixtures"][w.task]["sources"].values()))
+    return " ".join(
+        f"{src}:{wt}" for src, wt in zip(mix_sources(w, root), config["mixtures"][w.task]["sources"].values())
+    )
 
 
 # The focal-unification ablation (config/ablation_focal.yaml): a run with `unify_focal: false` trains
@@ -175,9 +177,32 @@ def run_cfg(w):
 
 
 # Run keys passed to `python -m vlm3.train` as flags (booleans as --key / --no-key).
-TRAIN_VALUE_KEYS = ("max_steps", "max_minutes", "lr", "batch_size", "grad_accum", "global_batch",
-                    "warmup_ratio", "grad_clip", "save_steps", "checkpoint_fraction", "num_workers", "optim")
-TRAIN_SWITCH_KEYS = ("packing", "freeze_vision", "gradient_checkpointing", "compile", "bf16", "liger", "single_turn", "shared_prefix", "sparse_lm_head", "pin_memory")
+TRAIN_VALUE_KEYS = (
+    "max_steps",
+    "max_minutes",
+    "lr",
+    "batch_size",
+    "grad_accum",
+    "global_batch",
+    "warmup_ratio",
+    "grad_clip",
+    "save_steps",
+    "checkpoint_fraction",
+    "num_workers",
+    "optim",
+)
+TRAIN_SWITCH_KEYS = (
+    "packing",
+    "freeze_vision",
+    "gradient_checkpointing",
+    "compile",
+    "bf16",
+    "liger",
+    "single_turn",
+    "shared_prefix",
+    "sparse_lm_head",
+    "pin_memory",
+)
 
 
 def train_args(w):
@@ -287,9 +312,7 @@ def generate_flags(w):
 
 def all_predictions(task=None):
     tasks = [task] if task else TASKS
-    return [
-        f"results/predictions/{m}/{t}/{b}.jsonl" for t in tasks for m in models_for(t) for b in benches(t)
-    ]
+    return [f"results/predictions/{m}/{t}/{b}.jsonl" for t in tasks for m in models_for(t) for b in benches(t)]
 
 
 def figure_outputs():

@@ -11,7 +11,12 @@ from transformers import Qwen3VLForConditionalGeneration
 from transformers.models.qwen3_vl.modeling_qwen3_vl import Qwen3VLVisionPatchEmbed
 
 from vlm3.train.fsdp import (
-    LinearPatchConv3d, batch_plan, build_optimizer, build_scheduler, set_checkpoint_fraction, setup_model,
+    LinearPatchConv3d,
+    batch_plan,
+    build_optimizer,
+    build_scheduler,
+    set_checkpoint_fraction,
+    setup_model,
     use_linear_patch_embed,
 )
 from vlm3.train.shapes import qwen3vl_4b_config, synthetic_sample, tiny_qwen3vl_config

@@ -13,7 +13,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 from vlm3.config import ConfigError, load, validate
 from vlm3.download import load_registry

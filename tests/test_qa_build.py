@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from vlm3.errors import run_stage
 from vlm3.datasets import INDEX_COLUMNS
+from vlm3.errors import run_stage
 from vlm3.geometry import normalize_point
 from vlm3.qa import templates as T
 from vlm3.qa.build import build, main

@@ -17,7 +17,6 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-
 from vlm3.utils import load_mapping
 
 TOLERANCE_RULES = ("printed", "ci_overlap")

@@ -22,13 +22,13 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import pandas as pd
 
-from vlm3.report.claims import load_claims, reproduced  # noqa: E402
-from vlm3.report.paper_tables import load_config, task_models  # noqa: E402
-from vlm3.report.tables import load_metrics  # noqa: E402
-from vlm3.utils import atomic_path  # noqa: E402
+from vlm3.report.claims import load_claims, reproduced
+from vlm3.report.paper_tables import load_config, task_models
+from vlm3.report.tables import load_metrics
+from vlm3.utils import atomic_path
 
 log = logging.getLogger("vlm3.report.paper_figures")
 DEFAULT_ROWS = ("VLM3-4B", "DepthLM-7B", "Qwen3-VL-4B")
