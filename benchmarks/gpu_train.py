@@ -33,10 +33,11 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks.optim
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # this checkout's vlm3
 
+from benchmarks.optim import build_optimizer
 from vlm3.train.fsdp import (
-    build_optimizer,
     causal_lm_loss_sum,
     compile_blocks,
     set_checkpoint_fraction,

@@ -280,7 +280,6 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--target-focal", type=_target, default=1000.0,
                    help="fx = fy after resizing, px; `none` keeps each camera's own fx (undistort only)")
     p.add_argument("--workers", type=int, default=1, help="processes (output does not depend on it)")
-    p.add_argument("--seed", type=int, default=0, help="accepted for uniformity; the stage has no randomness")
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     if not Path(a.calib).is_file():

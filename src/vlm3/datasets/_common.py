@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -212,10 +211,3 @@ def scene_pairs(images: pd.DataFrame, depth_of, min_covisibility: float, max_pai
         out.extend(cand)
     return pairs_frame(out)
 
-
-def finite_or_nan(v) -> float:
-    try:
-        v = float(v)
-    except (TypeError, ValueError):
-        return NAN
-    return v if math.isfinite(v) else NAN
