@@ -327,6 +327,12 @@ def figure_outputs():
     return out
 
 
-def max_new_tokens(task):
-    cap = config["predict"].get("max_new_tokens", 32)
-    return cap.get(task, 32) if isinstance(cap, dict) else cap
+def predict_sizes(w):
+    """--batch-size and --max-new-tokens (one number, or per task) from the config's predict section;
+    a setting it leaves out gets vlm3.predict's CLI default, the one place those defaults are stated."""
+    p = config["predict"]
+    cap = p.get("max_new_tokens")
+    if isinstance(cap, dict):
+        cap = cap.get(w.task)
+    flags = {"--batch-size": p.get("batch_size"), "--max-new-tokens": cap}
+    return " ".join(f"{flag} {v}" for flag, v in flags.items() if v is not None)
