@@ -6,6 +6,8 @@ import re
 import shlex
 import types
 
+from vlm3.config import models_for as config_models_for
+
 # Rules run `python -m vlm3.<stage>` from the repository root with src/ importable, so the same
 # commands work in the dev environment, in a conda env from envs/, and on cluster nodes.
 shell.prefix("set -euo pipefail; export PYTHONPATH=src${{PYTHONPATH:+:$PYTHONPATH}}; ")
@@ -68,16 +70,8 @@ def index_flags(w):
 
 
 def models_for(task, kinds=None):
-    out = []
-    for name, m in config["models"].items():
-        if kinds and m["kind"] not in kinds:
-            continue
-        if "tasks" in m and task not in m["tasks"]:
-            continue
-        if m["kind"] == "hub" and isinstance(m["hub"], dict) and task not in m["hub"]:
-            continue  # a per-task hub mapping names the tasks the model has a checkpoint for
-        out.append(name)
-    return out
+    """The models that answer `task` (vlm3.config.models_for on this workflow's config)."""
+    return config_models_for(config, task, kinds)
 
 
 def run_checkpoint(model, task):

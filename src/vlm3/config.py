@@ -109,6 +109,23 @@ def load(path: str | Path) -> dict:
     return validate(cfg, source=str(path))
 
 
+def models_for(config: dict, task: str, kinds: set[str] | None = None) -> list[str]:
+    """The configured models that answer `task`, in config order: the one definition behind the
+    workflow's jobs (rules/common.smk), the paper tables and figures and the claims audit. A model
+    answers every task unless its `tasks` list leaves `task` out or, of kind hub, its per-task `hub`
+    mapping names no checkpoint for it. `kinds` keeps only the models of those kinds."""
+    out = []
+    for name, m in (config.get("models") or {}).items():
+        if kinds and m.get("kind") not in kinds:
+            continue
+        if "tasks" in m and task not in m["tasks"]:
+            continue
+        if m.get("kind") == "hub" and isinstance(m.get("hub"), dict) and task not in m["hub"]:
+            continue
+        out.append(name)
+    return out
+
+
 def merge(base: dict, over: dict) -> dict:
     """Deep merge as snakemake.utils.update_config: new dict, `over` wins, key order of `base` first."""
     out = dict(base)

@@ -25,8 +25,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pandas as pd
 
+from vlm3.config import models_for
 from vlm3.report.claims import load_claims, reproduced
-from vlm3.report.paper_tables import load_config, task_models
+from vlm3.report.paper_tables import load_config
 from vlm3.report.tables import load_metrics
 from vlm3.utils import atomic_path
 
@@ -42,7 +43,7 @@ def figure_bars(claims, metrics: dict, config: dict, rows=DEFAULT_ROWS, table: s
         raise ValueError(f"--rows: {unknown} are not rows of claims table {table!r} ({list(t.rows)})")
     cols = [c for c in t.columns if not c.mean_of]
     recs = []
-    models = task_models(config, t.task)
+    models = models_for(config, t.task)
     labels = {m: (config["models"][m] or {}).get("label", m) for m in models}
     for c in cols:
         for r in rows:
