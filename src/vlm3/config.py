@@ -1,4 +1,5 @@
-"""Load and validate a workflow config against config/schema.yaml with errors that name the key.
+"""Load and validate a workflow config against the schema shipped with the package
+(src/vlm3/schemas/config.schema.yaml) with errors that name the key.
 
     python -m vlm3.config --merge config/config.yaml config/ablation_focal.yaml --out results/config.yaml
 
@@ -17,7 +18,7 @@ import yaml
 
 from vlm3.utils import atomic_path, load_mapping
 
-SCHEMA = Path(__file__).resolve().parents[2] / "config" / "schema.yaml"
+SCHEMA = Path(__file__).resolve().parent / "schemas" / "config.schema.yaml"  # package data
 
 
 class ConfigError(ValueError):
