@@ -3,8 +3,9 @@ pyproject.toml ships every one of them, so an installed vlm3 works outside the c
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 import vlm3
 from vlm3 import config, download
