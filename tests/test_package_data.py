@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import tomllib
+import pytest
 
 import vlm3
 from vlm3 import config, download
@@ -23,6 +23,7 @@ def test_data_paths_are_inside_the_package():
 
 
 def test_pyproject_ships_every_data_file():
+    tomllib = pytest.importorskip("tomllib", reason="tomllib is in the standard library from Python 3.11")
     globs = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["vlm3"]
     data = {p.relative_to(PKG) for p in PKG.rglob("*")
             if p.is_file() and p.suffix not in {".py", ".pyc"} and "__pycache__" not in p.parts}
