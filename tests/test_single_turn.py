@@ -73,5 +73,5 @@ def test_rule_passes_every_trainer_switch():
     from vlm3.train.trainer import SWITCHES
 
     src = (Path(__file__).parents[1] / "rules" / "common.smk").read_text()
-    m = re.search(r"^TRAIN_SWITCH_KEYS = (\(.*?\))$", src, re.M)
+    m = re.search(r"^TRAIN_SWITCH_KEYS = (\(.*?\))$", src, re.M | re.S)
     assert m and ast.literal_eval(m.group(1)) == SWITCHES
