@@ -11,7 +11,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from vlm3.config import validate  # noqa: E402
 
-
 # The embedded default, unless --configfile names another (e.g. the slurm profile's paper.yaml):
 # loading both would deep-merge the synthetic datasets into the paper's.
 if not workflow.config_settings.configfiles:

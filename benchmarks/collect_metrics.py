@@ -22,7 +22,7 @@ def versions() -> dict:
     for name in ("torch", "transformers", "accelerate", "snakemake"):
         try:
             out[name] = __import__(name).__version__
-        except Exception:  # noqa: BLE001 - a missing package is simply not reported
+        except Exception:  # a missing package is simply not reported
             continue
     return out
 
@@ -32,7 +32,7 @@ def card() -> str:
         import torch
 
         return torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
-    except Exception:  # noqa: BLE001
+    except Exception:
         return "unknown"
 
 

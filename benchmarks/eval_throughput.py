@@ -124,7 +124,9 @@ def run(args) -> dict:
         return predict(model, proc, recs, batch_size=batch, max_new_tokens=NEW_TOKENS, image_root=data,
                        plain=plain, min_new_tokens=NEW_TOKENS)
 
-    nq = lambda recs: len(questions(recs))  # noqa: E731
+    def nq(recs):
+        return len(questions(recs))
+
     go(records[:2], 4, True)  # warm-up: kernels, allocator, threads
     go(records[:4], max(args.product_batches), False)
     seq_recs = records[: args.seq_records]
@@ -133,7 +135,7 @@ def run(args) -> dict:
     sweep, plain_rows = [], {}
     for b in args.plain_batches:
         try:
-            r, rows = timed("batched_plain", lambda: go(plain_recs, b, True), nq(plain_recs), b)
+            r, rows = timed("batched_plain", lambda b=b: go(plain_recs, b, True), nq(plain_recs), b)
         except torch.OutOfMemoryError:
             torch.cuda.empty_cache()
             sweep.append({"name": "batched_plain", "batch": b, "status": "OOM"})
@@ -143,7 +145,7 @@ def run(args) -> dict:
     prod_rows = {}
     for b in args.product_batches:
         go(records[:4], b, False)
-        r, rows = timed("product", lambda: go(records, b, False), nq(records), b)
+        r, rows = timed("product", lambda b=b: go(records, b, False), nq(records), b)
         sweep.append(r)
         prod_rows[b] = rows
 

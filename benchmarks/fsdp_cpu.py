@@ -26,11 +26,13 @@ import torch.distributed.checkpoint as dcp
 from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_dict
 from torch.distributed.fsdp import fully_shard
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks.optim
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # this checkout's vlm3
 
-from vlm3.train.fsdp import build_optimizer, build_scheduler, causal_lm_loss_sum, setup_model  # noqa: E402
-from vlm3.train.packing import PackingCollator, use_packed_sdpa  # noqa: E402
-from vlm3.train.shapes import synthetic_sample, tiny_qwen3vl_config  # noqa: E402
+from benchmarks.optim import build_optimizer, build_scheduler
+from vlm3.train.fsdp import causal_lm_loss_sum, setup_model
+from vlm3.train.packing import PackingCollator, use_packed_sdpa
+from vlm3.train.shapes import synthetic_sample, tiny_qwen3vl_config
 
 
 def main(argv=None):

@@ -22,7 +22,7 @@ Qwen3-VL image processor settings (patch 16, merge 2, mean/std 0.5). The special
 config are set to the tokenizer's.
 
 `run`: `python -m vlm3.train.launch --gpus-per-node G -- python -m vlm3.train ...` exactly as
-rules/train.smk writes it (accelerate launch, config/accelerate/fsdp_single_node.yaml: FSDP2 full
+rules/train.smk writes it (accelerate launch, src/vlm3/train/accelerate/fsdp_single_node.yaml: FSDP2 full
 shard, bf16 mixed precision with fp32 master weights and AdamW states), with the paper recipe's
 switches (`--packing --gradient-checkpointing --bf16`) and a fixed global batch, so every GPU count
 trains on the same samples per step. Timing comes from the run's own `throughput.csv`

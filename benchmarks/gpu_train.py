@@ -33,14 +33,19 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks.optim
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # this checkout's vlm3
 
-from vlm3.train.fsdp import (  # noqa: E402
-    build_optimizer, causal_lm_loss_sum, compile_blocks, set_checkpoint_fraction, use_linear_patch_embed,
+from benchmarks.optim import build_optimizer
+from vlm3.train.fsdp import (
+    causal_lm_loss_sum,
+    compile_blocks,
+    set_checkpoint_fraction,
+    use_linear_patch_embed,
 )
-from vlm3.train.packing import PACKED_SDPA, PackingCollator, use_packed_sdpa  # noqa: E402
-from vlm3.train.shapes import qwen3vl_4b_config, synthetic_sample, tiny_qwen3vl_config  # noqa: E402
-from vlm3.utils import rng_for  # noqa: E402
+from vlm3.train.packing import PackingCollator, use_packed_sdpa
+from vlm3.train.shapes import qwen3vl_4b_config, synthetic_sample, tiny_qwen3vl_config
+from vlm3.utils import rng_for
 
 log = logging.getLogger("gpu_train")
 PEAK_BF16 = 989e12

@@ -24,7 +24,7 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-from vlm3.utils import rng_for  # noqa: E402
+from vlm3.utils import rng_for
 
 QUESTION = ("How far is the pixel at ({x}, {y}) from the camera? "
             "Both x and y are normalized to between [0, 2000).")

@@ -48,8 +48,8 @@ import cv2
 import numpy as np
 
 from vlm3.datasets.readers import lidar_param
-from vlm3.geometry import make_K, normalize_point, plan_unify_focal, sparse_depth_map, unify_focal
 from vlm3.geometry import focal as F
+from vlm3.geometry import make_K, normalize_point, plan_unify_focal, sparse_depth_map, unify_focal
 from vlm3.io.depth import read_depth
 from vlm3.io.image import read_image
 from vlm3.qa.depth import sample_pixels
@@ -186,7 +186,8 @@ def profile_steps(files, repeat):
     rng = np.random.default_rng(0)
     steps = {
         "JPEG decode to RGB (`read_image`)": lambda i: read_image(files[i][0]),
-        "dense: depth `.npy` load (`read_depth`, clean=False)": lambda i: read_depth(files[i][1], "npy", shape=(H, W), clean=False),
+        "dense: depth `.npy` load (`read_depth`, clean=False)": lambda i: read_depth(
+            files[i][1], "npy", shape=(H, W), clean=False),
         "dense: antialiasing prefilter (sepFilter2D 3x3)": lambda i: F._prefilter(imgs[i], plan.s0x, plan.s0y),
         "dense: image remap (fixed-point bilinear, undistort + resize fused)": lambda i: cv2.remap(
             pre[i], t.m1, t.m2, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE),

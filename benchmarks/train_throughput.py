@@ -43,7 +43,6 @@ import argparse
 import csv
 import json
 import os
-import platform
 import shutil
 import signal
 import subprocess

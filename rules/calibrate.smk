@@ -9,8 +9,11 @@ rule calibrate:
     params:
         seed=SEED,
         providers=lambda w: ",".join(dataset_cfg(w.dataset).get("calibrate", ["metadata"])),
-        fallback=lambda w: (f"--fallback-fov {dataset_cfg(w.dataset)['fallback_fov']}"
-                            if "fallback_fov" in dataset_cfg(w.dataset) else ""),
+        fallback=lambda w: (
+            f"--fallback-fov {dataset_cfg(w.dataset)['fallback_fov']}"
+            if "fallback_fov" in dataset_cfg(w.dataset)
+            else ""
+        ),
     log:
         "results/logs/calibrate/{dataset}_{split}.log",
     threads: DATA_THREADS

@@ -6,6 +6,8 @@ import re
 import shlex
 import types
 
+from vlm3.config import models_for as config_models_for
+
 # Rules run `python -m vlm3.<stage>` from the repository root with src/ importable, so the same
 # commands work in the dev environment, in a conda env from envs/, and on cluster nodes.
 shell.prefix("set -euo pipefail; export PYTHONPATH=src${{PYTHONPATH:+:$PYTHONPATH}}; ")
@@ -68,16 +70,8 @@ def index_flags(w):
 
 
 def models_for(task, kinds=None):
-    out = []
-    for name, m in config["models"].items():
-        if kinds and m["kind"] not in kinds:
-            continue
-        if "tasks" in m and task not in m["tasks"]:
-            continue
-        if m["kind"] == "hub" and isinstance(m["hub"], dict) and task not in m["hub"]:
-            continue  # a per-task hub mapping names the tasks the model has a checkpoint for
-        out.append(name)
-    return out
+    """The models that answer `task` (vlm3.config.models_for on this workflow's config)."""
+    return config_models_for(config, task, kinds)
 
 
 def run_checkpoint(model, task):
@@ -127,7 +121,9 @@ def mix_sources(w, root="results/qa"):
 
 def mix_weighted(w, root="results/qa"):
     """--inputs of vlm3.qa.mix: each source's training QA with its weight."""
-    return " ".join(f"{src}:{wt}" for src, wt in zip(mix_sources(w, root), config["mixtures"][w.task]["sources"].values()))
+    return " ".join(
+        f"{src}:{wt}" for src, wt in zip(mix_sources(w, root), config["mixtures"][w.task]["sources"].values())
+    )
 
 
 # The focal-unification ablation (config/ablation_focal.yaml): a run with `unify_focal: false` trains
@@ -175,9 +171,32 @@ def run_cfg(w):
 
 
 # Run keys passed to `python -m vlm3.train` as flags (booleans as --key / --no-key).
-TRAIN_VALUE_KEYS = ("max_steps", "max_minutes", "lr", "batch_size", "grad_accum", "global_batch",
-                    "warmup_ratio", "grad_clip", "save_steps", "checkpoint_fraction", "num_workers", "optim")
-TRAIN_SWITCH_KEYS = ("packing", "freeze_vision", "gradient_checkpointing", "compile", "bf16", "liger", "single_turn", "shared_prefix", "sparse_lm_head", "pin_memory")
+TRAIN_VALUE_KEYS = (
+    "max_steps",
+    "max_minutes",
+    "lr",
+    "batch_size",
+    "grad_accum",
+    "global_batch",
+    "warmup_ratio",
+    "grad_clip",
+    "save_steps",
+    "checkpoint_fraction",
+    "num_workers",
+    "optim",
+)
+TRAIN_SWITCH_KEYS = (
+    "packing",
+    "freeze_vision",
+    "gradient_checkpointing",
+    "compile",
+    "bf16",
+    "liger",
+    "single_turn",
+    "shared_prefix",
+    "sparse_lm_head",
+    "pin_memory",
+)
 
 
 def train_args(w):
@@ -287,9 +306,7 @@ def generate_flags(w):
 
 def all_predictions(task=None):
     tasks = [task] if task else TASKS
-    return [
-        f"results/predictions/{m}/{t}/{b}.jsonl" for t in tasks for m in models_for(t) for b in benches(t)
-    ]
+    return [f"results/predictions/{m}/{t}/{b}.jsonl" for t in tasks for m in models_for(t) for b in benches(t)]
 
 
 def figure_outputs():
@@ -304,6 +321,12 @@ def figure_outputs():
     return out
 
 
-def max_new_tokens(task):
-    cap = config["predict"].get("max_new_tokens", 32)
-    return cap.get(task, 32) if isinstance(cap, dict) else cap
+def predict_sizes(w):
+    """--batch-size and --max-new-tokens (one number, or per task) from the config's predict section;
+    a setting it leaves out gets vlm3.predict's CLI default, the one place those defaults are stated."""
+    p = config["predict"]
+    cap = p.get("max_new_tokens")
+    if isinstance(cap, dict):
+        cap = cap.get(w.task)
+    flags = {"--batch-size": p.get("batch_size"), "--max-new-tokens": cap}
+    return " ".join(f"{flag} {v}" for flag, v in flags.items() if v is not None)

@@ -14,8 +14,7 @@ rule predict:
         model=model_names_regex(NEURAL_KINDS),
     params:
         path=model_path,
-        bs=config["predict"].get("batch_size", 16),
-        tokens=lambda w: max_new_tokens(w.task),
+        sizes=predict_sizes,
         extra=predict_flags,
         launch=predict_launcher,
     log:
@@ -29,7 +28,7 @@ rule predict:
         "../envs/train.yaml"
     shell:
         "{params.launch}python -m vlm3.predict --model {params.path} --qa {input.qa} --out {output}"
-        " --batch-size {params.bs} --max-new-tokens {params.tokens} --threads {threads} {params.extra}"
+        " {params.sizes} --threads {threads} {params.extra}"
         " > {log} 2>&1"
 
 

@@ -17,9 +17,7 @@ localrules:
 
 
 # CONFIGFILE (rules/common.smk): the config file this run was started with; the report CLIs read it.
-ALL_METRICS = [
-    f"results/metrics/{m}/{t}/{b}.json" for t in TASKS for m in models_for(t) for b in benches(t)
-]
+ALL_METRICS = [f"results/metrics/{m}/{t}/{b}.json" for t in TASKS for m in models_for(t) for b in benches(t)]
 
 
 rule paper_tables:
@@ -106,8 +104,7 @@ rule paper_macros:
     conda:
         "../envs/report.yaml"
     shell:
-        "python -m vlm3.report.macros --claims {input.claims} --audit {input.audit}"
-        " --out {output} > {log} 2>&1"
+        "python -m vlm3.report.macros --claims {input.claims} --audit {input.audit} --out {output} > {log} 2>&1"
 
 
 rule paper_pdf:
@@ -131,7 +128,7 @@ rule paper_pdf:
     shell:
         "tmp=$(mktemp -d); trap 'rm -rf \"$tmp\"' EXIT; "
         "SOURCE_DATE_EPOCH=0 FORCE_SOURCE_DATE=1 latexmk -pdf -interaction=nonstopmode -halt-on-error"
-        " -outdir=\"$tmp\" {input.tex} > {log} 2>&1; mv \"$tmp/main.pdf\" {output}"
+        ' -outdir="$tmp" {input.tex} > {log} 2>&1; mv "$tmp/main.pdf" {output}'
 
 
 rule paper:

@@ -30,7 +30,9 @@ rule tables:
     input:
         lambda w: expand(
             "results/metrics/{model}/{task}/{bench}.json",
-            model=models_for(w.task), task=w.task, bench=benches(w.task),
+            model=models_for(w.task),
+            task=w.task,
+            bench=benches(w.task),
         ),
     output:
         tex="results/tables/{task}.tex",
@@ -77,7 +79,9 @@ rule worst_cases:
     input:
         lambda w: expand(
             "results/metrics/{model}/{task}/{bench}.questions.jsonl",
-            model=models_for(w.task), task=w.task, bench=benches(w.task),
+            model=models_for(w.task),
+            task=w.task,
+            bench=benches(w.task),
         ),
     output:
         "results/figures/worst_{task}.png",

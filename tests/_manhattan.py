@@ -79,7 +79,8 @@ def render_room(K, R, t, width, height, seed=0, noise=4.0):
             s = (near - pa[2]) / (pb[2] - pa[2])
             q = pa + s * (pb - pa)
             pa, pb = (q, pb) if pa[2] < near else (pa, q)
-        ua = K @ (pa / pa[2]); ub = K @ (pb / pb[2])
+        ua = K @ (pa / pa[2])
+        ub = K @ (pb / pb[2])
         seg = _clip(ua[:2], ub[:2], width, height)
         if seg is None:
             continue

@@ -5,11 +5,11 @@ exactly the old ones, and the audit pairs tiny-trained (unified) with tiny-nativ
 from __future__ import annotations
 
 import copy
-import importlib.util
 from pathlib import Path
 
 import pytest
 import yaml
+from _dryrun import dry_run, dry_run_env, job_counts, workdir
 from snakemake.utils import update_config
 
 from vlm3.config import ConfigError, main, merge_files
@@ -17,9 +17,6 @@ from vlm3.report.claims import load_claims, models_matching
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE, OVERLAY = ROOT / "config" / "config.yaml", ROOT / "config" / "ablation_focal.yaml"
-_spec = importlib.util.spec_from_file_location("_paper_config_tests", ROOT / "tests" / "test_paper_config.py")
-_pc = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_pc)
 
 DEFAULT_JOBS = {"generate_synthetic": 2, "index": 2, "calibrate": 2, "calibration_report": 2, "resize": 2, "qa": 8,
                 "mix": 4, "baseline": 4, "build_tiny_model": 1, "expert": 2, "predict": 8, "score": 14, "train": 4,
@@ -59,15 +56,15 @@ def test_audit_pairs_unified_and_native_runs():
 @pytest.fixture(scope="module")
 def dry_runs(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("ablation")
-    wd, env = _pc._workdir(tmp), _pc._env(tmp)
-    default = _pc._dry_run(["-c2"], wd, env)
-    overlay = _pc._dry_run(["-c2", "--configfile", "config/config.yaml", "config/ablation_focal.yaml"], wd, env)
+    wd, env = workdir(tmp), dry_run_env(tmp)
+    default = dry_run(["-c2"], wd, env)
+    overlay = dry_run(["-c2", "--configfile", "config/config.yaml", "config/ablation_focal.yaml"], wd, env)
     return default, overlay
 
 
 def test_default_plans_exactly_the_old_jobs(dry_runs):
     default, _ = dry_runs
-    assert _pc._job_counts(default) == DEFAULT_JOBS
+    assert job_counts(default) == DEFAULT_JOBS
     assert "native" not in default and "results/config.yaml" not in default
     assert ("--config config/config.yaml --runs results/checkpoints/tiny-correspondence "
             "results/checkpoints/tiny-depth results/checkpoints/tiny-object results/checkpoints/tiny-pose "
@@ -79,7 +76,7 @@ def test_overlay_adds_the_native_focal_chain(dry_runs):
     want = dict(DEFAULT_JOBS)
     for k, n in EXTRA_JOBS.items():
         want[k] = want.get(k, 0) + n
-    assert _pc._job_counts(out) == want
+    assert job_counts(out) == want
     for cmd in (
         "python -m vlm3.resize --calib results/calib/synthetic/train.parquet --pairs results/index/synthetic/"
         "train_pairs.parquet --out results/resized_native/synthetic/train --target-focal none --workers 2",

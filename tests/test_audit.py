@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from _audit_metrics import EMBEDDED, embedded_metrics, metrics_file, write_config
 
 from vlm3.report.audit import NO_METRICS, NOT_COMPARABLE, judge, write_audit
 from vlm3.report.macros import MacroSet, camel, macro_name, write_macros
@@ -19,17 +20,6 @@ ROOT = Path(__file__).resolve().parents[1]
 CLAIMS = ROOT / "paper" / "claims.yaml"
 N_CLAIMS = 282
 
-EMBEDDED = {
-    "seed": 0,
-    "datasets": {"synthetic": {"type": "synthetic", "source": "generate", "splits": ["train", "test"]}},
-    "benchmarks": {"depth": [{"dataset": "synthetic", "split": "test"}]},
-    "base_model": {"build": "config/tiny_model.yaml"},
-    "runs": {"tiny-depth": {"task": "depth"}},
-    "models": {"tiny-untrained": {"kind": "base", "label": "Tiny, untrained"},
-               "tiny-trained": {"kind": "run", "run": "tiny-{task}", "label": "Tiny, fine-tuned"},
-               "median": {"kind": "baseline", "label": "Constant"}},
-}
-
 PAPERLIKE = {
     "seed": 0,
     "datasets": {"eth3d": {"type": "eth3d", "source": "download", "splits": ["test"]},
@@ -39,31 +29,6 @@ PAPERLIKE = {
     "runs": {},
     "models": {"vlm3": {"kind": "hub", "hub": "facebook/VLM3-depth", "tasks": ["depth"], "label": "VLM3 released"}},
 }
-
-
-def metrics_file(root: Path, model: str, task: str, bench: str, metrics: dict, ci: dict) -> Path:
-    p = root / model / task / f"{bench}.json"
-    p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_text(json.dumps({"model": model, "task": task, "bench": bench, "n": 240, "n_unparsed": 0,
-                             "metrics": metrics, "ci95": ci}))
-    return p
-
-
-def write_config(tmp_path: Path, cfg: dict) -> Path:
-    p = tmp_path / "config.yaml"
-    p.write_text(yaml.safe_dump(cfg, sort_keys=False))
-    return p
-
-
-def embedded_metrics(root: Path, trained=(0.6, 0.55, 0.65)) -> Path:
-    v, lo, hi = trained
-    metrics_file(root, "tiny-trained", "depth", "synthetic_test", {"delta1": v, "abs_rel": 0.2},
-                 {"delta1": [lo, hi], "abs_rel": [0.18, 0.22]})
-    metrics_file(root, "tiny-untrained", "depth", "synthetic_test", {"delta1": 0.0, "abs_rel": None},
-                 {"delta1": [0.0, 0.0], "abs_rel": [None, None]})
-    metrics_file(root, "median", "depth", "synthetic_test", {"delta1": 0.375, "abs_rel": 0.32},
-                 {"delta1": [0.3167, 0.4417], "abs_rel": [0.30, 0.35]})
-    return root
 
 
 def test_judge_rules():

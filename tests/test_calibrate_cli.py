@@ -6,8 +6,8 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-
 from _manhattan import render_room, rot
+
 from vlm3.calibrate import report as report_mod
 from vlm3.calibrate.__main__ import main
 from vlm3.calibrate.report import focal_report

@@ -10,7 +10,7 @@ import pytest
 from vlm3.calibrate.manhattan import consistency, frame_from_vps, merge_collinear, refine_frame
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _manhattan import rot  # noqa: E402
+from _manhattan import rot
 
 
 def test_merge_collinear_hand_cases():

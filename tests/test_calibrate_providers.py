@@ -7,10 +7,10 @@ import types
 
 import numpy as np
 import pytest
+from _manhattan import render_room, rot
 from PIL import Image
 from PIL.TiffImagePlugin import IFDRational
 
-from _manhattan import render_room, rot
 from vlm3.calibrate import Intrinsics, get_calibrator
 from vlm3.calibrate.exif import focal_from_35mm
 

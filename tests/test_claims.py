@@ -11,8 +11,14 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from vlm3.report.claims import (load_claims, model_matches, models_matching, parse_printed, same_as_checks,
-                                stated_mean_checks)
+from vlm3.report.claims import (
+    load_claims,
+    model_matches,
+    models_matching,
+    parse_printed,
+    same_as_checks,
+    stated_mean_checks,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 CLAIMS = ROOT / "paper" / "claims.yaml"

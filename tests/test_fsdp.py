@@ -1,6 +1,5 @@
-"""FSDP training pieces: Linear patch embedding, batch plan, model setup, optimizer and schedule."""
-
-import math
+"""FSDP training pieces: Linear patch embedding, batch plan, model setup (the optimizer and schedule
+of the benchmarks: test_bench_optim.py)."""
 
 import pytest
 import torch
@@ -11,7 +10,10 @@ from transformers import Qwen3VLForConditionalGeneration
 from transformers.models.qwen3_vl.modeling_qwen3_vl import Qwen3VLVisionPatchEmbed
 
 from vlm3.train.fsdp import (
-    LinearPatchConv3d, batch_plan, build_optimizer, build_scheduler, set_checkpoint_fraction, setup_model,
+    LinearPatchConv3d,
+    batch_plan,
+    set_checkpoint_fraction,
+    setup_model,
     use_linear_patch_embed,
 )
 from vlm3.train.shapes import qwen3vl_4b_config, synthetic_sample, tiny_qwen3vl_config
@@ -99,25 +101,3 @@ def test_batch_plan_keeps_global_batch(world, per_device, micro):
     assert 1 <= p.micro_batch <= micro
     # the largest feasible micro-batch: no divisor of per_device between it and the request
     assert all(per_device % d for d in range(p.micro_batch + 1, min(micro, per_device) + 1))
-
-
-def test_optimizer_and_cosine_schedule():
-    m = nn.Sequential(nn.Linear(4, 4), nn.LayerNorm(4))
-    opt = build_optimizer(m, lr=1.0, weight_decay=0.1, fused=False)
-    decays = sorted((g["weight_decay"], len(g["params"])) for g in opt.param_groups)
-    assert decays == [(0.0, 3), (0.1, 1)]  # Linear weight decays; bias, LN weight and bias don't
-    sched = build_scheduler(opt, total_steps=100)  # 10 warm-up steps
-    lrs = []
-    for _ in range(100):
-        lrs.append(opt.param_groups[0]["lr"])
-        opt.step()
-        sched.step()
-    assert lrs[0] == 0.0 and lrs[5] == pytest.approx(0.5) and lrs[10] == pytest.approx(1.0)
-    # cosine: at step 10 + 45 of the 90 decay steps, lr = 0.5 * (1 + cos(pi / 2)) = 0.5
-    assert lrs[55] == pytest.approx(0.5)
-    assert lrs[99] == pytest.approx(0.5 * (1 + math.cos(math.pi * 89 / 90)))
-    with pytest.raises(ValueError, match="warmup_ratio"):
-        build_scheduler(opt, 10, warmup_ratio=1.0)
-    frozen = nn.Linear(2, 2).requires_grad_(False)
-    with pytest.raises(ValueError, match="no trainable parameters"):
-        build_optimizer(frozen, lr=1e-3)

@@ -10,7 +10,12 @@ from pathlib import Path
 import pytest
 
 from vlm3.train.launch import (
-    CONFIG_DIR, Rendezvous, build_command, gpus_from_slurm, parse_args, resolve_rendezvous,
+    CONFIG_DIR,
+    Rendezvous,
+    build_command,
+    gpus_from_slurm,
+    parse_args,
+    resolve_rendezvous,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -136,7 +141,8 @@ def test_launcher_execs_accelerate(tmp_path):
     a script on PATH recording its pid, argv and the multicast settings."""
     fake = tmp_path / "accelerate"
     rec = tmp_path / "rec.txt"
-    fake.write_text(f'#!/bin/sh\necho "$$ $NCCL_NVLS_ENABLE $TORCH_SYMM_MEM_DISABLE_MULTICAST $NVSHMEM_DISABLE_NVLS $*" > {rec}\nexit 7\n')
+    fake.write_text('#!/bin/sh\necho "$$ $NCCL_NVLS_ENABLE $TORCH_SYMM_MEM_DISABLE_MULTICAST $NVSHMEM_DISABLE_NVLS $*"'
+                    f' > {rec}\nexit 7\n')
     fake.chmod(0o755)
     env = {**os.environ, "PATH": f"{tmp_path}{os.pathsep}{os.environ['PATH']}"}
     for k in ("NCCL_NVLS_ENABLE", "TORCH_SYMM_MEM_DISABLE_MULTICAST", "NVSHMEM_DISABLE_NVLS"):

@@ -311,7 +311,7 @@ def test_real_ibims_image_pixels_follow_the_map():
         q = source_to_unified(px, plan)
         src = img[px[:, 1].astype(int), px[:, 0].astype(int)]
 
-        def sample(pts):
+        def sample(pts, out=out):
             m = pts.astype(np.float32)
             return cv2.remap(out, m[:, :1], m[:, 1:], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)[:, 0]
 

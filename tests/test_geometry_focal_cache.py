@@ -6,8 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from vlm3.geometry import make_K, plan_unify_focal, unified_to_source, unify_focal
 from vlm3.geometry import focal as focal_mod
+from vlm3.geometry import make_K, plan_unify_focal, unified_to_source, unify_focal
 
 DISTS = {
     "opencv": [-0.25, 0.06, 0.001, -0.001, 0.01],

@@ -12,7 +12,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import yaml
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 from PIL import Image
 
 from vlm3.index import INDEX_SCHEMA, PAIR_SCHEMA, arrow_table, main, parse_option, resolve_loader

@@ -86,7 +86,8 @@ def test_png_scale(tmp_path):
 @settings(max_examples=30, deadline=None)
 def test_sunrgbd_roundtrip(mm):
     """Writing v = rotl(d_mm, 3) (as the SUN RGB-D toolbox stores it) reads back d_mm / 1000."""
-    import tempfile, os
+    import os
+    import tempfile
     d = np.array(mm, np.uint32)[None]
     stored = (((d << 3) | (d >> 13)) & 0xFFFF).astype(np.uint16)
     with tempfile.TemporaryDirectory() as t:

@@ -2,7 +2,7 @@ import cv2
 import numpy as np
 import pytest
 
-from vlm3.io.image import read_image, read_mask, write_png, encode_png
+from vlm3.io.image import encode_png, read_image, read_mask, write_png
 
 
 def test_png_roundtrip_rgb_order(tmp_path):

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import vlm3.datasets.readers  # noqa: F401
 from vlm3.datasets import load_index
 from vlm3.io.npz import load_npz
-import vlm3.datasets.readers  # noqa: F401
 
 
 class _Opens:

@@ -8,13 +8,14 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from _tiny import MICRO, build_tiny, ground_plane  # noqa: F401 (test_train_distributed/_throughput load these from here)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 from transformers import Qwen3VLForConditionalGeneration
 
-from _tiny import MICRO, build_tiny, ground_plane  # noqa: F401 (test_train_distributed/_throughput load these from here)
-from vlm3.model.build import build, load_model_config, main as build_main
+from vlm3.model.build import build, load_model_config
+from vlm3.model.build import main as build_main
 from vlm3.model.processor import CHAT_TEMPLATE, SPECIAL_TOKENS, load_processor, render_segments
 from vlm3.train.data import IGNORE, QACollator, QADataset, read_qa
 

@@ -8,7 +8,12 @@ from transformers import Qwen3VLForConditionalGeneration
 
 from vlm3.train.fsdp import causal_lm_loss_sum
 from vlm3.train.packing import (
-    PACKED_SDPA, PackedBatchCollator, PackingCollator, pack_indices, unpad_batch, use_packed_sdpa,
+    PACKED_SDPA,
+    PackedBatchCollator,
+    PackingCollator,
+    pack_indices,
+    unpad_batch,
+    use_packed_sdpa,
 )
 from vlm3.train.shapes import synthetic_sample, tiny_qwen3vl_config
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from _tiny import build_tiny
+
 from vlm3.train.data import QACollator, QADataset
 from vlm3.train.fsdp import causal_lm_loss_sum
 from vlm3.train.packing import PackedBatchCollator, PackingCollator, use_packed_sdpa

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _audit_metrics import EMBEDDED, embedded_metrics, metrics_file, write_config
 from PIL import Image
 
-from test_audit import EMBEDDED, embedded_metrics, metrics_file, write_config
 from vlm3.report.audit import write_audit
 from vlm3.report.claims import load_claims
 from vlm3.report.macros import write_macros

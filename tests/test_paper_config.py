@@ -5,21 +5,12 @@ from __future__ import annotations
 
 import copy
 import math
-import os
-import re
-import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-import yaml
+from _dryrun import PAPER, ROOT, dry_run, dry_run_env, job_counts, workdir
 
 from vlm3.config import ConfigError, load, validate
 from vlm3.download import load_registry
-
-ROOT = Path(__file__).resolve().parents[1]
-PAPER = ROOT / "config" / "paper.yaml"
 
 # REFERENCE.md "Training data (paper) and recipe" (numbers copied by hand, not read from the registry).
 DEPTH_WEIGHTS = {"argoverse2": 0.21, "waymo": 0.04, "nuscenes": 0.01, "scannetpp": 0.01,
@@ -161,55 +152,10 @@ EXPECTED_JOBS = {"download": 11, "index": 14, "calibrate": 14, "resize": 14, "qa
                  "leak_check": 1}
 
 
-def _workdir(tmp: Path) -> Path:
-    """A working directory with no data and no results that sees the repository's files (config/,
-    paper/, envs/, ...) through links: the DAG of a fresh checkout, whatever ran in ROOT."""
-    wd = tmp / "wd"
-    wd.mkdir()
-    for p in ROOT.iterdir():
-        if p.name not in {"results", "data", ".snakemake", ".git"}:
-            (wd / p.name).symlink_to(p)
-    return wd
-
-
-def _env(tmp: Path) -> dict:
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
-    if shutil.which("conda") is None:
-        # FAKE conda: the slurm profile deploys rule envs with conda, which cannot be installed on
-        # this machine. A dry run only asks conda for its info, version and channel priority; this
-        # stand-in answers those three and refuses anything else. Where conda exists it is used.
-        fake = tmp / "fakebin"
-        fake.mkdir()
-        (fake / "conda").write_text(
-            "#!/bin/sh\n"
-            'case "$1 $2" in\n'
-            '  "info --json") echo \'{"conda_prefix": "/nonexistent", "platform": "linux-64"}\';;\n'
-            '  "--version ") echo "conda 24.7.1";;\n'
-            '  "config --get") echo \'{"get": {"channel_priority": "strict"}}\';;\n'
-            '  *) echo "fake conda: $*" >&2; exit 1;;\n'
-            "esac\n")
-        (fake / "conda").chmod(0o755)
-        env["PATH"] = f"{fake}{os.pathsep}{env['PATH']}"
-    return env
-
-
-def _dry_run(args: list[str], cwd: Path, env: dict) -> str:
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-n", "-p", *args]
-    res = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
-    out = res.stdout + res.stderr
-    assert res.returncode == 0, out[-3000:]
-    return out
-
-
-def _job_counts(out: str) -> dict:
-    table = out.split("Job stats:")[1].split("total")[0]
-    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)\s*$", table, re.M)}
-
-
 def test_paper_dry_run_lists_every_stage(tmp_path):
-    wd = _workdir(tmp_path)
-    out = _dry_run(["--configfile", str(PAPER), "--", "results/tables/depth.tex"], wd, _env(tmp_path))
-    assert _job_counts(out) == EXPECTED_JOBS
+    wd = workdir(tmp_path)
+    out = dry_run(["--configfile", str(PAPER), "--", "results/tables/depth.tex"], wd, dry_run_env(tmp_path))
+    assert job_counts(out) == EXPECTED_JOBS
     # the index rule hands the registry entry and the split's options to vlm3.index
     assert ("python -m vlm3.index --type nuscenes --registry config/datasets.yaml --dataset nuscenes"
             " --option 'version=\"v1.0-trainval\"' --raw data/raw/nuscenes --split train") in out
@@ -221,18 +167,18 @@ def test_paper_dry_run_lists_every_stage(tmp_path):
 
 
 def test_slurm_profile_dry_run(tmp_path):
-    wd = _workdir(tmp_path)
-    out = _dry_run(["--profile", str(ROOT / "slurm"), "results/tables/depth.tex"], wd, _env(tmp_path))
-    assert _job_counts(out) == EXPECTED_JOBS
+    wd = workdir(tmp_path)
+    out = dry_run(["--profile", str(ROOT / "slurm"), "results/tables/depth.tex"], wd, dry_run_env(tmp_path))
+    assert job_counts(out) == EXPECTED_JOBS
     assert "config/paper.yaml" in out  # the profile's configfile reaches the tables rule
 
 
 def test_all_tables_dry_run(tmp_path):
     """Every task's table: object evaluates the hub models only (no object training source)."""
-    wd = _workdir(tmp_path)
-    out = _dry_run(["--configfile", str(PAPER), "--", *(f"results/tables/{t}.tex" for t in BENCHMARKS)],
-                   wd, _env(tmp_path))
-    jobs = _job_counts(out)
+    wd = workdir(tmp_path)
+    out = dry_run(["--configfile", str(PAPER), "--", *(f"results/tables/{t}.tex" for t in BENCHMARKS)],
+                   wd, dry_run_env(tmp_path))
+    jobs = job_counts(out)
     assert jobs["train"] == 3 and jobs["tables"] == 4 and jobs["mix"] == 3
     assert "--model facebook/VLM3-object --qa results/qa/object/spatialrgpt-bench/test.jsonl" in out
     assert "--model facebook/VLM3-corr --qa results/qa/correspondence/ufm-dtu/test.jsonl" in out

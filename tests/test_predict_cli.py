@@ -6,13 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
-
 from _tiny import build_micro, ground_plane
+
 from vlm3.predict import main as predict_main
 from vlm3.predict import questions
 from vlm3.train.data import read_qa
 from vlm3.train.trainer import TrainConfig, train
-
 
 CONST = "07.50 meters"
 

@@ -8,8 +8,8 @@ import subprocess
 import sys
 
 import pytest
-
 from _tiny import build_micro, ground_plane
+
 from vlm3 import predict as P
 from vlm3 import predict_files
 

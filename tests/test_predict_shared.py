@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from _tiny import build_micro, ground_plane
+
 from vlm3.predict import load, predict, questions
 from vlm3.qa import templates as T
 from vlm3.shared_prefix import encode_prefixes, image_inputs, prompt_text, split_prompt
@@ -54,7 +54,7 @@ def setup(tmp_path_factory):
     # untrained micro model says nearly the same for everything: a weak test)
     g = torch.Generator().manual_seed(0)
     with torch.no_grad():
-        for name, p in model.named_parameters():
+        for p in model.parameters():
             if p.ndim == 2:
                 p.copy_(torch.randn(p.shape, generator=g) * 2.0 / p.shape[1] ** 0.5)
     return model, processor, _task_records(read_qa(test))

@@ -9,8 +9,8 @@ import logging
 import numpy as np
 import pandas as pd
 import pytest
+from _qa_scene import POSES, make_resized, plane_depth
 
-from test_qa_build import POSES, make_resized, plane_depth
 from vlm3.index import apply_depth_range
 from vlm3.qa.build import build
 

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import re
 
-from test_paper_config import PAPER, ROOT, _dry_run, _env, _job_counts, _workdir
+from _dryrun import PAPER, ROOT, dry_run, dry_run_env, job_counts, workdir
 
 RELEASED = ROOT / "config" / "released.yaml"
 N_BENCH = 8 + 1 + 3 + 2  # depth, object, correspondence, pose benchmarks of config/paper.yaml
 
 
 def test_released_dry_run_lists_the_jobs(tmp_path):
-    out = _dry_run(["--configfile", str(PAPER), str(RELEASED)], _workdir(tmp_path), _env(tmp_path))
-    jobs = _job_counts(out)
+    out = dry_run(["--configfile", str(PAPER), str(RELEASED)], workdir(tmp_path), dry_run_env(tmp_path))
+    jobs = job_counts(out)
     assert "train" not in jobs and "mix" not in jobs and "baseline" not in jobs and "expert" not in jobs
     assert jobs["predict"] == jobs["score"] == 2 * N_BENCH
     assert (jobs["tables"], jobs["audit"], jobs["leak_check"], jobs["eval_manifest"]) == (4, 1, 4, N_BENCH)

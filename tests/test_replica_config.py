@@ -4,7 +4,6 @@ GPU, and its camera design keeps the unified images at about the native pixel bu
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import re
 from pathlib import Path
@@ -12,14 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from _dryrun import dry_run, dry_run_env, job_counts, workdir
 
 from vlm3.config import validate
 
 ROOT = Path(__file__).resolve().parents[1]
 REPLICA = ROOT / "config" / "replica.yaml"
-_spec = importlib.util.spec_from_file_location("_paper_config_tests", ROOT / "tests" / "test_paper_config.py")
-_pc = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_pc)
 
 JOBS = {"generate_synthetic": 2, "index": 2, "calibrate": 2, "calibration_report": 2, "resize": 2,
         "resize_native": 2, "qa": 8, "qa_native": 2, "mix": 4, "mix_native": 1, "baseline": 4,
@@ -29,9 +26,9 @@ JOBS = {"generate_synthetic": 2, "index": 2, "calibrate": 2, "calibration_report
 
 
 def test_replica_dry_run_plans_the_gpu_path(tmp_path):
-    wd, env = _pc._workdir(tmp_path), _pc._env(tmp_path)
-    out = _pc._dry_run(["-c16", "--configfile", "config/replica.yaml"], wd, env)
-    assert _pc._job_counts(out) == JOBS
+    wd, env = workdir(tmp_path), dry_run_env(tmp_path)
+    out = dry_run(["-c16", "--configfile", "config/replica.yaml"], wd, env)
+    assert job_counts(out) == JOBS
     for task in ("depth", "object", "correspondence", "pose"):
         assert (f"exec python -m vlm3.train.launch -- python -m vlm3.train --model results/models/base "
                 f"--data results/qa/{task}/train.jsonl --out results/checkpoints/replica-{task}") in out

@@ -43,7 +43,8 @@ def test_depth_table_exact(metrics_root, tmp_path):
         r"Model & $\delta_1\uparrow$ & AbsRel$\downarrow$ & $\delta_1\uparrow$ & AbsRel$\downarrow$ & $\delta_1\uparrow$ \\",
         r"\midrule",
         r"Tiny (untrained) & -- & -- & 0.100 & 0.900 & -- \\",
-        r"Tiny\_trained \& FT & \textbf{0.500} & \textbf{0.300} & \textbf{0.812} {\scriptsize[0.750, 0.875]} & \textbf{0.100} & \textbf{0.656} \\",
+        r"Tiny\_trained \& FT & \textbf{0.500} & \textbf{0.300} & \textbf{0.812} {\scriptsize[0.750, 0.875]}"
+        r" & \textbf{0.100} & \textbf{0.656} \\",
         r"Constant (train median) & 0.250 & 0.500 & \textbf{0.812} & 0.250 & 0.531 \\",
         r"zzz\_other & -- & -- & 0.000 & 2.000 & -- \\",
         r"\bottomrule",

@@ -85,7 +85,9 @@ def test_object_exact():
 
 
 def test_correspondence_exact():
-    tgt = lambda v: {"kind": "point", "value": v, "scale": 1000, "query": [0, 0], "image_size_2": [200, 100]}
+    def tgt(v):
+        return {"kind": "point", "value": v, "scale": 1000, "query": [0, 0], "image_size_2": [200, 100]}
+
     lines = [_line("p", 0, "The corresponding pixel is (105, 100)", tgt([100, 100])),
              _line("p", 1, "(530, 540)", tgt([500, 500])),
              _line("p", 2, "no idea", tgt([0, 0]))]
@@ -181,7 +183,7 @@ def test_cli(tmp_path):
 
 def _qa_record(rid, targets):
     msgs = []
-    for t, tgt in enumerate(targets):
+    for t in range(len(targets)):
         content = ([{"type": "image"}] if t == 0 else []) + [{"type": "text", "text": f"q{t}"}]
         msgs += [{"role": "user", "content": content}, {"role": "assistant", "content": "x"}]
     return {"id": rid, "images": ["a.png"], "messages": msgs, "meta": {"targets": targets}}

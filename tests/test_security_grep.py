@@ -66,7 +66,8 @@ def test_no_unrestricted_unpickling():
 
 # ----------------------------------------------------------------------------- 2: credentials
 def test_urls_opened_only_through_the_origin_checking_opener():
-    pat = re.compile(r"\burlopen\(|\bbuild_opener\(|\brequests\.(get|post|Session)\b|\bhttpx\.|\bhttp\.client\.HTTPS?Connection\(")
+    pat = re.compile(r"\burlopen\(|\bbuild_opener\(|\brequests\.(get|post|Session)\b|\bhttpx\."
+                     r"|\bhttp\.client\.HTTPS?Connection\(")
     hits = [(p, i, ln.strip()) for p in FILES for i, ln in enumerate(_text(p).splitlines(), 1) if pat.search(ln)]
     assert [(_rel(p), ln) for p, _, ln in hits] == [
         ("src/vlm3/download.py", "_OPENER = urllib.request.build_opener(_OriginRedirect)")]

@@ -1,6 +1,7 @@
 """Training samples as evaluated: `split_turns` (train --single-turn) and object answers that name
 regions as "Region [i]" (tasks.object.answer_regions: index)."""
 
+import numpy as np
 import pytest
 
 from vlm3.predict import questions
@@ -8,8 +9,6 @@ from vlm3.qa import templates as T
 from vlm3.qa.parse import parse, resolve_choice
 from vlm3.qa.pose import pose_turns
 from vlm3.train.data import split_turns
-
-import numpy as np
 
 
 def _pose_record():
@@ -74,5 +73,5 @@ def test_rule_passes_every_trainer_switch():
     from vlm3.train.trainer import SWITCHES
 
     src = (Path(__file__).parents[1] / "rules" / "common.smk").read_text()
-    m = re.search(r"^TRAIN_SWITCH_KEYS = (\(.*?\))$", src, re.M)
+    m = re.search(r"^TRAIN_SWITCH_KEYS = (\(.*?\))$", src, re.M | re.S)
     assert m and ast.literal_eval(m.group(1)) == SWITCHES

@@ -9,8 +9,7 @@ from hypothesis import strategies as st
 
 from vlm3.synthetic import raycast
 from vlm3.synthetic.raycast import render
-from vlm3.synthetic.scene import (Camera, Obj, Room, Scene, SyntheticParams, look_at,
-                                  sample_cameras, sample_scene)
+from vlm3.synthetic.scene import Camera, Obj, Room, Scene, SyntheticParams, look_at, sample_cameras, sample_scene
 from vlm3.synthetic.textures import PALETTE, random_texture
 from vlm3.utils import rng_for
 

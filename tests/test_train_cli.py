@@ -8,8 +8,8 @@ import math
 
 import pytest
 import yaml
-
 from _tiny import build_tiny
+
 from vlm3.train.__main__ import parse_config
 from vlm3.train.trainer import TrainConfig, train
 

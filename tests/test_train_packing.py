@@ -17,14 +17,14 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-
 from _tiny import build_tiny
-from vlm3.train import hub, trainer as trainer_mod
+
+from vlm3.train import hub
+from vlm3.train import trainer as trainer_mod
 from vlm3.train.__main__ import parse_config
 from vlm3.train.data import QACollator
 from vlm3.train.packing import PACKED_SDPA
 from vlm3.train.trainer import TrainConfig, batch_settings, load_model, train, training_arguments
-
 
 STEPS = 12
 

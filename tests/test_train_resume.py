@@ -11,10 +11,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from _tiny import build_tiny
-from vlm3.train.trainer import SIGTERM_EXIT, checkpoint_missing, last_complete_checkpoint
 
+from vlm3.train.trainer import SIGTERM_EXIT, checkpoint_missing, last_complete_checkpoint
 
 STEPS = 24
 
@@ -146,11 +145,10 @@ def test_resume_after_optimizer_lost_is_bitwise_identical(setup, reference):
 def test_state_of_other_settings_is_not_resumed(setup, reference, caplog):
     """Issue 17 defect 4: a rerun with another lr must not resume (and return) the old run's state."""
     import json
+    import logging
     import shutil
 
-    import logging
-
-    from vlm3.train.trainer import FINGERPRINT, check_state, run_fingerprint, TrainConfig
+    from vlm3.train.trainer import FINGERPRINT, TrainConfig, check_state, run_fingerprint
 
     d = setup
     shutil.copytree(reference / "trainer_state", d / "stale_state")

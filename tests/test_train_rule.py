@@ -11,11 +11,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from _dryrun import PAPER, dry_run, dry_run_env, workdir
 
 ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("_paper_config_tests", ROOT / "tests" / "test_paper_config.py")
-_pc = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_pc)
 
 GPU_RUN = {"task": "depth", "max_steps": 10, "lr": 1.0e-3, "batch_size": 4, "grad_accum": 2, "global_batch": 16,
            "gpus": 2, "nodes": 1, "packing": True, "freeze_vision": False, "gradient_checkpointing": True,
@@ -42,10 +40,10 @@ def dry(tmp_path_factory):
     cfg["runs"]["cpu-depth"] = CPU_RUN
     cfg["runs"]["gpu2-depth"] = {**GPU_RUN, "gpus": 16, "nodes": 2, "global_batch": 128}
     (tmp / "gpu.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
-    wd = _pc._workdir(tmp)
-    return _pc._dry_run(["-c2", "--configfile", str(tmp / "gpu.yaml"), "--forcerun", "train", "--",
+    wd = workdir(tmp)
+    return dry_run(["-c2", "--configfile", str(tmp / "gpu.yaml"), "--forcerun", "train", "--",
                          "results/checkpoints/cpu-depth", "results/checkpoints/gpu-depth",
-                         "results/checkpoints/gpu2-depth"], wd, _pc._env(tmp))
+                         "results/checkpoints/gpu2-depth"], wd, dry_run_env(tmp))
 
 
 def test_cpu_run_is_unchanged(dry):
@@ -88,8 +86,8 @@ def test_the_launcher_accepts_the_rule_command(dry):
 
 
 def test_paper_runs_launch_packed_bf16_and_hub_models_get_auto_processor(tmp_path):
-    out = _pc._dry_run(["--configfile", str(_pc.PAPER), "--", "results/tables/depth.tex"], _pc._workdir(tmp_path),
-                       _pc._env(tmp_path))
+    out = dry_run(["--configfile", str(PAPER), "--", "results/tables/depth.tex"], workdir(tmp_path),
+                       dry_run_env(tmp_path))
     cmd = _shell(out, "paper-depth")
     assert cmd.startswith("exec srun --overlap --nodes=4 --ntasks-per-node=1 --kill-on-bad-exit=1 python -m "
                           "vlm3.train.launch -- python -m vlm3.train --model Qwen/Qwen3-VL-4B-Instruct ")
@@ -102,11 +100,11 @@ def test_paper_runs_launch_packed_bf16_and_hub_models_get_auto_processor(tmp_pat
 
 
 def test_predict_jobs_declare_gpus_and_launch_one_process_per_gpu(tmp_path):
-    cfg = yaml.safe_load(_pc.PAPER.read_text())
+    cfg = yaml.safe_load(PAPER.read_text())
     cfg["predict"]["gpus"] = 4
     (tmp_path / "p.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
-    out = _pc._dry_run(["--configfile", str(tmp_path / "p.yaml"), "--", "results/tables/depth.tex"],
-                       _pc._workdir(tmp_path), _pc._env(tmp_path))
+    out = dry_run(["--configfile", str(tmp_path / "p.yaml"), "--", "results/tables/depth.tex"],
+                       workdir(tmp_path), dry_run_env(tmp_path))
     lines = re.findall(r"Shell command: (.*python -m vlm3\.predict .*)", out)
     assert lines and all(ln.startswith("python -m vlm3.train.launch --gpus-per-node 4 -- python -m "
                                                "vlm3.predict ") for ln in lines)
@@ -126,10 +124,10 @@ def test_paper_runs_pass_every_recipe_key_to_the_trainer(tmp_path):
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
     product = parse_config(["--model", "m", "--data", "d", "--out", "o", *bench.PRODUCT_FLAGS])
-    paper = yaml.safe_load(_pc.PAPER.read_text())
-    out = _pc._dry_run(["--configfile", str(_pc.PAPER), "--forcerun", "train", "--",
-                        *[f"results/checkpoints/{run}" for run in paper["runs"]]], _pc._workdir(tmp_path),
-                       _pc._env(tmp_path))
+    paper = yaml.safe_load(PAPER.read_text())
+    out = dry_run(["--configfile", str(PAPER), "--forcerun", "train", "--",
+                        *[f"results/checkpoints/{run}" for run in paper["runs"]]], workdir(tmp_path),
+                       dry_run_env(tmp_path))
     keys = {f.name for f in dataclasses.fields(TrainConfig)}
     for run, r in paper["runs"].items():
         cmd = _shell(out, run).split(" > ")[0].split()

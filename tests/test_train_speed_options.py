@@ -10,9 +10,9 @@ import hashlib
 from pathlib import Path
 
 import pytest
+from _tiny import build_tiny
 from safetensors.torch import load_file
 
-from _tiny import build_tiny
 from vlm3.train import trainer as trainer_mod
 from vlm3.train.__main__ import parse_config
 from vlm3.train.fsdp import causal_lm_loss_sum

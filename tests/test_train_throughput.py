@@ -6,12 +6,13 @@ from __future__ import annotations
 import csv
 
 import pytest
-
 from _tiny import build_tiny
+
 from vlm3.model.processor import load_processor
 from vlm3.train.data import QACollator, read_qa
 from vlm3.train.throughput import COLUMNS
 from vlm3.train.trainer import TrainConfig, train
+
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):

@@ -1,4 +1,5 @@
-"""Load and validate a workflow config against config/schema.yaml with errors that name the key.
+"""Load and validate a workflow config against the schema shipped with the package
+(src/vlm3/schemas/config.schema.yaml) with errors that name the key.
 
     python -m vlm3.config --merge config/config.yaml config/ablation_focal.yaml --out results/config.yaml
 
@@ -17,7 +18,7 @@ import yaml
 
 from vlm3.utils import atomic_path, load_mapping
 
-SCHEMA = Path(__file__).resolve().parents[2] / "config" / "schema.yaml"
+SCHEMA = Path(__file__).resolve().parent / "schemas" / "config.schema.yaml"  # package data
 
 
 class ConfigError(ValueError):
@@ -107,6 +108,23 @@ def load(path: str | Path) -> dict:
     with open(path) as f:
         cfg = yaml.safe_load(f)
     return validate(cfg, source=str(path))
+
+
+def models_for(config: dict, task: str, kinds: set[str] | None = None) -> list[str]:
+    """The configured models that answer `task`, in config order: the one definition behind the
+    workflow's jobs (rules/common.smk), the paper tables and figures and the claims audit. A model
+    answers every task unless its `tasks` list leaves `task` out or, of kind hub, its per-task `hub`
+    mapping names no checkpoint for it. `kinds` keeps only the models of those kinds."""
+    out = []
+    for name, m in (config.get("models") or {}).items():
+        if kinds and m.get("kind") not in kinds:
+            continue
+        if "tasks" in m and task not in m["tasks"]:
+            continue
+        if m.get("kind") == "hub" and isinstance(m.get("hub"), dict) and task not in m["hub"]:
+            continue
+        out.append(name)
+    return out
 
 
 def merge(base: dict, over: dict) -> dict:

@@ -2,7 +2,7 @@
 
     python -m vlm3.download --dataset NAME --registry config/datasets.yaml --out data/raw/NAME
 
-For every file of the registry entry (config/datasets.yaml, schema config/datasets.schema.json):
+For every file of the registry entry (config/datasets.yaml, schema vlm3/schemas/datasets.schema.json):
 - `urls` given: download to `<out>/<name>.part`, resuming with an HTTP Range request when a
   `.part` already exists. A body shorter than its Content-Length (or the registry's `size`) is a
   dropped connection: the `.part` is kept and resumed, a few times while it makes progress, and
@@ -62,7 +62,7 @@ from vlm3.utils import atomic_path, load_mapping
 
 log = logging.getLogger("vlm3.download")
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "config" / "datasets.schema.json"
+SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "datasets.schema.json"  # package data
 CHUNK = 1 << 20
 _PLACEHOLDER = re.compile(r"\{([A-Z][A-Z0-9_]*)\}")
 RETRIES = 5  # resumes of a dropped download while each one makes progress

@@ -51,7 +51,7 @@ def run_stage(main: Callable[[list[str]], object], stage: str, argv: list[str] |
         rc = main(argv)
     except (KeyboardInterrupt, SystemExit):
         raise
-    except Exception as e:  # noqa: BLE001 - the one place that turns errors into a message
+    except Exception as e:  # the one place that turns errors into a message
         if debug:
             raise
         _close_progress_bars()

@@ -21,7 +21,6 @@ import argparse
 import inspect
 import json
 import logging
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -78,12 +77,6 @@ def arrow_table(df: pd.DataFrame, contract: pa.Schema, where: str) -> pa.Table:
         except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError) as e:
             raise ValueError(f"{where}: column {f.name!r} does not convert to {f.type} ({e})") from None
     return pa.Table.from_arrays(columns, schema=pa.schema(fields))
-
-
-def write_parquet(df: pd.DataFrame, contract: pa.Schema, path: str | Path, where: str) -> None:
-    table = arrow_table(df.reset_index(drop=True), contract, where)
-    with atomic_path(path) as tmp:
-        pq.write_table(table, tmp)
 
 
 def parse_option(spec: str) -> tuple[str, object]:

@@ -2,7 +2,7 @@
 
     python -m vlm3.predict --model results/checkpoints/tiny-depth \
         --qa results/qa/depth/synthetic/test.jsonl \
-        --out results/predictions/tiny-depth/depth/synthetic_test.jsonl --batch-size 16 --max-new-tokens 16
+        --out results/predictions/tiny-depth/depth/synthetic_test.jsonl --batch-size 16 --max-new-tokens 8
 
 Each user turn of a record is asked as its own single-turn conversation: all the record's images
 followed by that turn's question text (docs/CONTRACTS.md, "Evaluation asks each turn as its own
@@ -10,7 +10,8 @@ single-turn conversation"), decoded greedily, so the output is deterministic. By
 record's images are encoded and its prompt prefix prefilled once for all its questions
 (`vlm3.shared_prefix`, the same text as asking one at a time: tests/test_predict_shared.py);
 `--plain` asks every question as its own full prompt (left-padded batches through `generate`).
-`--batch-size` counts questions decoded together. One output line per question, in input order:
+`--batch-size` counts questions decoded together and `--max-new-tokens` caps each answer (defaults:
+`BATCH_SIZE`, `MAX_NEW_TOKENS` below). One output line per question, in input order:
 `{"id", "turn", "question", "prediction" (raw decoded text, stripped), "target" (meta.targets[turn])}`.
 
 Resumable and data-parallel (`vlm3.predict_files`): rows are appended and flushed group by group to
@@ -45,6 +46,11 @@ from vlm3.train.hub import auto_processor as load_auto_processor
 from vlm3.train.hub import model_source
 
 log = logging.getLogger(__name__)
+
+# The defaults of the predict settings, stated only here: the workflow passes --batch-size and
+# --max-new-tokens only where the config's predict section sets them (rules/common.smk predict_sizes).
+BATCH_SIZE = 16
+MAX_NEW_TOKENS = 32
 
 
 def questions(records: list[dict]) -> list[dict]:
@@ -85,8 +91,8 @@ def _plain(model, processor, records, qs, load, batch_size, max_new_tokens, min_
         yield {i: a.strip() for i, a in zip(idx, answers)}
 
 
-def answers(model, processor, records: list[dict], qs: list[dict], batch_size: int = 16,
-            max_new_tokens: int = 16, image_root: str | Path = ".", plain: bool = False,
+def answers(model, processor, records: list[dict], qs: list[dict], batch_size: int = BATCH_SIZE,
+            max_new_tokens: int = MAX_NEW_TOKENS, image_root: str | Path = ".", plain: bool = False,
             min_new_tokens: int = 0):
     """Yield {index into qs: answer text} batch by batch (in no fixed order), shared-prefix or plain."""
     if batch_size < 1:
@@ -112,7 +118,8 @@ def row(q: dict, prediction: str) -> dict:
             "target": q["target"]}
 
 
-def predict(model, processor, records: list[dict], batch_size: int = 16, max_new_tokens: int = 16,
+def predict(model, processor, records: list[dict], batch_size: int = BATCH_SIZE,
+            max_new_tokens: int = MAX_NEW_TOKENS,
             image_root: str | Path = ".", plain: bool = False, min_new_tokens: int = 0) -> list[dict]:
     """Answer every question greedily; returns the output rows in input order."""
     qs = questions(records)
@@ -137,8 +144,8 @@ def _dist():
 
 
 def run(model, processor, records: list[dict], out: str | Path, fp: dict, rank: int = 0, world: int = 1,
-        batch_size: int = 16, max_new_tokens: int = 16, image_root: str | Path = ".", plain: bool = False,
-        min_new_tokens: int = 0) -> int:
+        batch_size: int = BATCH_SIZE, max_new_tokens: int = MAX_NEW_TOKENS, image_root: str | Path = ".",
+        plain: bool = False, min_new_tokens: int = 0) -> int:
     """This rank's share of the questions (records r with r % world == rank) not yet in a shard of
     `out`, appended to its shard group by group; then (after all ranks) rank 0 merges the shards
     into `out` in input order. Returns the number of questions this rank answered now."""
@@ -170,8 +177,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--model", required=True, help="save_pretrained folder or hub id (org/name)")
     ap.add_argument("--qa", required=True, help="QA jsonl (results/qa/{task}/{dataset}/{split}.jsonl)")
     ap.add_argument("--out", required=True, help="predictions jsonl")
-    ap.add_argument("--batch-size", type=int, default=16, help="questions decoded together")
-    ap.add_argument("--max-new-tokens", type=int, default=16)
+    ap.add_argument("--batch-size", type=int, default=BATCH_SIZE, help="questions decoded together")
+    ap.add_argument("--max-new-tokens", type=int, default=MAX_NEW_TOKENS, help="generation cap per answer")
     ap.add_argument("--image-root", default=".", help="base of relative image paths")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     ap.add_argument("--auto-processor", action="store_true", help="use AutoProcessor (released checkpoints)")

@@ -46,8 +46,8 @@ from vlm3.datasets import PAIR_COLUMNS, validate_index
 from vlm3.geometry import make_K, plan_unify_focal, source_to_unified, sparse_depth_map, unify_focal
 from vlm3.geometry.focal import unified_to_source
 from vlm3.io.depth import is_sparse, read_depth
-from vlm3.staging import replace_dir, stage_dir
 from vlm3.io.image import encode_png, read_image
+from vlm3.staging import replace_dir, stage_dir
 
 log = logging.getLogger("vlm3.resize")
 _EDGE_SAMPLES = 16
@@ -82,7 +82,8 @@ def _move_box(box, plan, w_new: int, h_new: int) -> list[float]:
     if len(q) == 0:
         raise ValueError(f"box {list(box)} cannot be mapped through the undistortion")
     lo, hi = q.min(axis=0), q.max(axis=0)
-    lo = np.clip(lo, 0, [w_new - 1, h_new - 1]); hi = np.clip(hi, 0, [w_new - 1, h_new - 1])
+    lo = np.clip(lo, 0, [w_new - 1, h_new - 1])
+    hi = np.clip(hi, 0, [w_new - 1, h_new - 1])
     return [round(float(v), 3) for v in (lo[0], lo[1], hi[0], hi[1])]
 
 
@@ -97,7 +98,8 @@ def _resample_nearest(arr: np.ndarray, plan) -> np.ndarray:
     u, v = np.meshgrid(np.arange(plan.width_new, dtype=np.float64), np.arange(plan.height_new, dtype=np.float64))
     src = unified_to_source(np.stack([u.ravel(), v.ravel()], 1), plan)
     with np.errstate(invalid="ignore"):
-        ix = np.floor(src[:, 0] + 0.5); iy = np.floor(src[:, 1] + 0.5)
+        ix = np.floor(src[:, 0] + 0.5)
+        iy = np.floor(src[:, 1] + 0.5)
     inside = np.isfinite(ix) & np.isfinite(iy) & (ix >= 0) & (ix < arr.shape[1]) & (iy >= 0) & (iy < arr.shape[0])
     out = np.zeros(plan.height_new * plan.width_new, arr.dtype)
     out[inside] = arr[iy[inside].astype(np.int64), ix[inside].astype(np.int64)]
@@ -278,7 +280,6 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--target-focal", type=_target, default=1000.0,
                    help="fx = fy after resizing, px; `none` keeps each camera's own fx (undistort only)")
     p.add_argument("--workers", type=int, default=1, help="processes (output does not depend on it)")
-    p.add_argument("--seed", type=int, default=0, help="accepted for uniformity; the stage has no randomness")
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     if not Path(a.calib).is_file():

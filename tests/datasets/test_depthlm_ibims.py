@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import vlm3.datasets.readers  # noqa: F401  (registers the dataset readers)
 from vlm3.datasets import load_index
 from vlm3.geometry.depth import sparse_depth_map
 from vlm3.io.depth import is_sparse, read_depth
-import vlm3.datasets.readers  # noqa: F401  (registers the dataset readers)
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "ibims1-depthlm"
 

@@ -8,11 +8,10 @@ import io
 import json
 import threading
 import zipfile
-from pathlib import Path
 
 import pytest
-
 from _toy_registry import toy_registry
+
 from vlm3 import download as dl
 
 PAYLOAD = bytes(range(256)) * 4000  # 1 024 000 bytes, several read chunks
@@ -36,7 +35,7 @@ class RangeHandler(http.server.BaseHTTPRequestHandler):
     files: dict[str, bytes] = {}
     log: list[tuple[str, str | None, str | None]] = []
 
-    def do_GET(self):  # noqa: N802 (http.server API)
+    def do_GET(self):  # name fixed by the http.server API
         path = self.path.split("?")[0]
         self.log.append((self.path, self.headers.get("Range"), self.headers.get("Authorization")))
         if path.startswith("/secret") and self.headers.get("Authorization") is None:

@@ -15,11 +15,10 @@ import io
 import json
 import threading
 import zipfile
-from pathlib import Path
 
 import pytest
-
 from _toy_registry import toy_registry
+
 from vlm3 import download as dl
 from vlm3 import pins
 
@@ -42,7 +41,7 @@ ZIP = _zip_bytes()
 class Handler(http.server.BaseHTTPRequestHandler):
     """Routes of one server (set per instance through `server.routes`); logs every request."""
 
-    def do_GET(self):  # noqa: N802 (http.server API)
+    def do_GET(self):  # name fixed by the http.server API
         srv = self.server
         srv.log.append((self.path, self.headers.get("Range"), self.headers.get("Authorization")))
         route = srv.routes.get(self.path.split("?")[0])

@@ -68,6 +68,6 @@ def test_schema_rejects_bad_entries(tmp_path):
 def test_loader_types_are_registered(reg):
     from vlm3.datasets import get_loader
 
-    for n, e in reg["datasets"].items():
+    for e in reg["datasets"].values():
         if e["loader"]:
             get_loader(e["loader"])  # raises ValueError for an unknown type

@@ -11,9 +11,9 @@ import OpenEXR
 import pytest
 from PIL import Image
 
+import vlm3.datasets.readers  # noqa: F401
 from vlm3.datasets import load_index
 from vlm3.io.depth import read_depth
-import vlm3.datasets.readers  # noqa: F401
 
 
 def _img(p: Path, w=8, h=6):

@@ -598,7 +598,7 @@ def _report(edit=None, extra=()):
         if edit:
             edit(m, d)
         out = d / "tables"
-        return Run("vlm3.report", ["--metrics", str(m), "--out", str(out), "--tasks", "depth",
+        return Run("vlm3.report.tables", ["--metrics", str(m), "--out", str(out), "--tasks", "depth",
                                    *(a.replace("{d}", str(d)) for a in extra)],
                    [out / "depth.tex", out / "depth.csv"])
     return build
@@ -619,7 +619,7 @@ REPORT = [
     Case("report-config-bad-yaml", "report", "--config is not valid YAML", "error", ("{d}/cfg.yaml", "YAML"),
          _report(lambda m, d: (d / "cfg.yaml").write_text("models: [\n"), extra=("--config", "{d}/cfg.yaml"))),
     Case("report-metrics-missing", "report", "--metrics names a path that does not exist", "error",
-         ("{d}/none",), lambda w, d: Run("vlm3.report", ["--metrics", str(d / "none"), "--out", str(d / "t")],
+         ("{d}/none",), lambda w, d: Run("vlm3.report.tables", ["--metrics", str(d / "none"), "--out", str(d / "t")],
                                          [d / "t"])),
 ]
 

@@ -53,6 +53,8 @@ def _predictions(qa: Path, out: Path, answer) -> Path:
 
 
 def build_world(root: Path) -> World:
+    import sys
+
     from vlm3.calibrate.__main__ import main as calibrate
     from vlm3.index import main as index
     from vlm3.qa.build import main as qa_build
@@ -60,8 +62,6 @@ def build_world(root: Path) -> World:
     from vlm3.score import main as score
     from vlm3.synthetic.generate import generate_split
     from vlm3.synthetic.scene import SyntheticParams
-
-    import sys
     sys.path.insert(0, str(ROOT / "tests"))
     from _tiny import build_micro
 

@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import clone_head, run, write_quick_config
 
 pytestmark = pytest.mark.slow

@@ -18,7 +18,6 @@ import os
 import re
 import shutil
 import subprocess
-import textwrap
 import time
 from collections import Counter
 from datetime import datetime
@@ -26,7 +25,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import run
 
 pytestmark = [pytest.mark.slow, pytest.mark.slurm]

@@ -20,9 +20,9 @@ from collections import Counter
 
 import numpy as np
 
+from vlm3.baselines.records import query_point, question_boxes, questions
 from vlm3.geometry.pose import translation_direction
 from vlm3.qa import templates as T
-from vlm3.baselines.records import query_point, question_boxes, questions
 
 log = logging.getLogger("vlm3.baselines.constant")
 

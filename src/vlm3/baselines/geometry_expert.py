@@ -64,7 +64,8 @@ def sift_matches(img1: np.ndarray, img2: np.ndarray, ratio: float = RATIO,
 def fundamental_inliers(pts1: np.ndarray, pts2: np.ndarray, seed: int = 0,
                         thresh: float = RANSAC_PX) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Robust fundamental matrix (OpenCV USAC MAGSAC++, i.e. RANSAC with local optimisation and
-    final polishing; plain cv2.FM_RANSAC stops at an unrefined minimal-sample model); returns (inlier pts1, inlier pts2, F or None).
+    final polishing; plain cv2.FM_RANSAC stops at an unrefined minimal-sample model); returns
+    (inlier pts1, inlier pts2, F or None).
 
     With fewer than 8 matches no F is fitted and every match is kept as is.
     """
@@ -116,7 +117,8 @@ def transfer_point(q: np.ndarray, pts1: np.ndarray, pts2: np.ndarray, F: np.ndar
 
 def relative_pose(pts1: np.ndarray, pts2: np.ndarray, K1: np.ndarray, K2: np.ndarray,
                   seed: int = 0, thresh: float = RANSAC_PX) -> tuple[np.ndarray, np.ndarray] | None:
-    """Essential matrix (USAC MAGSAC++: plain RANSAC left 2 degrees of error on exact data) + cheirality check -> (R_12, unit t_12) or None (< 5 matches).
+    """Essential matrix (USAC MAGSAC++: plain RANSAC left 2 degrees of error on exact data) + cheirality
+    check -> (R_12, unit t_12) or None (< 5 matches).
 
     The two views may have different K (different principal points after focal unification), so
     points are first normalised with their own K and E is fitted with an identity camera; the

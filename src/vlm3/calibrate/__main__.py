@@ -76,7 +76,8 @@ def calibrate_index(df: pd.DataFrame, providers: list[Calibrator], cache: CalibC
             raise ValueError(f"{where}: no calibration provider ({', '.join(p.name for p in providers)}) "
                              f"could calibrate image {row['image_id']!r} ({path}); add a provider or "
                              f"--fallback-fov")
-        fx.append(got.fx); fy.append(got.fy); cx.append(got.cx); cy.append(got.cy); src.append(name)
+        for col, value in zip((fx, fy, cx, cy, src), (got.fx, got.fy, got.cx, got.cy, name)):
+            col.append(value)
     out["fx"] = np.array(fx, dtype=np.float64)
     out["fy"] = np.array(fy, dtype=np.float64)
     out["cx"] = np.array(cx, dtype=np.float64)

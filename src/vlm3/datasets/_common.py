@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -181,7 +180,8 @@ def scene_pairs(images: pd.DataFrame, depth_of, min_covisibility: float, max_pai
     """Ordered pairs (i != j) inside each scene with covisibility computed from depth and poses.
 
     `depth_of(row) -> (H, W) z-depth` reads a row's depth; only every `stride`-th pixel is kept
-    (view-2 occlusion tests use that grid too). Pairs below `min_covisibility` are dropped; then at most `max_pairs_per_scene` are drawn per scene with rng_for(seed, scene).
+    (view-2 occlusion tests use that grid too). Pairs below `min_covisibility` are dropped; then at most
+    `max_pairs_per_scene` are drawn per scene with rng_for(seed, scene).
     """
     from vlm3.utils import rng_for
 
@@ -211,10 +211,3 @@ def scene_pairs(images: pd.DataFrame, depth_of, min_covisibility: float, max_pai
         out.extend(cand)
     return pairs_frame(out)
 
-
-def finite_or_nan(v) -> float:
-    try:
-        v = float(v)
-    except (TypeError, ValueError):
-        return NAN
-    return v if math.isfinite(v) else NAN

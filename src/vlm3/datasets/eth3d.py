@@ -19,8 +19,16 @@ from pathlib import Path
 import numpy as np
 
 from vlm3.datasets import register
-from vlm3.datasets._common import (COLMAP_PIXEL_SHIFT, frame, invert_rigid, read_colmap_cameras,
-                                   read_colmap_images, require, row, scene_pairs)
+from vlm3.datasets._common import (
+    COLMAP_PIXEL_SHIFT,
+    frame,
+    invert_rigid,
+    read_colmap_cameras,
+    read_colmap_images,
+    require,
+    row,
+    scene_pairs,
+)
 
 TRAINING_SCENES = ("courtyard", "delivery_area", "electro", "facade", "kicker", "meadow", "office",
                    "pipes", "playground", "relief", "relief_2", "terrace", "terrains")

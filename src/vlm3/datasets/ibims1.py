@@ -3,10 +3,10 @@
 Layout: rgb/<name>.png (640x480), depth/<name>.png (uint16, m = v * 50 / 65535, 0 = missing),
 mask_invalid/<name>.png and mask_transp/<name>.png (1-bit, nonzero = valid), calib/<name>.txt.
 Depth is camera z. Rows use the `ibims_masked` reader (vlm3.datasets.readers): depth with both
-masks applied, 0 invalid; a missing mask PNG is an error (index and reader). With the .mat release beside it (ibims1_core_mat/<name>.mat:
-loadmat(f)['data'][key][0][0], keys rgb, depth, calib, mask_invalid, mask_transp), the .mat's
-calib (stored transposed) is read too and must agree with calib/<name>.txt; `depth_source="mat"`
-points depth at the .mat instead (`ibims_mat` reader: depth * mask_invalid * mask_transp).
+masks applied, 0 invalid; a missing mask PNG is an error (index and reader). With the .mat release
+beside it (ibims1_core_mat/<name>.mat: loadmat(f)['data'][key][0][0], keys rgb, depth, calib,
+mask_invalid, mask_transp), the .mat's calib (stored transposed) is read too and must agree with
+calib/<name>.txt; `depth_source="mat"` points depth at the .mat instead (`ibims_mat` reader: depth * mask_invalid * mask_transp).
 
 Intrinsics: calib/<name>.txt holds "fx,fy,cx,cy" (or a 3x3 matrix, possibly MATLAB-transposed as
 in the .mat's `calib`). The official evaluation script builds pixel grids with

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from vlm3.datasets import register
-from vlm3.datasets._common import frame, log, invert_rigid, quat_to_rot, require, row, rt_to_matrix
+from vlm3.datasets._common import frame, invert_rigid, log, quat_to_rot, require, row, rt_to_matrix
 from vlm3.datasets.readers import nuscenes_param
 
 TABLES = ("attribute", "calibrated_sensor", "category", "ego_pose", "instance", "log", "map",

@@ -25,9 +25,8 @@ F, C, SIZE = 320.0, 320.0, 640
 @register("tartanair")
 def load(raw: Path, split: str, camera: str = "lcam_front", pair_offsets: tuple[int, ...] = (1, 4, 8),
          covis_stride: int = 16, min_covisibility: float = 0.25):
-    from vlm3.io.depth import read_depth
-
     import vlm3.datasets.readers  # noqa: F401  (tartanair_depth reader)
+    from vlm3.io.depth import read_depth
 
     raw = Path(raw)
     trajs = sorted(p.parent for p in raw.glob(f"*/Data_*/*/pose_{camera}.txt"))

@@ -48,9 +48,8 @@ def scene_rows(raw: Path, scene: str, depth_max: float) -> list[dict]:
     for fr in meta["frames"]:
         name = fr.get("frame_name") or Path(fr.get("image") or fr["file_path"]).stem
         where = f"{mp} frame {name!r}"
-        get = (lambda k: fr.get(k, meta.get(k)))
         try:
-            fx, fy, cx, cy, w, h = (get(k) for k in ("fl_x", "fl_y", "cx", "cy", "w", "h"))
+            fx, fy, cx, cy, w, h = (fr.get(k, meta.get(k)) for k in ("fl_x", "fl_y", "cx", "cy", "w", "h"))
             c2w = np.asarray(fr["transform_matrix"], dtype=np.float64)
         except KeyError as e:
             raise ValueError(f"{where}: missing {e}") from None
@@ -69,9 +68,8 @@ def scene_rows(raw: Path, scene: str, depth_max: float) -> list[dict]:
 
 
 def _depth(r: dict) -> np.ndarray:
-    from vlm3.io.depth import read_depth
-
     import vlm3.datasets.readers  # noqa: F401  (exr reader)
+    from vlm3.io.depth import read_depth
     return read_depth(r["depth_path"], r["depth_format"], shape=(r["height"], r["width"]))
 
 

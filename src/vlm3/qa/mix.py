@@ -16,7 +16,6 @@ import logging
 import math
 from pathlib import Path
 
-
 from vlm3.utils import atomic_path, read_text, rng_for
 
 log = logging.getLogger("vlm3.qa.mix")

@@ -4,14 +4,14 @@
 
 | kind | returns |
 |---|---|
-| depth, distance | metres (float); units m/meters/metres, cm, mm, km, ft/feet/foot, in/inch/inches are converted; no unit = metres |
+| depth, distance | metres (float); units m/meters/metres, cm, mm, km, ft/feet/foot, in/inch/inches converted; no unit = metres |
 | point | (x, y) ints, the last "(x, y)" pair in the text (floats are rounded) |
 | rotation_angle | degrees (float); "rad"/"radians" converted |
 | euler | (yaw, pitch, roll) degrees, labelled "Yaw=..., Pitch=..., Roll=..." or exactly 3 bare numbers |
 | direction | (words, (x, y, z)): the direction words in order and the last 3-vector |
 | clock | hour 1-12 ("3 o'clock", "three o'clock", or a lone number) |
 | yesno | bool: the earliest polarity word (yes/correct/true/indeed vs no/not/incorrect/false/wrong) |
-| choice | int region index ("Region [1]", "the second") or the 4-int box tuple of the first "bounding box region (...)"; map it with `resolve_choice` |
+| choice | int region index ("Region [1]", "the second") or the first "bounding box region (...)"'s 4 ints; see `resolve_choice` |
 
 Every parser first drops `<think>...</think>` and, when the text holds `<answer>...</answer>`, reads
 only the inside of the last one. Written by hand because no library parses free-form VLM answers;

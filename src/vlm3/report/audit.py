@@ -28,8 +28,15 @@ import logging
 import math
 from pathlib import Path
 
-from vlm3.report.claims import (Claims, SyntheticClaim, load_claims, models_matching, reproduced,
-                                same_as_checks, stated_mean_checks)
+from vlm3.report.claims import (
+    Claims,
+    SyntheticClaim,
+    load_claims,
+    models_matching,
+    reproduced,
+    same_as_checks,
+    stated_mean_checks,
+)
 from vlm3.report.paper_tables import load_config
 from vlm3.report.tables import load_metrics
 from vlm3.utils import atomic_path
@@ -84,7 +91,8 @@ def audit_paper_claims(claims: Claims, metrics: dict, config: dict) -> list[dict
             ok = judge(cl.value, cl.half_unit, r.value, r.lo, r.hi, col.rule, col.abs_tol)
             ci = [_f(r.lo), _f(r.hi)] if math.isfinite(r.lo) and math.isfinite(r.hi) else None
             rows.append({**base, "model": model, "reproduced": r.value, "ci95": ci,
-                         "diff": r.value - cl.value, "parsed_only": _f(r.parsed_only), "counts": r.counts, "verdict": "reproduced" if ok else "not reproduced",
+                         "diff": r.value - cl.value, "parsed_only": _f(r.parsed_only), "counts": r.counts,
+                         "verdict": "reproduced" if ok else "not reproduced",
                          "reason": "", "source": r.source})
     return rows
 

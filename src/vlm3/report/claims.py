@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-
+from vlm3.config import models_for
 from vlm3.utils import load_mapping
 
 TOLERANCE_RULES = ("printed", "ci_overlap")
@@ -356,14 +356,10 @@ def model_matches(matcher: dict, name: str, config: dict, task: str | None = Non
 
 
 def models_matching(matchers: list[dict], config: dict, task: str | None = None) -> list[str]:
-    """Config models (config order) matching any of `matchers`, restricted to those run on `task`."""
-    out = []
-    for name, m in (config.get("models") or {}).items():
-        if task and "tasks" in m and task not in m["tasks"]:
-            continue
-        if any(model_matches(mt, name, config, task) for mt in matchers):
-            out.append(name)
-    return out
+    """Config models (config order) matching any of `matchers`, restricted to those that answer
+    `task` (vlm3.config.models_for) when it is given."""
+    names = models_for(config, task) if task else list(config.get("models") or {})
+    return [name for name in names if any(model_matches(mt, name, config, task) for mt in matchers)]
 
 
 def bench_for(column: Column, task: str, config: dict) -> str | None:

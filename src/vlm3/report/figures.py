@@ -26,16 +26,16 @@ import matplotlib
 import matplotlib.ticker
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
-from vlm3 import metrics as M  # noqa: E402
-from vlm3 import score  # noqa: E402
-from vlm3.geometry.coords import denormalize_point  # noqa: E402
-from vlm3.io.image import read_image  # noqa: E402
-from vlm3.report.tables import model_labels, row_order  # noqa: E402
-from vlm3.utils import atomic_path, read_jsonl  # noqa: E402
+from vlm3 import metrics as M
+from vlm3 import score
+from vlm3.geometry.coords import denormalize_point
+from vlm3.io.image import read_image
+from vlm3.report.tables import model_labels, row_order
+from vlm3.utils import atomic_path, read_jsonl
 
 log = logging.getLogger("vlm3.report.figures")
 
@@ -220,7 +220,7 @@ def write_figures(predictions: str | Path, out: str | Path, qa: str | Path | Non
     if qa is not None:
         for model, benches in sorted(prediction_files(predictions, "correspondence").items()):
             label = labels.get(model, model)
-            for bench, path in sorted(benches.items())[:1]:
+            for _bench, path in sorted(benches.items())[:1]:
                 p = plot_correspondence(path, Path(qa), label, out / f"correspondence_{model}.png", n_pairs)
                 written += [p] if p else []
     if checkpoints is not None:

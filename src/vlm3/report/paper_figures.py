@@ -22,13 +22,14 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import pandas as pd
 
-from vlm3.report.claims import load_claims, reproduced  # noqa: E402
-from vlm3.report.paper_tables import load_config, task_models  # noqa: E402
-from vlm3.report.tables import load_metrics  # noqa: E402
-from vlm3.utils import atomic_path  # noqa: E402
+from vlm3.config import models_for
+from vlm3.report.claims import load_claims, reproduced
+from vlm3.report.paper_tables import load_config
+from vlm3.report.tables import load_metrics
+from vlm3.utils import atomic_path
 
 log = logging.getLogger("vlm3.report.paper_figures")
 DEFAULT_ROWS = ("VLM3-4B", "DepthLM-7B", "Qwen3-VL-4B")
@@ -42,7 +43,7 @@ def figure_bars(claims, metrics: dict, config: dict, rows=DEFAULT_ROWS, table: s
         raise ValueError(f"--rows: {unknown} are not rows of claims table {table!r} ({list(t.rows)})")
     cols = [c for c in t.columns if not c.mean_of]
     recs = []
-    models = task_models(config, t.task)
+    models = models_for(config, t.task)
     labels = {m: (config["models"][m] or {}).get("label", m) for m in models}
     for c in cols:
         for r in rows:

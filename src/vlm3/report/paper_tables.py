@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from vlm3.config import models_for
 from vlm3.report.claims import Claims, Table, load_claims, reproduced
 from vlm3.report.tables import load_metrics, tex_escape
 from vlm3.utils import atomic_path, load_mapping
@@ -41,11 +42,6 @@ def load_config(path: str | Path) -> dict:
     return cfg
 
 
-def task_models(config: dict, task: str) -> list[str]:
-    """Configured models that run `task` (config order), as the workflow's models_for does."""
-    return [n for n, m in config["models"].items() if "tasks" not in m or task in m["tasks"]]
-
-
 def table_rows(claims: Claims, t: Table, metrics: dict, config: dict) -> list[dict]:
     """Rows of a paper table: {label, kind, model, cells: {col: (number, printed)}}."""
     rows = []
@@ -53,7 +49,7 @@ def table_rows(claims: Claims, t: Table, metrics: dict, config: dict) -> list[di
         label = t.row_meta[row].get("setting", row)
         rows.append({"label": label, "kind": "reported", "model": row,
                      "cells": {k: (c.value, c.text) for k, c in cells.items()}})
-    for model in task_models(config, t.task):
+    for model in models_for(config, t.task):
         cells = {}
         for c in t.columns:
             r, _ = reproduced(claims, t.key, c.key, model, metrics, config)

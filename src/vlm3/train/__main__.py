@@ -22,7 +22,6 @@ import argparse
 import dataclasses
 import logging
 
-
 from vlm3.train.trainer import SWITCHES, TrainConfig, train
 from vlm3.utils import load_mapping
 

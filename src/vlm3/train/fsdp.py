@@ -5,12 +5,12 @@ Plug-in points for the trainer (`vlm3.train.trainer`), all independent of how it
   embedding, optional Liger kernels. Call before `accelerator.prepare`.
 - `batch_plan(global_batch, world_size, micro_batch)`: per-device batch and gradient accumulation
   that keep the *global* batch fixed whatever the number of GPUs.
-- `build_optimizer(model, lr, ...)` (AdamW, fused on CUDA) and `build_scheduler(opt, total_steps)`
-  (cosine with 10 % linear warm-up, the paper's schedule).
 - `causal_lm_loss_sum(model, batch)`: summed loss and token count with the LM head run only on
   labelled positions; `set_checkpoint_fraction(model, f)`: selective checkpointing;
   `compile_blocks(model)`: regional torch.compile (measured +20-30 % on H100, benchmarks/RESULTS.md).
-Gradient clipping is `accelerator.clip_grad_norm_(model.parameters(), max_grad_norm)` (paper: 0.02).
+The optimizer and schedule are the Trainer's (`TrainConfig.optim`, cosine; hand-built ones for the
+benchmarks are in benchmarks/optim.py). Gradient clipping is
+`accelerator.clip_grad_norm_(model.parameters(), max_grad_norm)` (paper: 0.02).
 """
 
 from __future__ import annotations
@@ -174,30 +174,3 @@ def batch_plan(global_batch: int, world_size: int, micro_batch: int) -> BatchPla
         log.info("micro-batch %d -> %d so that %d per device splits evenly", micro_batch, micro, per_device)
     return BatchPlan(global_batch, world_size, per_device, micro, per_device // micro)
 
-
-def build_optimizer(
-    model: nn.Module, lr: float, weight_decay: float = 0.0, betas: tuple[float, float] = (0.9, 0.999),
-    fused: bool | None = None,
-) -> torch.optim.AdamW:
-    """AdamW over the trainable parameters; `fused` defaults to True when they live on CUDA.
-    Weight decay skips biases and norm weights (1-D tensors)."""
-    params = [p for p in model.parameters() if p.requires_grad]
-    if not params:
-        raise ValueError("build_optimizer: the model has no trainable parameters")
-    if fused is None:
-        fused = all(p.device.type == "cuda" for p in params)
-    decay = [p for p in params if p.ndim >= 2]
-    no_decay = [p for p in params if p.ndim < 2]
-    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW([g for g in groups if g["params"]], lr=lr, betas=betas, fused=fused)
-
-
-def build_scheduler(optimizer: torch.optim.Optimizer, total_steps: int, warmup_ratio: float = 0.1):
-    """Cosine decay to 0 after a linear warm-up over `warmup_ratio` of the steps (paper: 0.1)."""
-    from transformers import get_cosine_schedule_with_warmup
-
-    if total_steps < 1:
-        raise ValueError(f"total_steps must be >= 1, got {total_steps}")
-    if not 0.0 <= warmup_ratio < 1.0:
-        raise ValueError(f"warmup_ratio must be in [0, 1), got {warmup_ratio}")
-    return get_cosine_schedule_with_warmup(optimizer, int(round(warmup_ratio * total_steps)), total_steps)

@@ -13,8 +13,8 @@ SLURM_GPUS_ON_NODE / SLURM_GPUS_PER_NODE ("8" or "h100:8") for GPUs per node, an
 localhost, all visible GPUs and a free port from the OS (so several runs a workflow starts at once
 on one machine, e.g. the four runs of config/replica.yaml, don't collide on 29500).
 
-Sharding: one node -> `config/accelerate/fsdp_single_node.yaml` (FSDP2 full shard); several nodes
--> `config/accelerate/fsdp_hybrid.yaml` (FSDP2 HSDP: shard within a node, replicate across nodes,
+Sharding: one node -> `vlm3/train/accelerate/fsdp_single_node.yaml` (FSDP2 full shard); several nodes
+-> `vlm3/train/accelerate/fsdp_hybrid.yaml` (FSDP2 HSDP: shard within a node, replicate across nodes,
 sizes passed as --parallelism_config_dp_{replicate,shard}_size). `--cpu`: `torchrun` with
 --gpus-per-node CPU processes (gloo), for tests and laptops.
 
@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 log = logging.getLogger(__name__)
-CONFIG_DIR = Path(__file__).resolve().parents[3] / "config" / "accelerate"
+CONFIG_DIR = Path(__file__).resolve().parent / "accelerate"  # package data
 
 
 @dataclass(frozen=True)

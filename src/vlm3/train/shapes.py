@@ -14,8 +14,6 @@ rest is ignored, as in answer-only fine-tuning.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 from transformers import Qwen3VLConfig
@@ -71,16 +69,6 @@ def tiny_qwen3vl_config(attn_implementation: str = "sdpa", vocab_size: int = 300
     return cfg
 
 
-def image_grid(height: int, width: int, patch_size: int = 16, merge: int = 2) -> tuple[int, int, int]:
-    """(t, h, w) patch grid of Qwen's processor for one image (smart_resize to a multiple of
-    patch*merge, rounding to nearest; pixel limits are not reached at these sizes). 1000x750 at
-    patch 16 -> (1, 46, 62): 2852 patches, 713 merged visual tokens."""
-    f = patch_size * merge
-    h = max(f, round(height / f) * f)
-    w = max(f, round(width / f) * f)
-    return (1, h // patch_size, w // patch_size)
-
-
 def synthetic_sample(
     config: Qwen3VLConfig, seed: int, key: str, grid: tuple[int, int, int], n_turns: int = 10,
     question_tokens: int = 28, answer_tokens: int = 12,
@@ -112,16 +100,3 @@ def synthetic_sample(
         "image_grid_thw": torch.tensor([grid], dtype=torch.long),
     }
 
-
-def param_count(config: Qwen3VLConfig) -> int:
-    """Parameters of Qwen3VLForConditionalGeneration for `config` (tied head counted once), built
-    on the meta device so nothing is allocated."""
-    from transformers import Qwen3VLForConditionalGeneration
-
-    with torch.device("meta"):
-        m = Qwen3VLForConditionalGeneration(config)
-    return sum(p.numel() for p in m.parameters())
-
-
-def round_up(x: int, k: int) -> int:
-    return int(math.ceil(x / k) * k)

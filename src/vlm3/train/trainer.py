@@ -53,13 +53,13 @@ from transformers import Qwen3VLForConditionalGeneration, Trainer, TrainerCallba
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from vlm3.model.processor import load_processor
+from vlm3.staging import stage_dir
 from vlm3.train.data import QACollator, QADataset
 from vlm3.train.fsdp import batch_plan, causal_lm_loss_sum, compile_blocks, set_checkpoint_fraction, setup_model
 from vlm3.train.hub import auto_processor, model_source
 from vlm3.train.packing import PACKED_SDPA, PackedBatchCollator, PackingCollator, use_packed_sdpa
 from vlm3.train.ranks import max_over_ranks
 from vlm3.train.throughput import ThroughputLog
-from vlm3.staging import stage_dir
 from vlm3.utils import atomic_path
 
 log = logging.getLogger(__name__)
