@@ -35,6 +35,7 @@ import argparse
 import importlib.util
 import json
 import platform
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -172,7 +173,7 @@ def run(args) -> dict:
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "versions": {"python": platform.python_version(), "torch": torch.__version__,
                      "transformers": transformers.__version__},
-        "cmd": "python " + " ".join(sys.argv),
+        "cmd": args.cmd,
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=1) + "\n")
@@ -192,7 +193,10 @@ def main(argv=None) -> dict:
     ap.add_argument("--product-batches", type=lambda s: [int(x) for x in s.split(",")], default=[160, 320])
     ap.add_argument("--n-scenes", type=int, default=64, help="records built when --data is missing")
     ap.add_argument("--workers", type=int, default=8)
-    return run(ap.parse_args(argv))
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = ap.parse_args(argv)
+    args.cmd = "python benchmarks/eval_throughput.py " + shlex.join(argv)  # the arguments run, not the caller's
+    return run(args)
 
 
 if __name__ == "__main__":
