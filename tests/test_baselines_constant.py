@@ -54,15 +54,18 @@ def test_correspondence_zero_motion():
     assert base.answer({"id": "p", "turn": 0, "question": text, "target": q2}) == "The corresponding pixel is (123, 45)"
 
 
-def _pose_rec(rid, unit, dist):
+def _pose_rec(rid, unit, dist, yaw=5.0):
     u = np.asarray(unit, float) / np.linalg.norm(unit)
-    tg = [{"kind": "rotation_angle", "value": 5.0}, {"kind": "euler", "value": [5.0, 0.0, 0.0]},
+    tg = [{"kind": "rotation_angle", "value": abs(yaw)}, {"kind": "euler", "value": [yaw, 0.0, 0.0]},
           {"kind": "direction", "value": u.tolist(), "words": "x"}, {"kind": "distance", "value": dist}]
     return _rec(rid, "pose", [(T.POSE_QUESTIONS[k], "x") for k in T.POSE_QUESTIONS], tg, ("a.png", "b.png"))
 
 
-def test_pose_identity_and_common_direction():
-    train = [_pose_rec("a", [0, 0, 1], 1.0), _pose_rec("b", [0.1, 0, 1], 3.0), _pose_rec("c", [1, 0, 0], 2.0)]
+def test_pose_most_common_motion():
+    """Direction: the most common words and the mean of their unit vectors; rotation: the mean
+    rotation of those pairs only (yaw 4 and 6 -> 5; the 'right' pair's -30 is left out)."""
+    train = [_pose_rec("a", [0, 0, 1], 1.0, 4.0), _pose_rec("b", [0.1, 0, 1], 3.0, 6.0),
+             _pose_rec("c", [1, 0, 0], 2.0, -30.0)]
     base = ConstantBaseline("pose", train)
     words, unit = base.params["direction"]
     u1, u2 = np.array([0, 0, 1.0]), np.array([0.1, 0, 1]) / np.linalg.norm([0.1, 0, 1])
@@ -70,8 +73,12 @@ def test_pose_identity_and_common_direction():
     assert words == "forward" and np.allclose(unit, expect)
     qs = [{"id": "t", "turn": i, "question": "", "target": t} for i, t in enumerate(train[0]["meta"]["targets"])]
     assert [base.answer(q) for q in qs] == [
-        "Rotation angle: 0.0 degrees", "Yaw=+0.0°, Pitch=+0.0°, Roll=+0.0°",
+        "Rotation angle: 5.0 degrees", "Yaw=+5.0°, Pitch=+0.0°, Roll=+0.0°",
         "The camera moves forward, unit vector (+0.05, +0.00, +1.00).", "Translation distance: 2.00 meters"]
+    # without yaw/pitch/roll targets the rotation stays the identity
+    bare = [{**r, "messages": r["messages"][4:6] + r["messages"][6:], "meta": {"targets": r["meta"]["targets"][2:]}}
+            for r in train]
+    assert ConstantBaseline("pose", bare).answer(qs[1]) == "Yaw=+0.0°, Pitch=+0.0°, Roll=+0.0°"
 
 
 def _obj_rec(rid, cat, value, boxes):

@@ -4,7 +4,7 @@
         --qa results/qa/T/D/test.jsonl --train-qa results/qa/T/train.jsonl
         --out results/predictions/{name}/T/{bench}.jsonl [--seed 0]
 
-`constant` = `median` (training median / majority / zero motion / identity), `mean` the same with
+`constant` = `median` (training median / majority / zero motion / most common motion), `mean` the same with
 training means, `expert` the OpenCV classical expert (correspondence, pose). Output lines:
 `{"id", "turn", "question", "prediction", "target"}`, in QA order, as `vlm3.predict` writes them.
 """

@@ -8,9 +8,13 @@
   hour). A category absent from training falls back to the pooled metric value / 12 o'clock /
   "no" / region 0, and is logged.
 - correspondence: zero motion: the query's normalised (x, y) repeated as the answer.
-- pose: identity rotation (angle 0, yaw = pitch = roll = 0); translation direction = the most
-  common training direction words, with the unit vector = the normalised mean of the training
-  unit vectors that carry those words; distance = the median / mean training distance.
+- pose: the training set's most common motion: translation direction = the most common training
+  direction words, with the unit vector = the normalised mean of the training unit vectors that
+  carry those words; rotation = the mean rotation (chordal L2, scipy) of the training pairs that
+  move that way, answered as its angle and its yaw/pitch/roll (identity when no such pair has a
+  yaw/pitch/roll target); distance = the median / mean training distance. On an orbit, where
+  rotation and translation come together, identity rotation with the common words would be a
+  weaker constant than this one (benchmarks/RESULTS.md, "Orbit camera design").
 """
 
 from __future__ import annotations
@@ -21,7 +25,10 @@ from collections import Counter
 import numpy as np
 
 from vlm3.baselines.records import query_point, question_boxes, questions
-from vlm3.geometry.pose import translation_direction
+from scipy.spatial.transform import Rotation
+
+from vlm3.geometry import rotation_angle_deg, rotation_to_ypr
+from vlm3.geometry.pose import translation_direction, ypr_to_rotation
 from vlm3.qa import templates as T
 
 log = logging.getLogger("vlm3.baselines.constant")
@@ -49,6 +56,17 @@ def _category(target: dict) -> str:
     if cat not in T.OBJECT_CATEGORIES:
         raise ValueError(f"object target needs a known 'category', got {cat!r}")
     return cat
+
+
+def _common_rotation(qs: list[dict], words: str) -> np.ndarray:
+    """Mean rotation of the pairs (questions of one record id) whose direction has `words`;
+    identity when none of them has a yaw/pitch/roll target."""
+    by_id: dict[str, dict] = {}
+    for q in qs:
+        by_id.setdefault(q["id"], {})[q["target"]["kind"]] = q["target"]
+    rots = [ypr_to_rotation(*p["euler"]["value"]) for p in by_id.values()
+            if "euler" in p and "direction" in p and translation_direction(_direction_unit(p["direction"]))[0] == words]
+    return Rotation.from_matrix(np.stack(rots)).mean().as_matrix() if rots else np.eye(3)
 
 
 class ConstantBaseline:
@@ -89,11 +107,13 @@ class ConstantBaseline:
             dists = [t["value"] for t in by_kind.get("distance", [])]
             units = [_direction_unit(t) for t in by_kind.get("direction", [])]
             self.params["distance"] = float(f(dists)) if dists else 1.0
+            self.params["rotation"] = np.eye(3)
             if units:
                 words = [translation_direction(u)[0] for u in units]
                 top = _majority(words)
                 mean = np.mean([u for u, w in zip(units, words) if w == top], axis=0)
                 self.params["direction"] = translation_direction(mean)
+                self.params["rotation"] = _common_rotation(qs, top)
             else:
                 self.params["direction"] = translation_direction([0.0, 0.0, 1.0])
         else:
@@ -107,9 +127,9 @@ class ConstantBaseline:
             return T.correspondence_answer(*query_point(q))
         if self.task == "pose":
             if kind == "rotation_angle":
-                return T.rotation_angle_answer(0.0)
+                return T.rotation_angle_answer(rotation_angle_deg(self.params["rotation"]))
             if kind == "euler":
-                return T.euler_answer(0.0, 0.0, 0.0)
+                return T.euler_answer(*rotation_to_ypr(self.params["rotation"]))
             if kind == "direction":
                 words, unit = self.params["direction"]
                 return T.direction_answer(words, unit)
