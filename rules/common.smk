@@ -7,6 +7,7 @@ import shlex
 import types
 
 from vlm3.config import models_for as config_models_for
+from vlm3.tasks import TASKS as ALL_TASKS
 
 # Rules run `python -m vlm3.<stage>` from the repository root with src/ importable, so the same
 # commands work in the dev environment, in a conda env from envs/, and on cluster nodes.
@@ -18,7 +19,7 @@ shell.prefix("set -euo pipefail; export PYTHONPATH=src${{PYTHONPATH:+:$PYTHONPAT
 _CF = workflow.config_settings.configfiles
 CONFIGFILES = [os.path.relpath(f) for f in _CF] or ["config/config.yaml"]
 CONFIGFILE = "results/config.yaml" if len(_CF) > 1 else str(_CF[0]) if _CF else "config/config.yaml"
-TASKS = [t for t in ["depth", "object", "correspondence", "pose"] if t in config["benchmarks"]]
+TASKS = [t for t in ALL_TASKS if t in config["benchmarks"]]
 SEED = config["seed"]
 NEURAL_KINDS = {"base", "run", "hub"}
 # Worker processes of the data stages (generate, calibrate, resize): every core up to 16. Their

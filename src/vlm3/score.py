@@ -69,17 +69,11 @@ from vlm3.geometry.pose import ypr_to_rotation
 from vlm3.qa import templates
 from vlm3.qa.leak import read_manifest
 from vlm3.qa.parse import parse, resolve_choice
+from vlm3.tasks import ANSWER_KINDS, TASKS
 from vlm3.utils import atomic_path, read_jsonl
 
 log = logging.getLogger("vlm3.score")
 
-TASKS = ("depth", "object", "correspondence", "pose")
-TASK_KINDS = {
-    "depth": {"depth"},
-    "object": {"distance", "clock", "yesno", "choice"},
-    "correspondence": {"point"},
-    "pose": {"rotation_angle", "euler", "direction", "distance"},
-}
 N_BOOT = 1000
 N_EXAMPLES = 5
 POINT_SCALE = 1000          # correspondence answers live in [0, 1000] (closed, as released)
@@ -103,9 +97,9 @@ def load_predictions(path: str | Path, task: str, allow_empty: bool = False) -> 
             if key not in r:
                 raise ValueError(f"{path}:{ln}: prediction line lacks {key!r}")
         kind = r["target"].get("kind") if isinstance(r["target"], dict) else None
-        if kind not in TASK_KINDS[task]:
+        if kind not in ANSWER_KINDS[task]:
             raise ValueError(f"{path}:{ln}: target kind {kind!r} is not a {task} answer "
-                             f"(expected one of {sorted(TASK_KINDS[task])})")
+                             f"(expected one of {sorted(ANSWER_KINDS[task])})")
         if not isinstance(r["prediction"], str):
             raise ValueError(f"{path}:{ln}: prediction is {type(r['prediction']).__name__} "
                              f"{r['prediction']!r}, not the model's text")

@@ -20,12 +20,12 @@ from tqdm import tqdm
 from vlm3.baselines.constant import ConstantBaseline
 from vlm3.baselines.experts import OpenCVExpert
 from vlm3.baselines.records import questions, read_qa
+from vlm3.tasks import TASKS
 from vlm3.utils import atomic_path
 
 log = logging.getLogger("vlm3.baselines")
 
 KINDS = ("constant", "median", "mean", "expert")
-TASKS = ("depth", "object", "correspondence", "pose")
 
 
 def run(kind: str, task: str, qa_path: str, train_path: str, out: str, seed: int = 0) -> int:

@@ -22,10 +22,10 @@ from vlm3.qa.depth import depth_records
 from vlm3.qa.objects import WORLD_UP_CHOICES, object_records
 from vlm3.qa.pose import pose_records
 from vlm3.qa.resized import load_resized
+from vlm3.tasks import TASKS
 from vlm3.utils import atomic_path
 
 log = logging.getLogger("vlm3.qa.build")
-TASKS = ("depth", "object", "correspondence", "pose")
 
 
 def build(task: str, resized: str | Path, out: str | Path, seed: int = 0, questions_per_image: int = 10,

@@ -32,10 +32,10 @@ from pathlib import Path
 import pandas as pd
 
 from vlm3.baselines.records import questions, read_qa
+from vlm3.tasks import PAIR_TASKS
 from vlm3.utils import atomic_path, read_jsonl
 
 log = logging.getLogger("vlm3.qa.leak")
-PAIR_TASKS = ("correspondence", "pose")
 WHERE_KEYS = ("pixel", "query", "boxes")
 
 

@@ -18,13 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vlm3.config import models_for
+from vlm3.tasks import TASKS
 from vlm3.utils import load_mapping
 
 TOLERANCE_RULES = ("printed", "ci_overlap")
 SYNTHETIC_RULES = ("ci_disjoint",)
 MATCHER_FIELDS = {"kind", "hub_contains", "name", "unify_focal"}
 ROW_META = {"setting", "same_as"}  # row entries that are not claims
-TASKS = ("depth", "object", "correspondence", "pose")
 _NUMBER = re.compile(r"^-?(\d+)?(\.(\d+))?$")
 
 

@@ -25,11 +25,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from vlm3.tasks import TASKS
 from vlm3.utils import atomic_path, load_mapping, read_text
 
 log = logging.getLogger("vlm3.report.tables")
 
-TASKS = ("depth", "object", "correspondence", "pose")
 
 
 @dataclass(frozen=True)
