@@ -59,22 +59,7 @@ def build_model(data: Path, tiny: bool):
     import torch
     from transformers import GenerationConfig, Qwen3VLForConditionalGeneration
 
-    from vlm3.model.build import build_processor, qa_texts, special_token_ids, train_tokenizer
-    from vlm3.train.shapes import qwen3vl_4b_config, tiny_qwen3vl_config
-
-    tok = train_tokenizer(qa_texts([data / "depth.jsonl"]), 512)
-    proc = build_processor({"vision": {"patch_size": 16, "temporal_patch_size": 2, "spatial_merge_size": 2},
-                            "image": {"min_pixels": 65536, "max_pixels": 16777216,
-                                      "image_mean": [0.5] * 3, "image_std": [0.5] * 3}}, tok)
-    if tiny:
-        cfg = tiny_qwen3vl_config("sdpa", vocab_size=len(tok))
-        cfg.vision_config.patch_size = 16
-    else:
-        cfg = qwen3vl_4b_config("sdpa")
-    for name, i in special_token_ids(tok).items():
-        setattr(cfg, name, i)
-    cfg.eos_token_id, cfg.pad_token_id, cfg.bos_token_id = tok.eos_token_id, tok.pad_token_id, None
-    cfg.text_config.pad_token_id = tok.pad_token_id
+    tok, proc, cfg = _gpu_scaling().model_config(data / "depth.jsonl", tiny)
     cfg.text_config.use_cache = True
     cuda = torch.cuda.is_available()
     torch.manual_seed(0)

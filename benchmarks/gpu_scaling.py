@@ -92,15 +92,13 @@ def make_data(out: Path, n_scenes: int, workers: int, size: str = "1000x750", fo
     print(f"{len(lines)} records, {size / 2**20:.1f} MiB in {data}")
 
 
-def make_model(out: Path, tiny: bool = False) -> None:
-    import torch
-    from transformers import GenerationConfig, Qwen3VLForConditionalGeneration
-
+def model_config(qa: Path, tiny: bool = False):
+    """(tokenizer, processor, Qwen3VLConfig) for the benchmarks: a tokenizer trained on the QA text
+    of `qa`, the paper-scale processor, and Qwen3-VL-4B shapes (or tiny ones for CPU smoke tests)."""
     from vlm3.model.build import build_processor, qa_texts, special_token_ids, train_tokenizer
     from vlm3.train.shapes import qwen3vl_4b_config, tiny_qwen3vl_config
 
-    data = out / "data" / "depth.jsonl"
-    tok = train_tokenizer(qa_texts([data]), 512)
+    tok = train_tokenizer(qa_texts([qa]), 512)
     proc = build_processor({"vision": {"patch_size": 16, "temporal_patch_size": 2, "spatial_merge_size": 2},
                             "image": {"min_pixels": 65536, "max_pixels": 16777216,
                                       "image_mean": [0.5] * 3, "image_std": [0.5] * 3}}, tok)
@@ -113,6 +111,14 @@ def make_model(out: Path, tiny: bool = False) -> None:
         setattr(cfg, name, i)
     cfg.eos_token_id, cfg.pad_token_id, cfg.bos_token_id = tok.eos_token_id, tok.pad_token_id, None
     cfg.text_config.pad_token_id = tok.pad_token_id
+    return tok, proc, cfg
+
+
+def make_model(out: Path, tiny: bool = False) -> None:
+    import torch
+    from transformers import GenerationConfig, Qwen3VLForConditionalGeneration
+
+    tok, proc, cfg = model_config(out / "data" / "depth.jsonl", tiny)
     torch.manual_seed(0)
     t = time.time()
     with torch.device("cuda" if torch.cuda.is_available() else "cpu"):

@@ -273,11 +273,11 @@ def sample_cameras(rng: np.random.Generator, scene: Scene, params: SyntheticPara
                 aim = tgt - eye
             else:  # turn the first view's eye and aim about the pivot
                 c, s = math.cos(turn), math.sin(turn)
-                arm = (1.0 - params.pivot_fraction) * dist * np.array([math.cos(az0), math.sin(az0)])
-                pivot = np.asarray(tgt[:2]) + arm
-                e = dist * np.array([math.cos(az0), math.sin(az0)]) - arm
+                radial = dist * np.array([math.cos(az0), math.sin(az0)])  # target -> first eye
+                pivot = tgt[:2] + (1.0 - params.pivot_fraction) * radial
+                e = params.pivot_fraction * radial                        # pivot -> first eye
                 eye = np.array([pivot[0] + c * e[0] - s * e[1], pivot[1] + s * e[0] + c * e[1], h])
-                a0 = tgt - np.array([tgt[0] + dist * math.cos(az0), tgt[1] + dist * math.sin(az0), h])
+                a0 = (-radial[0], -radial[1], tgt[2] - h)                 # first eye -> target
                 aim = np.array([c * a0[0] - s * a0[1], s * a0[0] + c * a0[1], a0[2]])
             inside = (abs(eye[0]) < room.half_x - 0.3 and abs(eye[1]) < room.half_y - 0.3
                       and eye[2] < room.height - 0.3)

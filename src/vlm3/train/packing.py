@@ -215,16 +215,21 @@ class PackingCollator:
             rope = self._rope(p.input_ids, p.mm_token_type_ids, p.image_grid_thw, None)
             return torch.cat([torch.arange(n, dtype=torch.long)[None], rope], dim=0)
         tp = p.text_pos
-        starts = [0] + [j for j in range(1, n) if int(tp[j]) != int(tp[j - 1]) + 1]
-        rows = []
-        for k, (s, e) in enumerate(zip(starts, starts[1:] + [n])):
+        spans = _segments(tp[None])[0]
+        e0 = spans[0][1]
+        root = self._rope(p.input_ids[:e0], p.mm_token_type_ids[:e0], p.image_grid_thw, None)
+        rows = [root]
+        for s, e in spans[1:]:
             c = int(tp[s])
-            if k > 0 and not 0 < c <= starts[1]:
+            if not 0 < c <= e0:
                 raise ValueError(f"shared-prefix branch at token {s} restarts at {c}, outside the first "
-                                 f"branch's {starts[1]} tokens")
-            ids = torch.cat([p.input_ids[:c], p.input_ids[s:e]])
-            mm = torch.cat([p.mm_token_type_ids[:c], p.mm_token_type_ids[s:e]])
-            rows.append(self._rope(ids, mm, p.image_grid_thw, None)[:, c:])
+                                 f"branch's {e0} tokens")
+            if bool(p.mm_token_type_ids[s:e].any()) or bool(p.mm_token_type_ids[c - 1]):
+                raise ValueError(f"shared-prefix branch at token {s}: images belong inside the prefix, "
+                                 "which must end on a text token")
+            # a text-only branch continues its prefix's mRoPE ids one by one on all three axes, as
+            # get_rope_index numbers text after the last image (tests compare with the single turns)
+            rows.append(root[:, c - 1:c] + torch.arange(1, e - s + 1, dtype=torch.long))
         return torch.cat([tp[None], torch.cat(rows, dim=1)], dim=0)
 
     # -- packing --------------------------------------------------------------------------------
