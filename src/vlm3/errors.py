@@ -27,7 +27,7 @@ def describe(e: BaseException) -> str:
         if e.errno == errno.ENOSPC:
             cause = "no space left on device (the partial output was removed)"
         text = f"{where}: {cause}" if where else cause
-    elif isinstance(e, (ValueError, FileNotFoundError)):
+    elif isinstance(e, ValueError):
         text = str(e)
     else:
         text = f"unexpected {type(e).__name__}: {e} (a bug; rerun with --debug for the traceback)"

@@ -30,10 +30,15 @@ def _prefix(name: str) -> str:
     return f".{name}.{_host()}-{os.getpid()}."
 
 
-def _umask() -> int:
+def _read_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+# Read once, at import: os.umask can only be read by setting it, and setting it while another thread
+# (prediction's image-loading pool) creates a file would give that file mode 0666/0777.
+_UMASK = _read_umask()
 
 
 def stage_dir(out: str | os.PathLike) -> Path:
@@ -43,7 +48,7 @@ def stage_dir(out: str | os.PathLike) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     clean_stale(out)
     tmp = Path(tempfile.mkdtemp(prefix=_prefix(out.name), suffix=".tmp", dir=out.parent))
-    os.chmod(tmp, 0o777 & ~_umask())
+    os.chmod(tmp, 0o777 & ~_UMASK)
     return tmp
 
 
@@ -54,7 +59,7 @@ def stage_file(out: str | os.PathLike) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=_prefix(out.name), suffix=".tmp", dir=out.parent)
     os.close(fd)
-    os.chmod(tmp, 0o666 & ~_umask())
+    os.chmod(tmp, 0o666 & ~_UMASK)
     return Path(tmp)
 
 
