@@ -214,3 +214,33 @@ def test_pivot_fraction_one_is_the_orbit_and_small_pivots_turn_on_a_short_arm():
         assert np.hypot(ux - scene.target[0], uy - scene.target[1]) == pytest.approx(0.9 * D, rel=1e-6)
     with pytest.raises(ValueError, match="pivot_fraction needs same_distance"):
         SyntheticParams(pivot_fraction=0.5)
+
+
+def test_compass_walls_turn_hue_with_azimuth_and_change_nothing_else():
+    from vlm3.synthetic.textures import CompassTexture
+
+    base = Room(10.0, 10.0, 3.0, _tex(), _tex((0.6, 0.6, 0.6)), _tex()).walls
+    tex = CompassTexture(base, 1.0, -2.0, math.radians(180.0))
+    # points on a wall at azimuths 0, 60, 120 deg about (1, -2): a 180-deg period puts the hue wheel
+    # at 0, 120, 240 deg, where channel 0, 1, 2 respectively peaks
+    az = np.radians([0.0, 60.0, 120.0, 180.0])
+    p = np.stack([1.0 + 5 * np.cos(az), -2.0 + 5 * np.sin(az), np.full(4, 1.3)], axis=1)
+    rgb = tex.albedo(p)
+    grey = base.albedo(p).mean(axis=1)
+    assert [int(np.argmax(c)) for c in rgb] == [0, 1, 2, 0]
+    # channel k = grey * (1 - s + 1.6 s * (0.5 + 0.5 cos(hue - 2 pi k / 3))), s = 0.8
+    np.testing.assert_allclose(rgb[0], grey[0] * np.array([0.2 + 1.28, 0.2 + 0.32, 0.2 + 0.32]), rtol=1e-5)
+    np.testing.assert_allclose(rgb[3], rgb[3][0] * np.array([1.0, 0.52 / 1.48, 0.52 / 1.48]), rtol=1e-5)
+
+    # the option adds no random draws: cameras, objects, floor and ceiling are those of the plain scene
+    kw = dict(sizes=((64, 48),), focal_range=(50, 60), spread_deg=15.0, same_distance=True)
+    for i in range(5):
+        rng_a, rng_b = rng_for(7, "compass", i), rng_for(7, "compass", i)
+        pa, pb = SyntheticParams(**kw), SyntheticParams(**kw, compass_deg=180.0)
+        sa, sb = sample_scene(rng_a, "c", pa), sample_scene(rng_b, "c", pb)
+        assert sa.objects == sb.objects and sa.room.floor == sb.room.floor and sa.target == sb.target
+        assert sb.room.walls == CompassTexture(sa.room.walls, sa.target[0], sa.target[1], math.pi)
+        for a, b in zip(sample_cameras(rng_a, sa, pa), sample_cameras(rng_b, sb, pb)):
+            np.testing.assert_array_equal(a.c2w, b.c2w)
+    with pytest.raises(ValueError, match="compass_deg must be in"):
+        SyntheticParams(compass_deg=0.0)

@@ -19,11 +19,11 @@ convention of docs/CONTRACTS.md).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from vlm3.synthetic.textures import NEUTRALS, PALETTE, Texture, random_texture
+from vlm3.synthetic.textures import NEUTRALS, PALETTE, CompassTexture, Texture, random_texture
 
 CATEGORIES = ("box", "sphere", "cylinder")
 
@@ -130,6 +130,9 @@ class SyntheticParams:
     # fraction of the distance away (1: the target itself, an orbit; small: a camera panning on a
     # short arm, whose image motion is nearly one global shift). None: the orbit.
     pivot_fraction: float | None = None
+    # Walls tinted by a hue wheel turning once per `compass_deg` degrees of azimuth about the scene's
+    # look-at point (a visual compass: a view's heading is readable from its colours). None: neutral walls.
+    compass_deg: float | None = None
 
     def __post_init__(self):
         if self.difficulty not in DIFFICULTY:
@@ -154,6 +157,8 @@ class SyntheticParams:
             raise ValueError(f"cov_tol must be in (0, 1), got {self.cov_tol}")
         if self.spread_deg is not None and not 0.0 < self.spread_deg <= 180.0:
             raise ValueError(f"spread_deg must be in (0, 180], got {self.spread_deg}")
+        if self.compass_deg is not None and not 0.0 < self.compass_deg <= 360.0:
+            raise ValueError(f"compass_deg must be in (0, 360], got {self.compass_deg}")
         if self.pivot_fraction is not None:
             if not 0.0 < self.pivot_fraction <= 1.0:
                 raise ValueError(f"pivot_fraction must be in (0, 1], got {self.pivot_fraction}")
@@ -242,6 +247,9 @@ def sample_scene(rng: np.random.Generator, scene_id: str, params: SyntheticParam
         target = region
     el, az = rng.uniform(np.radians(35), np.radians(75)), rng.uniform(0, 2 * np.pi)
     light = (math.cos(el) * math.cos(az), math.cos(el) * math.sin(az), math.sin(el))
+    if params.compass_deg is not None:  # no random draws: the scene is otherwise the same
+        room = replace(room, walls=CompassTexture(room.walls, float(target[0]), float(target[1]),
+                                                  math.radians(params.compass_deg)))
     return Scene(scene_id, room, tuple(objects), light, 0.4, target)
 
 

@@ -82,3 +82,31 @@ def random_texture(rng: np.random.Generator, color_a, color_b, cell: float,
         waves=tuple(tuple(float(x) for x in w) for w in waves),
         phases=tuple(float(x) for x in phases), amp=float(amp),
     )
+
+
+@dataclass(frozen=True)
+class CompassTexture:
+    """A texture whose hue turns with the azimuth about a vertical axis: a visual compass.
+
+    The albedo is `base`'s brightness pattern (its checker and sinusoids, as grey levels) tinted by a
+    hue wheel that makes one full turn per `period` radians of azimuth about (cx, cy): a wall point's
+    colour says in which direction it lies from the axis, as the sun or a landmark would. A view's
+    heading is then readable from its colours alone (docs/synthetic.md, `compass_deg`)."""
+
+    base: Texture
+    cx: float
+    cy: float
+    period: float          # rad of azimuth per hue turn
+    saturation: float = 0.8
+
+    def albedo(self, p: np.ndarray) -> np.ndarray:
+        grey = self.base.albedo(p).mean(axis=1)
+        az = np.arctan2(p[:, 1].astype(np.float32) - np.float32(self.cy),
+                        p[:, 0].astype(np.float32) - np.float32(self.cx))
+        hue = az * np.float32(2.0 * np.pi / self.period)
+        s = np.float32(self.saturation)
+        out = np.empty((p.shape[0], 3), np.float32)
+        for k in range(3):  # a smooth hue wheel: channel k peaks at hue 2 pi k / 3
+            wheel = np.float32(0.5) + np.float32(0.5) * np.cos(hue - np.float32(2.0 * np.pi * k / 3.0))
+            out[:, k] = grey * (np.float32(1.0) - s + s * np.float32(1.6) * wheel)
+        return out
