@@ -17,7 +17,7 @@ Rows (each timed after a warm-up of the same mode, `torch.cuda.synchronize` arou
   at batch 1, on the first `--seq-records` records;
 - `batched_plain`: the plain path at each of `--plain-batches` on the first `--plain-records`
   records; the row is the best batch size (all sizes are in `sweep`);
-- `product`: the default shared-prefix path (`vlm3.shared_prefix`) at each of `--product-batches`
+- `product`: the default shared-prefix path (`vlm3.predict_prefix`) at each of `--product-batches`
   on all records; the row is the best.
 Random weights stop at arbitrary tokens, so every question generates exactly 8 tokens
 (min_new_tokens = max_new_tokens = 8, the length of a real depth answer such as "3.52 meters").
@@ -93,8 +93,9 @@ def run(args) -> dict:
     import transformers
 
     from vlm3.predict import predict, questions
-    from vlm3.shared_prefix import image_inputs
-    from vlm3.train.data import load_images, read_qa
+    from vlm3.predict_prefix import image_inputs
+    from vlm3.records import read_qa
+    from vlm3.train.data import load_images
 
     data = Path(args.data)
     if not (data / "depth.jsonl").exists():

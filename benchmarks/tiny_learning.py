@@ -28,7 +28,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from vlm3.model.build import build, load_model_config, save
 from vlm3.predict import load, predict
-from vlm3.train.data import read_qa
+from vlm3.records import read_qa
 from vlm3.train.trainer import TrainConfig, train
 
 NUM = re.compile(r"[-+]?\d+(?:\.\d+)?")

@@ -9,6 +9,7 @@ from vlm3 import score
 from vlm3.baselines.__main__ import main, run
 from vlm3.baselines.constant import ConstantBaseline
 from vlm3.qa import templates as T
+from vlm3.records import read_predictions
 
 
 def _rec(rid, task, turns, targets, images=("img.png",)):
@@ -37,7 +38,7 @@ def test_depth_median_and_mean(tmp_path):
     assert [x["prediction"] for x in lines] == ["2.50 meters"] * 3
     assert [x["turn"] for x in lines] == [0, 1, 2] and lines[1]["target"]["value"] == 5.0
     assert lines[0]["question"] == T.depth_question(1, 2)
-    body, _ = score.score_records(score.load_predictions(out, "depth"), "depth", n_boot=10)
+    body, _ = score.score_records(read_predictions(out, "depth"), "depth", n_boot=10)
     assert body["n_unparsed"] == 0 and body["metrics"]["delta1"] == pytest.approx(1 / 3)
     main(["--kind", "mean", "--task", "depth", "--qa", str(te), "--train-qa", str(tr), "--out", str(out)])
     assert json.loads(out.read_text().splitlines()[0])["prediction"] == "4.00 meters"
@@ -116,7 +117,7 @@ def test_bad_inputs(tmp_path):
     with pytest.raises(ValueError, match="--qa .*missing.jsonl: no such file"):
         run("constant", "depth", tmp_path / "missing.jsonl", tr, tmp_path / "o.jsonl")
     (tmp_path / "bad.jsonl").write_text('{"id": "x"}\n')
-    with pytest.raises(ValueError, match="bad.jsonl:1: record lacks 'messages'"):
+    with pytest.raises(ValueError, match="--train-qa .*bad.jsonl:1: record lacks 'images'"):
         run("constant", "depth", tr, tmp_path / "bad.jsonl", tmp_path / "o.jsonl")
     with pytest.raises(ValueError, match="no depth targets"):
         run("median", "depth", tr, _write(tmp_path / "p.jsonl", [_pose_rec("a", [0, 0, 1], 1.0)]), tmp_path / "o.jsonl")

@@ -12,6 +12,7 @@ from vlm3.baselines.__main__ import run
 from vlm3.geometry.coords import normalize_point
 from vlm3.geometry.pose import rotation_angle_deg, rotation_to_ypr, translation_direction, ypr_to_rotation
 from vlm3.qa import templates as T
+from vlm3.records import read_predictions
 
 W, H, F = 256, 192, 200.0
 _NOISE = np.random.default_rng(3).uniform(0, 255, (2, 512, 512)).astype(np.float32)
@@ -113,7 +114,7 @@ def test_expert_correspondence_and_pose(scene, tmp_path):
         qa[name].write_text(json.dumps(rec) + "\n")
     out = tmp_path / "pred" / "opencv" / "correspondence" / "synthetic_test.jsonl"
     assert run("expert", "correspondence", qa["corr"], qa["corr"], out, seed=0) == 6
-    body, _ = score.score_records(score.load_predictions(out, "correspondence"), "correspondence", n_boot=10)
+    body, _ = score.score_records(read_predictions(out, "correspondence"), "correspondence", n_boot=10)
     assert body["n_unparsed"] == 0
     assert body["metrics"]["epe_px"] < 1.5 and body["metrics"]["pck_3"] == 1.0
     first = out.read_bytes()
@@ -124,7 +125,7 @@ def test_expert_correspondence_and_pose(scene, tmp_path):
     assert run("expert", "pose", qa["pose"], qa["pose"], out, seed=0) == 4
     preds = [json.loads(x) for x in out.read_text().splitlines()]
     assert preds[3]["prediction"] == "Translation distance: 0.94 meters"  # training median (scale-free)
-    body, det = score.score_records(score.load_predictions(out, "pose"), "pose", n_boot=10)
+    body, det = score.score_records(read_predictions(out, "pose"), "pose", n_boot=10)
     assert body["n_unparsed"] == 0
     # a sign or transpose error would give >= 17 degrees here
     assert det["pair_err"][0] < 5.0 and body["metrics"]["rotation_angle_err"] < 2.0

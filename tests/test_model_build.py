@@ -17,7 +17,8 @@ from transformers import Qwen3VLForConditionalGeneration
 from vlm3.model.build import build, load_model_config
 from vlm3.model.build import main as build_main
 from vlm3.model.processor import CHAT_TEMPLATE, SPECIAL_TOKENS, load_processor, render_segments
-from vlm3.train.data import IGNORE, QACollator, QADataset, read_qa
+from vlm3.records import read_qa
+from vlm3.train.data import IGNORE, QACollator, QADataset
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -166,12 +167,12 @@ def test_save_reload_and_determinism(micro, tmp_path):
 def test_bad_qa_inputs(tmp_path):
     (tmp_path / "bad.jsonl").write_text('{"id": "a", "images": [], "messages": [}\n')
     with pytest.raises(ValueError, match=r"QA file .*bad\.jsonl:1: not valid JSON"):
-        read_qa(tmp_path / "bad.jsonl")
+        QADataset(tmp_path / "bad.jsonl")
     rec = {"id": "a", "images": ["x.png", "y.png"],
            "messages": [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "q"}]}]}
     (tmp_path / "mismatch.jsonl").write_text(json.dumps(rec) + "\n")
-    with pytest.raises(ValueError, match="1 image items but 2 image paths"):
-        read_qa(tmp_path / "mismatch.jsonl")
+    with pytest.raises(ValueError, match=r"QA file .*mismatch\.jsonl:1: 1 image items but 2 image paths"):
+        QADataset(tmp_path / "mismatch.jsonl")
     with pytest.raises(ValueError, match=r"--qa .*nope\.jsonl: no such file"):
         build_main(["--config", str(ROOT / "config/tiny_model.yaml"), "--qa", str(tmp_path / "nope.jsonl"),
                     "--out", str(tmp_path / "m")])

@@ -10,7 +10,7 @@ from _tiny import build_micro, ground_plane
 
 from vlm3.predict import main as predict_main
 from vlm3.predict import questions
-from vlm3.train.data import read_qa
+from vlm3.records import read_qa
 from vlm3.train.trainer import TrainConfig, train
 
 CONST = "07.50 meters"
@@ -75,8 +75,10 @@ def test_bad_inputs(setup, tmp_path):
     rec = read_qa(test)[0]
     rec["meta"]["targets"] = rec["meta"]["targets"][:2]
     (tmp_path / "bad.jsonl").write_text(json.dumps(rec) + "\n")
-    with pytest.raises(ValueError, match="3 user turns but 2 meta.targets"):
-        questions(read_qa(tmp_path / "bad.jsonl"))
+    with pytest.raises(ValueError, match=r"--qa .*bad\.jsonl:1: 3 user turns but 2 meta.targets"):
+        read_qa(tmp_path / "bad.jsonl")
+    with pytest.raises(ValueError, match=f"record {rec['id']}: 3 user turns but 2 meta.targets"):
+        questions([rec])
     with pytest.raises(ValueError, match="not a save_pretrained folder"):
         predict_main(["--model", str(tmp_path), "--qa", str(test), "--out", str(tmp_path / "o.jsonl")])
     with pytest.raises(ValueError, match="--batch-size"):
@@ -112,20 +114,20 @@ def test_two_image_records_ask_each_turn_with_both_images(setup, tmp_path):
 
     model, _ = P.load(str(d / "init"))
     prefixes = []
-    real_encode = P.shared_prefix.encode_prefixes
+    real_encode = P.predict_prefix.encode_prefixes
 
     def spy_encode(processor, texts, feats):  # what the shared-prefix path prefills
         prefixes.append((texts, [len(f["image_grid_thw"]) for f in feats]))
         return real_encode(processor, texts, feats)
 
-    P.shared_prefix.encode_prefixes = spy_encode
+    P.predict_prefix.encode_prefixes = spy_encode
     proc.__class__.__call__ = spy
     try:
         rows = P.predict(model, proc, read_qa(tmp_path / "pair.jsonl"), batch_size=4, max_new_tokens=3, plain=True)
         shared = P.predict(model, proc, read_qa(tmp_path / "pair.jsonl"), batch_size=4, max_new_tokens=3)
     finally:
         proc.__class__.__call__ = orig
-        P.shared_prefix.encode_prefixes = real_encode
+        P.predict_prefix.encode_prefixes = real_encode
     assert [(r["turn"], r["question"]) for r in rows] == [(0, "Q one?"), (1, "Q two?")]
     texts, n_images = seen[0]
     assert n_images == 4  # both images for each of the two single-turn questions

@@ -8,9 +8,9 @@ import torch
 from _tiny import build_micro, ground_plane
 
 from vlm3.predict import load, predict, questions
+from vlm3.predict_prefix import encode_prefixes, image_inputs, prompt_text, split_prompt
 from vlm3.qa import templates as T
-from vlm3.shared_prefix import encode_prefixes, image_inputs, prompt_text, split_prompt
-from vlm3.train.data import read_qa
+from vlm3.records import read_qa
 
 OBJ = ["distance_data", "width_data", "direction", "left_predicate", "tall_choice"]
 
@@ -86,18 +86,18 @@ def test_encode_prefixes_is_the_processors_batch(setup):
 
 def test_fast_decode_attention_matches(setup, monkeypatch):
     """The grouped-query attention (the GPU default) gives the plain path's text here too."""
-    from vlm3 import shared_prefix
+    from vlm3 import predict_prefix
     from vlm3.train.data import load_images
 
     model, processor, recs = setup
     plain = predict(model, processor, recs[:8], batch_size=5, max_new_tokens=6, plain=True)
     qs = questions(recs[:8])
     calls = []
-    real = shared_prefix.gqa_attention
-    monkeypatch.setitem(shared_prefix.AttentionInterface._global_mapping, shared_prefix.FAST,
+    real = predict_prefix.gqa_attention
+    monkeypatch.setitem(predict_prefix.AttentionInterface._global_mapping, predict_prefix.FAST,
                         lambda *a, **k: (calls.append(a[1].shape[2]), real(*a, **k))[1])
     fast = {}
-    for part in shared_prefix.answer(model, processor, recs[:8], qs, lambda r: load_images(recs[r]["images"]),
+    for part in predict_prefix.answer(model, processor, recs[:8], qs, lambda r: load_images(recs[r]["images"]),
                                      16, 6, fast_decode=True):
         fast.update(part)
     assert [fast[i] for i in range(len(qs))] == [p["prediction"] for p in plain]

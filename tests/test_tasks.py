@@ -29,10 +29,10 @@ def test_answer_kinds_are_parser_names_and_pair_tasks_are_tasks():
 
 
 def test_stages_use_the_one_list():
-    from vlm3 import score
+    from vlm3 import records, score
     from vlm3.baselines import __main__ as baselines
     from vlm3.qa import build, leak
     from vlm3.report import claims, tables
 
     assert all(m.TASKS is TASKS for m in (score, baselines, build, claims, tables))
-    assert leak.PAIR_TASKS is PAIR_TASKS and score.ANSWER_KINDS is ANSWER_KINDS
+    assert leak.PAIR_TASKS is PAIR_TASKS and records.ANSWER_KINDS is ANSWER_KINDS

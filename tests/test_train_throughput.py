@@ -9,7 +9,8 @@ import pytest
 from _tiny import build_tiny
 
 from vlm3.model.processor import load_processor
-from vlm3.train.data import QACollator, read_qa
+from vlm3.records import read_qa
+from vlm3.train.data import QACollator
 from vlm3.train.throughput import COLUMNS
 from vlm3.train.trainer import TrainConfig, train
 

@@ -8,7 +8,7 @@ Each user turn of a record is asked as its own single-turn conversation: all the
 followed by that turn's question text (docs/CONTRACTS.md, "Evaluation asks each turn as its own
 single-turn conversation"), decoded greedily, so the output is deterministic. By default the
 record's images are encoded and its prompt prefix prefilled once for all its questions
-(`vlm3.shared_prefix`, the same text as asking one at a time: tests/test_predict_shared.py);
+(`vlm3.predict_prefix`, the same text as asking one at a time: tests/test_predict_shared.py);
 `--plain` asks every question as its own full prompt (left-padded batches through `generate`).
 `--batch-size` counts questions decoded together and `--max-new-tokens` caps each answer (defaults:
 `BATCH_SIZE`, `MAX_NEW_TOKENS` below). One output line per question, in input order:
@@ -38,10 +38,11 @@ import torch
 from tqdm import tqdm
 from transformers import AutoModelForImageTextToText
 
-from vlm3 import predict_files, shared_prefix
-from vlm3.baselines.records import questions as record_questions
+from vlm3 import predict_files, predict_prefix
 from vlm3.model.processor import load_processor
-from vlm3.train.data import load_images, read_qa
+from vlm3.records import prediction_row, read_qa
+from vlm3.records import questions as record_questions
+from vlm3.train.data import load_images
 from vlm3.train.hub import auto_processor as load_auto_processor
 from vlm3.train.hub import model_source
 
@@ -81,7 +82,7 @@ def _plain(model, processor, records, qs, load, batch_size, max_new_tokens, min_
         texts, batch_images = [], []
         for i in idx:
             rec = records[qs[i]["rec"]]
-            texts.append(shared_prefix.prompt_text(processor, len(rec["images"]), qs[i]["question"]))
+            texts.append(predict_prefix.prompt_text(processor, len(rec["images"]), qs[i]["question"]))
             batch_images.extend(load(qs[i]["rec"]))
         inputs = processor(text=texts, images=batch_images or None, padding=True, return_tensors="pt")
         inputs = inputs.to(model.device)
@@ -99,7 +100,7 @@ def answers(model, processor, records: list[dict], qs: list[dict], batch_size: i
         raise ValueError(f"--batch-size: must be >= 1, got {batch_size}")
     cache: dict[int, list] = {}
 
-    def load(r: int) -> list:  # called from several threads (shared_prefix prefetches)
+    def load(r: int) -> list:  # called from several threads (predict_prefix prefetches)
         images = cache.get(r)
         if images is None:
             images = load_images(records[r]["images"], image_root)
@@ -108,14 +109,9 @@ def answers(model, processor, records: list[dict], qs: list[dict], batch_size: i
             cache[r] = images
         return images
 
-    engine = _plain if plain else shared_prefix.answer
+    engine = _plain if plain else predict_prefix.answer
     with torch.inference_mode():
         yield from engine(model, processor, records, qs, load, batch_size, max_new_tokens, min_new_tokens)
-
-
-def row(q: dict, prediction: str) -> dict:
-    return {"id": q["id"], "turn": q["turn"], "question": q["question"], "prediction": prediction,
-            "target": q["target"]}
 
 
 def predict(model, processor, records: list[dict], batch_size: int = BATCH_SIZE,
@@ -127,7 +123,7 @@ def predict(model, processor, records: list[dict], batch_size: int = BATCH_SIZE,
     for part in tqdm(answers(model, processor, records, qs, batch_size, max_new_tokens, image_root, plain,
                              min_new_tokens), desc="predict", unit="batch"):
         done.update(part)
-    return [row(q, done[i]) for i, q in enumerate(qs)]
+    return [prediction_row(q, done[i]) for i, q in enumerate(qs)]
 
 
 def _dist():
@@ -156,7 +152,7 @@ def run(model, processor, records: list[dict], out: str | Path, fp: dict, rank: 
     try:
         for part in tqdm(answers(model, processor, records, todo, batch_size, max_new_tokens, image_root, plain,
                                  min_new_tokens), desc=f"predict rank {rank}", unit="batch"):
-            writer.write([row(todo[i], a) for i, a in sorted(part.items())])
+            writer.write([prediction_row(todo[i], a) for i, a in sorted(part.items())])
     finally:
         writer.close()
     if world > 1:
@@ -190,8 +186,7 @@ def main(argv: list[str] | None = None) -> None:
         torch.set_num_threads(args.threads)
     if args.batch_size < 1:
         raise ValueError(f"--batch-size: must be >= 1, got {args.batch_size}")
-    records = read_qa(args.qa, need_targets=True)
-    questions(records)  # bad records fail before the model loads
+    records = read_qa(args.qa)  # bad records fail before the model loads
     rank, world, local = _dist()
     model, processor = load(args.model, args.auto_processor, local)
     fp = predict_files.fingerprint(args.model, args.qa, max_new_tokens=args.max_new_tokens)

@@ -18,6 +18,7 @@ import logging
 import os
 from pathlib import Path
 
+from vlm3.records import prediction_line
 from vlm3.utils import atomic_path
 
 log = logging.getLogger(__name__)
@@ -87,11 +88,11 @@ class ShardWriter:
         with atomic_path(self.path) as tmp, open(tmp, "w") as f:
             f.write(json.dumps({"partial_of": fp}) + "\n")
             for r in kept or []:
-                f.write(json.dumps(r) + "\n")
+                f.write(prediction_line(r))
         self.f = open(self.path, "a", encoding="utf-8")
 
     def write(self, rows: list[dict]) -> None:
-        self.f.write("".join(json.dumps(r) + "\n" for r in rows))
+        self.f.write("".join(map(prediction_line, rows)))
         self.f.flush()
         os.fsync(self.f.fileno())
 
@@ -109,7 +110,7 @@ def merge(out: str | Path, keys: list[tuple], fp: dict) -> int:
                          f"(first: id={missing[0][0]!r} turn={missing[0][1]!r}); rerun to complete them")
     with atomic_path(out) as tmp, open(tmp, "w") as f:
         for k in keys:
-            f.write(json.dumps(done[k]) + "\n")
+            f.write(prediction_line(done[k]))
     for p in shards(out):
         p.unlink()
     return len(keys)

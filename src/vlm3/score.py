@@ -3,10 +3,11 @@
     python -m vlm3.score --pred P.jsonl --qa Q.jsonl --out M.json --task depth --seed 0
                          [--model NAME] [--bench NAME] [--n-boot 1000] [--questions-out R.jsonl]
 
-Every prediction line is `{"id", "turn", "question", "prediction" (raw text), "target"}`; the
-answer is read with `vlm3.qa.parse.parse(target["kind"], prediction)`. An answer that does not
-parse, parses to a non-finite number ("1e999 meters"), or, for a choice, names no region of the
-question is *unparsed*. With `--qa` (the benchmark's QA file, as the score rule passes) every
+Every prediction line is `{"id", "turn", "question", "prediction" (raw text), "target"}` (read and
+checked by `vlm3.records.read_predictions`, the QA file by `vlm3.records.read_qa`); the answer
+is read with `vlm3.qa.parse.parse(target["kind"], prediction)`. An answer that does not parse,
+parses to a non-finite number ("1e999 meters"), or, for a choice, names no region of the question
+is *unparsed*. With `--qa` (the benchmark's QA file, as the score rule passes) every
 question of the QA file is scored: one without a prediction line is *missing* (`n_missing`,
 `missing_examples`) and a prediction line of no QA question is an error, so a predictions file cut
 short can never be scored over fewer questions.
@@ -57,20 +58,19 @@ import argparse
 import json
 import logging
 import math
-import re
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from vlm3 import metrics as M
-from vlm3.baselines.records import questions, read_qa
 from vlm3.geometry.pose import ypr_to_rotation
 from vlm3.qa import templates
 from vlm3.qa.leak import read_manifest
 from vlm3.qa.parse import parse, resolve_choice
-from vlm3.tasks import ANSWER_KINDS, TASKS
-from vlm3.utils import atomic_path, read_jsonl
+from vlm3.records import question_boxes, questions, read_predictions, read_qa, target_value
+from vlm3.tasks import TASKS
+from vlm3.utils import atomic_path
 
 log = logging.getLogger("vlm3.score")
 
@@ -82,73 +82,9 @@ AUC_THRESHOLDS = (5, 10, 20, 30)
 # The paper's qualitative columns: both predicate words + the choice questions of either word.
 QUAL_GROUPS = (("below", "above"), ("left", "right"), ("big", "small"), ("tall", "short"),
                ("wide", "thin"), ("behind", "front"))
-_BOX_RE = re.compile(r"bounding box region \((\d+), (\d+), (\d+), (\d+)\)")
 
 
 # ----------------------------------------------------------------------------- reading
-
-
-def load_predictions(path: str | Path, task: str, allow_empty: bool = False) -> list[dict]:
-    """Read and check a predictions JSONL; ValueError names the file and line of any problem (an
-    empty file too, unless `allow_empty`: scored against a QA file, all its questions are missing)."""
-    recs, seen = [], set()
-    for ln, r in read_jsonl(path, "--pred"):
-        for key in ("id", "turn", "prediction", "target"):
-            if key not in r:
-                raise ValueError(f"{path}:{ln}: prediction line lacks {key!r}")
-        kind = r["target"].get("kind") if isinstance(r["target"], dict) else None
-        if kind not in ANSWER_KINDS[task]:
-            raise ValueError(f"{path}:{ln}: target kind {kind!r} is not a {task} answer "
-                             f"(expected one of {sorted(ANSWER_KINDS[task])})")
-        if not isinstance(r["prediction"], str):
-            raise ValueError(f"{path}:{ln}: prediction is {type(r['prediction']).__name__} "
-                             f"{r['prediction']!r}, not the model's text")
-        _check_value(kind, r["target"], f"{path}:{ln}")
-        key = (r["id"], r["turn"])
-        if key in seen:
-            raise ValueError(f"{path}:{ln}: duplicate question id={r['id']!r} turn={r['turn']!r}")
-        seen.add(key)
-        recs.append(r)
-    if not recs and not allow_empty:
-        raise ValueError(f"{path}: no predictions")
-    return recs
-
-
-# Shape of each target kind's value: a number, a bool, or a list of that many numbers.
-_VALUE_SHAPES = {"depth": 0, "distance": 0, "rotation_angle": 0, "clock": 0, "choice": 0, "yesno": "bool",
-                 "point": 2, "euler": 3, "direction": 3}
-
-
-def _number(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
-def _check_value(kind: str, target: dict, where: str) -> None:
-    """ValueError naming `where` unless target["value"] has the shape of its kind."""
-    shape = _VALUE_SHAPES[kind]
-    v = _value(target, where)
-    if shape == "bool":
-        ok, want = isinstance(v, bool), "true or false"
-    elif shape == 0:
-        ok, want = _number(v), "a finite number"
-    else:
-        ok, want = isinstance(v, list) and len(v) == shape and all(map(_number, v)), f"{shape} finite numbers"
-    if not ok:
-        raise ValueError(f"{where}: {kind} target value {v!r} is not {want}")
-
-
-def _value(target: dict, where: str):
-    if "value" not in target:
-        raise ValueError(f"{where}: target lacks 'value'")
-    return target["value"]
-
-
-def _boxes(rec: dict) -> list[tuple[int, ...]]:
-    """Region boxes of an object question: target["boxes"], else read from the question text."""
-    boxes = rec["target"].get("boxes")
-    if boxes is None:
-        boxes = [tuple(int(v) for v in m) for m in _BOX_RE.findall(rec.get("question", ""))]
-    return [tuple(int(v) for v in b) for b in boxes]
 
 
 def _finite(val) -> bool:
@@ -167,7 +103,7 @@ def read_answer(rec: dict):
     kind = rec["target"]["kind"]
     val = parse(kind, rec["prediction"])
     if kind == "choice":
-        return resolve_choice(val, _boxes(rec))
+        return resolve_choice(val, question_boxes(rec))
     if kind == "direction" and val is not None:
         v = np.asarray(val[1], dtype=float)
         return None if not np.all(np.isfinite(v)) or np.linalg.norm(v) == 0 else v
@@ -208,7 +144,7 @@ def _nanmean(x) -> float:
 
 
 def _values(recs) -> list:
-    return [_value(r["target"], f"id {r['id']} turn {r['turn']}") for r in recs]
+    return [target_value(r["target"], f"id {r['id']} turn {r['turn']}") for r in recs]
 
 
 # ----------------------------------------------------------------------------- depth
@@ -325,7 +261,7 @@ def score_correspondence(recs, answers, seed, n_boot):
 
 
 def _direction_value(target: dict, where: str) -> np.ndarray:
-    v = _value(target, where)
+    v = target_value(target, where)
     if isinstance(v, dict):
         v = v.get("unit", v.get("vector"))
     return np.asarray(v, dtype=float).reshape(3)
@@ -342,7 +278,7 @@ def pose_pair_errors(recs, answers) -> dict[str, dict]:
         where = f"id {r['id']} turn {r['turn']}"
         p = pairs.setdefault(r["id"], {})
         if kind == "euler":
-            R_gt = ypr_to_rotation(*_value(r["target"], where))
+            R_gt = ypr_to_rotation(*target_value(r["target"], where))
             p["rot"] = float("nan") if a is None else M.rotation_error_deg(ypr_to_rotation(*a), R_gt)
         else:
             g = _direction_value(r["target"], where)
@@ -483,7 +419,7 @@ def score_file(pred: str | Path, out: str | Path, task: str, seed: int = 0, n_bo
     if task not in TASKS:
         raise ValueError(f"--task {task!r}: must be one of {', '.join(TASKS)}")
     pred = Path(pred)
-    recs = load_predictions(pred, task, allow_empty=qa is not None)
+    recs = read_predictions(pred, task, allow_empty=qa is not None)
     if qa is not None:
         recs = align(recs, qa, pred)
     body, details = score_records(recs, task, seed, n_boot)

@@ -499,16 +499,26 @@ def _damaged_checkpoint(w: World, d: Path) -> Run:
     return run
 
 
+def _qa_file_cases(stage: str, prefix: str, build: Callable, lacks: str,
+                   drop: Callable[[dict], object]) -> list[Case]:
+    """The bad QA files of a stage that reads one (`vlm3.records.read_qa`; `build(edit)` copies
+    the QA file to {d}/qa.jsonl and edits it): not JSON, not UTF-8, a record without the key the
+    stage needs (`lacks`, removed by `drop`), and an image file that does not exist."""
+    return [
+        Case(f"{prefix}-bad-json", stage, "line 2 of the QA file is not JSON", "error",
+             ("{d}/qa.jsonl:2", "JSON"), build(lambda p, d: set_line(p, 2, "[1, 2"))),
+        Case(f"{prefix}-non-utf8", stage, "line 1 of the QA file holds non-UTF-8 bytes", "error",
+             ("{d}/qa.jsonl", "UTF-8"), build(lambda p, d: set_line(p, 1, b'{"id": "\xc3\x28"}'))),
+        Case(f"{prefix}-no-{lacks.rpartition('.')[2]}", stage, f"a QA record without `{lacks}`", "error",
+             ("{d}/qa.jsonl:1", lacks), build(lambda p, d: edit_record(p, 1, drop))),
+        Case(f"{stage}-image-missing", stage, "a QA record's image file is missing", "error",
+             ("{d}/nope.png",), build(lambda p, d: edit_record(p, 1, lambda r: _set(r, "images",
+                                                                                     [str(d / "nope.png")])))),
+    ]
+
+
 TRAIN = [
-    Case("train-data-bad-json", "train", "line 2 of the QA data is not JSON", "error",
-         ("{d}/qa.jsonl:2", "JSON"), _train(lambda p, d: set_line(p, 2, "{\"id\""))),
-    Case("train-data-non-utf8", "train", "line 1 of the QA data holds non-UTF-8 bytes", "error",
-         ("{d}/qa.jsonl", "UTF-8"), _train(lambda p, d: set_line(p, 1, b"\xff\xfe"))),
-    Case("train-data-no-messages", "train", "a QA record without `messages`", "error",
-         ("{d}/qa.jsonl:1", "messages"), _train(lambda p, d: edit_record(p, 1, lambda r: r.pop("messages")))),
-    Case("train-image-missing", "train", "a QA record's image file is missing", "error",
-         ("{d}/nope.png",), _train(lambda p, d: edit_record(p, 1, lambda r: _set(r, "images",
-                                                                                  [str(d / "nope.png")])))),
+    *_qa_file_cases("train", "train-data", _train, "messages", lambda r: r.pop("messages")),
     Case("train-lr-string", "train", "`lr: fast` in the run config", "error", ("lr", "fast"),
          _train(cfg={"lr": "fast"})),
     Case("train-config-bad-yaml", "train", "the run config is not valid YAML", "error",
@@ -536,19 +546,11 @@ def _predict(edit=None, model=None, patch=None):
 
 
 PREDICT = [
-    Case("predict-qa-bad-json", "predict", "line 3 of the QA file is not JSON", "error",
-         ("{d}/qa.jsonl:3", "JSON"), _predict(lambda p, d: set_line(p, 3, "[1, 2"))),
-    Case("predict-qa-non-utf8", "predict", "line 2 of the QA file holds non-UTF-8 bytes", "error",
-         ("{d}/qa.jsonl", "UTF-8"), _predict(lambda p, d: set_line(p, 2, b'{"id": "\xc3\x28"}'))),
-    Case("predict-qa-no-targets", "predict", "a QA record without meta.targets", "error",
-         ("{d}/qa.jsonl:1", "targets"), _predict(lambda p, d: edit_record(p, 1, lambda r: r["meta"].pop("targets")))),
+    *_qa_file_cases("predict", "predict-qa", _predict, "meta.targets", lambda r: r["meta"].pop("targets")),
     Case("predict-qa-empty", "predict", "an empty QA file", "error", ("{d}/qa.jsonl", "no QA records"),
          _predict(lambda p, d: p.write_text(""))),
     Case("predict-model-missing", "predict", "--model names a folder that does not exist", "error",
          ("{d}/none",), _predict(model=lambda d: d / "none")),
-    Case("predict-image-missing", "predict", "a QA record's image file is missing", "error",
-         ("{d}/nope.png",), _predict(lambda p, d: edit_record(p, 1, lambda r: _set(r, "images",
-                                                                                    [str(d / "nope.png")])))),
     Case("predict-full-disk", "predict", "the disk fills up while predictions are written (ENOSPC)", "error",
          ("{d}/pred.jsonl", "no space left on device"), _predict(patch=full_disk_open("vlm3.predict_files"))),
 ]

@@ -3,12 +3,13 @@ it needs into its own folder and breaks it there."""
 
 from __future__ import annotations
 
-import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+
+from vlm3.records import prediction_line, prediction_row, questions, read_qa
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -39,16 +40,9 @@ class World:
 
 def _predictions(qa: Path, out: Path, answer) -> Path:
     """A predictions file for `qa` whose every answer is `answer(target)`."""
-    rows = []
-    for line in qa.read_text().splitlines():
-        rec = json.loads(line)
-        users = [m for m in rec["messages"] if m["role"] == "user"]
-        for t, (m, tgt) in enumerate(zip(users, rec["meta"]["targets"])):
-            q = m["content"] if isinstance(m["content"], str) else "".join(
-                c["text"] for c in m["content"] if c.get("type") == "text")
-            rows.append({"id": rec["id"], "turn": t, "question": q, "prediction": answer(tgt), "target": tgt})
+    rows = [prediction_row(q, answer(q["target"])) for rec in read_qa(qa) for q in questions(rec)]
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out.write_text("".join(map(prediction_line, rows)))
     return out
 
 

@@ -12,14 +12,13 @@ training means, `expert` the OpenCV classical expert (correspondence, pose). Out
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 
 from tqdm import tqdm
 
 from vlm3.baselines.constant import ConstantBaseline
 from vlm3.baselines.experts import OpenCVExpert
-from vlm3.baselines.records import questions, read_qa
+from vlm3.records import prediction_line, prediction_row, questions, read_qa
 from vlm3.tasks import TASKS
 from vlm3.utils import atomic_path
 
@@ -50,8 +49,7 @@ def run(kind: str, task: str, qa_path: str, train_path: str, out: str, seed: int
     with atomic_path(out) as tmp:
         with open(tmp, "w") as f:
             for q, a in rows:
-                f.write(json.dumps({"id": q["id"], "turn": q["turn"], "question": q["question"],
-                                    "prediction": a, "target": q["target"]}, ensure_ascii=False) + "\n")
+                f.write(prediction_line(prediction_row(q, a), ensure_ascii=False))
     log.info("%s %s: %d questions -> %s", kind, task, len(rows), out)
     return len(rows)
 

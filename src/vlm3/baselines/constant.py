@@ -25,10 +25,10 @@ from collections import Counter
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from vlm3.baselines.records import query_point, question_boxes, questions
 from vlm3.geometry import rotation_angle_deg, rotation_to_ypr
 from vlm3.geometry.pose import translation_direction, ypr_to_rotation
 from vlm3.qa import templates as T
+from vlm3.records import query_point, question_boxes, questions
 
 log = logging.getLogger("vlm3.baselines.constant")
 

@@ -28,11 +28,11 @@ import pandas as pd
 
 from vlm3.baselines import geometry_expert as ge
 from vlm3.baselines.constant import ConstantBaseline
-from vlm3.baselines.records import query_point, questions
 from vlm3.geometry.coords import denormalize_point, normalize_point
 from vlm3.geometry.pose import rotation_angle_deg, rotation_to_ypr, translation_direction
 from vlm3.io.image import read_image
 from vlm3.qa import templates as T
+from vlm3.records import query_point, questions
 
 log = logging.getLogger("vlm3.baselines.experts")
 

@@ -29,8 +29,9 @@ from transformers import (
 )
 
 from vlm3.model.processor import CHAT_TEMPLATE, SPECIAL_TOKENS, ImageOnlyQwen3VLProcessor
+from vlm3.records import read_qa_lines
 from vlm3.staging import replace_dir, stage_dir
-from vlm3.utils import load_mapping, read_jsonl
+from vlm3.utils import load_mapping
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +70,7 @@ def qa_texts(paths: list[str | Path]) -> list[str]:
     """Every user and assistant text of the given QA jsonl files, in file order."""
     texts: list[str] = []
     for p in paths:
-        for n, rec in read_jsonl(p, "--qa"):
+        for n, rec in read_qa_lines(p, "--qa", need_targets=False):
             try:
                 for msg in rec["messages"]:
                     content = msg["content"]

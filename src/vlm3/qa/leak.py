@@ -31,9 +31,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from vlm3.baselines.records import questions, read_qa
+from vlm3.records import questions, read_qa, read_qa_lines
 from vlm3.tasks import PAIR_TASKS
-from vlm3.utils import atomic_path, read_jsonl
+from vlm3.utils import atomic_path
 
 log = logging.getLogger("vlm3.qa.leak")
 WHERE_KEYS = ("pixel", "query", "boxes")
@@ -102,7 +102,7 @@ def check(mixtures: list[str | Path], manifests: list[str | Path]) -> dict:
                 scene_of.setdefault((d, s), m["bench"])
     n_images, scenes = 0, set()
     for mix in mixtures:
-        for ln, rec in read_jsonl(mix, "--train"):
+        for ln, rec in read_qa_lines(mix, "--train", need_targets=False):
             for d, i, s in record_images(rec):
                 n_images += 1
                 if (d, i) in image_of:

@@ -34,8 +34,9 @@ from vlm3 import metrics as M
 from vlm3 import score
 from vlm3.geometry.coords import denormalize_point
 from vlm3.io.image import read_image
+from vlm3.records import read_predictions, read_qa
 from vlm3.report.tables import model_labels, row_order
-from vlm3.utils import atomic_path, read_jsonl
+from vlm3.utils import atomic_path
 
 log = logging.getLogger("vlm3.report.figures")
 
@@ -61,7 +62,7 @@ def prediction_files(root: str | Path, task: str) -> dict[str, dict[str, Path]]:
 
 def depth_points(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """(gt, pred) metres of the parsed answers of a depth predictions file."""
-    recs = score.load_predictions(path, "depth")
+    recs = read_predictions(path, "depth")
     pairs = [(float(r["target"]["value"]), float(a)) for r in recs
              if (a := score.read_answer(r)) is not None]
     arr = np.array(pairs, dtype=float).reshape(-1, 2)
@@ -70,7 +71,7 @@ def depth_points(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 def pose_errors(path: Path) -> np.ndarray:
     """Per-pair pose errors in degrees (NaN = unparsed), sorted by pair id."""
-    recs = score.load_predictions(path, "pose")
+    recs = read_predictions(path, "pose")
     pairs = score.pose_pair_errors(recs, [score.read_answer(r) for r in recs])
     return np.array([pairs[k]["err"] for k in sorted(pairs)], dtype=float)
 
@@ -151,8 +152,8 @@ def plot_correspondence(path: Path, qa_root: Path, label: str, out: Path, n_pair
     if not qa_file.is_file():
         log.warning("%s: no QA file %s for the images; correspondence figure skipped", path, qa_file)
         return None
-    images = {rec["id"]: rec["images"] for _, rec in read_jsonl(qa_file)}
-    recs = score.load_predictions(path, "correspondence")
+    images = {rec["id"]: rec["images"] for rec in read_qa(qa_file, "QA file")}
+    recs = read_predictions(path, "correspondence")
     ids = sorted({r["id"] for r in recs})[:n_pairs]
     if not ids:
         return None

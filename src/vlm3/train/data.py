@@ -31,40 +31,9 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from vlm3.model.processor import render_segments
-from vlm3.utils import read_jsonl
+from vlm3.records import read_qa
 
 IGNORE = -100
-
-
-def read_qa(path: str | Path, need_targets: bool = False) -> list[dict]:
-    """Read a QA jsonl file; ValueError naming the file and line on malformed records.
-    `need_targets`: every record must have one meta.targets entry per user turn (evaluation)."""
-    records = []
-    for n, rec in read_jsonl(path, "QA file"):
-        for key in ("id", "images", "messages"):
-            if key not in rec:
-                raise ValueError(f"QA file {path}:{n}: record lacks {key!r}")
-        if not isinstance(rec["messages"], list) or not all(
-                isinstance(m, dict) and "role" in m and "content" in m for m in rec["messages"]):
-            raise ValueError(f"QA file {path}:{n}: messages must be a list of {{role, content}} objects")
-        if not isinstance(rec["images"], list):
-            raise ValueError(f"QA file {path}:{n}: images must be a list of paths")
-        if need_targets:
-            targets = (rec.get("meta") or {}).get("targets")
-            users = sum(m["role"] == "user" for m in rec["messages"])
-            if not isinstance(targets, list) or len(targets) != users:
-                raise ValueError(f"QA file {path}:{n}: {users} user turns but "
-                                 f"{len(targets) if isinstance(targets, list) else 'no'} meta.targets")
-        n_img = sum(
-            1 for m in rec["messages"] if isinstance(m["content"], list)
-            for item in m["content"] if isinstance(item, dict) and item.get("type") == "image"
-        )
-        if n_img != len(rec["images"]):
-            raise ValueError(f"QA file {path}:{n}: {n_img} image items but {len(rec['images'])} image paths")
-        records.append(rec)
-    if not records:
-        raise ValueError(f"QA file {path}: no QA records")
-    return records
 
 
 def split_turns(rec: dict) -> list[dict]:
@@ -125,7 +94,7 @@ class QADataset(Dataset):
     def __init__(self, paths: str | Path | list[str | Path], single_turn: bool = False,
                  shared_prefix: bool = False):
         paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
-        self.records = [rec for p in paths for rec in read_qa(p)]
+        self.records = [rec for p in paths for rec in read_qa(p, "QA file", need_targets=False)]
         if single_turn:
             self.records = [one for rec in self.records for one in split_turns(rec)]
         if shared_prefix:
