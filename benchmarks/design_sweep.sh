@@ -13,7 +13,8 @@ for cfg in "$@"; do
     work=/tmp/sweep_$name
     rm -rf "$work" && mkdir -p "$work" "$out/$name"
     # tracked and untracked-but-not-ignored files: the working tree without earlier results
-    git ls-files -co --exclude-standard -z | xargs -0 cp --parents -t "$work"
+    git ls-files -co --exclude-standard | while read -r f; do [ -e "$f" ] && echo "$f"; done \
+        | xargs -d '\n' cp --parents -t "$work"
     (
         cd "$work" || exit 1
         start=$(date +%s)

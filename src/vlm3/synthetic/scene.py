@@ -255,6 +255,17 @@ def sample_scene(rng: np.random.Generator, scene_id: str, params: SyntheticParam
 
 def sample_cameras(rng: np.random.Generator, scene: Scene, params: SyntheticParams) -> list[Camera]:
     """`params.views` cameras around the scene target, all looking into it so views overlap."""
+    # An orbit (same_distance) fixes every view's distance, and a pivot its arm, by the first draws
+    # below; when no free position exists on that arc, the whole set is drawn again (a scene whose
+    # first draw succeeds consumes exactly the random numbers it always did).
+    for _ in range(50):
+        cams = _sample_views(rng, scene, params)
+        if cams is not None:
+            return cams
+    raise RuntimeError(f"{scene.scene_id}: no free camera positions for its views in 50 draws of the arc")
+
+
+def _sample_views(rng: np.random.Generator, scene: Scene, params: SyntheticParams) -> list[Camera] | None:
     d = DIFFICULTY[params.difficulty]
     room, cams = scene.room, []
     az0 = rng.uniform(0, 2 * np.pi)
@@ -294,6 +305,8 @@ def sample_cameras(rng: np.random.Generator, scene: Scene, params: SyntheticPara
             if inside and clear:
                 break
         else:
+            if params.same_distance:
+                return None  # this arc is blocked: the caller draws another
             raise RuntimeError(f"{scene.scene_id}: no free camera position for view {v} in 500 tries")
         # Aim at the target, turned by a small random yaw/pitch jitter (at most a quarter of the
         # half field of view, so the target stays in every view and views overlap).
