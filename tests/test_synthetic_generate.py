@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from vlm3.datasets import load_index
-from vlm3.synthetic.covisibility import reproject
+from vlm3.geometry.covisibility import reproject
 from vlm3.synthetic.generate import build_params, generate_split, is_withheld, main
 from vlm3.synthetic.scene import SyntheticParams
 

@@ -11,7 +11,6 @@ from PIL import Image
 
 import vlm3.datasets.readers  # noqa: F401  (registers the dataset readers)
 from vlm3.datasets import load_index
-from vlm3.datasets._common import covisibility
 from vlm3.datasets.eth3d import raw_depth_bytes
 from vlm3.io.depth import read_depth
 
@@ -68,18 +67,12 @@ def test_eth3d_missing_depth_is_an_error(tmp_path):
         load_index("eth3d", tmp_path, "test")
 
 
-def test_covisibility_by_hand():
-    K = np.array([[2.0, 0, 1.5], [0, 2.0, 1.5], [0, 0, 1]])
-    d1 = np.full((4, 4), 2.0)
-    c2w2 = np.eye(4)
-    c2w2[0, 3] = 1.0  # camera 2 one metre to the right: pixel u lands on u - 1
-    assert covisibility(d1, K, np.eye(4), K, c2w2, (4, 4), stride=1) == 0.75
-    assert covisibility(d1, K, np.eye(4), K, c2w2, (4, 4), np.full((4, 4), 2.0), stride=1) == 0.75
-    occl = np.full((4, 4), 2.0)
-    occl[:, 0] = 1.0  # something nearer in view 2's first column hides u = 1
-    assert covisibility(d1, K, np.eye(4), K, c2w2, (4, 4), occl, stride=1) == 0.5
-    back = np.diag([-1.0, 1.0, -1.0, 1.0])  # camera 2 looks backwards
-    assert covisibility(d1, K, np.eye(4), K, back, (4, 4), stride=1) == 0.0
+def test_eth3d_degenerate_quaternion_names_file_and_image(tmp_path):
+    _eth3d(tmp_path)
+    images_txt = tmp_path / "courtyard/dslr_calibration_jpg/images.txt"
+    images_txt.write_text(images_txt.read_text().replace(f"2 {S} 0 {S} 0 ", "2 0 0 0 0 "))
+    with pytest.raises(ValueError, match=r"images.txt: image 2: degenerate quaternion \[0.0, 0.0, 0.0, 0.0\]"):
+        load_index("eth3d", tmp_path, "test")
 
 
 def test_eth3d_pairs_from_depth(tmp_path):

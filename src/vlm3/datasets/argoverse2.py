@@ -20,15 +20,16 @@ import numpy as np
 import pyarrow.feather as feather
 
 from vlm3.datasets import register
-from vlm3.datasets._common import frame, invert_rigid, quat_to_rot, require, row, rt_to_matrix
 from vlm3.datasets.readers import lidar_param
+from vlm3.datasets.rows import frame, require, row
+from vlm3.geometry.rigid import invert_rigid, quat_to_rotation, rigid_matrix
 
 RING = ("ring_front_center", "ring_front_left", "ring_front_right", "ring_rear_left", "ring_rear_right",
         "ring_side_left", "ring_side_right")
 
 
 def _se3(rec: dict) -> np.ndarray:
-    return rt_to_matrix(quat_to_rot(rec["qw"], rec["qx"], rec["qy"], rec["qz"]),
+    return rigid_matrix(quat_to_rotation(rec["qw"], rec["qx"], rec["qy"], rec["qz"]),
                         [rec["tx_m"], rec["ty_m"], rec["tz_m"]])
 
 

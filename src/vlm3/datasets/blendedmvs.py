@@ -15,7 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from vlm3.datasets import register
-from vlm3.datasets._common import covisibility, frame, image_size, invert_rigid, pairs_frame, require, row
+from vlm3.datasets.pairs import pair_covisibility, pairs_frame
+from vlm3.datasets.rows import frame, image_size, require, row
+from vlm3.geometry.rigid import invert_rigid
 
 
 def read_cam(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -69,11 +71,7 @@ def load(raw: Path, split: str, covis_stride: int = 16, min_covisibility: float 
             if a not in by_id or b not in by_id:
                 raise ValueError(f"{raw / sc / 'cams' / 'pair.txt'}: view {a} or {b} has no image")
             ra, rb = by_id[a], by_id[b]
-            Ka = [[ra["fx"], 0, ra["cx"]], [0, ra["fy"], ra["cy"]], [0, 0, 1]]
-            Kb = [[rb["fx"], 0, rb["cx"]], [0, rb["fy"], rb["cy"]], [0, 0, 1]]
-            c = covisibility(depth[a], Ka, np.reshape(ra["cam_to_world"], (4, 4)), Kb,
-                             np.reshape(rb["cam_to_world"], (4, 4)), (rb["width"], rb["height"]), depth[b],
-                             stride=covis_stride)
+            c = pair_covisibility(depth[a], ra, depth[b], rb, covis_stride)
             if c >= min_covisibility:
-                pairs.append((ra["image_id"], rb["image_id"], round(c, 6)))
+                pairs.append((ra["image_id"], rb["image_id"], c))
     return frame(rows, f"blendedmvs {raw}"), pairs_frame(pairs)

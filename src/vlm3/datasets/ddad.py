@@ -20,8 +20,9 @@ from pathlib import Path
 import numpy as np
 
 from vlm3.datasets import register
-from vlm3.datasets._common import frame, image_size, invert_rigid, quat_to_rot, require, row, rt_to_matrix
 from vlm3.datasets.readers import lidar_param
+from vlm3.datasets.rows import frame, image_size, require, row
+from vlm3.geometry.rigid import invert_rigid, quat_to_rotation, rigid_matrix
 
 SPLITS = {"train": "0", "val": "1"}
 CAMERAS = ("CAMERA_01", "CAMERA_05", "CAMERA_06", "CAMERA_07", "CAMERA_08", "CAMERA_09")
@@ -29,7 +30,7 @@ CAMERAS = ("CAMERA_01", "CAMERA_05", "CAMERA_06", "CAMERA_07", "CAMERA_08", "CAM
 
 def _pose(p: dict) -> np.ndarray:
     t, q = p["translation"], p["rotation"]
-    return rt_to_matrix(quat_to_rot(q["qw"], q["qx"], q["qy"], q["qz"]), [t["x"], t["y"], t["z"]])
+    return rigid_matrix(quat_to_rotation(q["qw"], q["qx"], q["qy"], q["qz"]), [t["x"], t["y"], t["z"]])
 
 
 @register("ddad")

@@ -18,7 +18,7 @@ import json
 from pathlib import Path
 
 from vlm3.datasets import register
-from vlm3.datasets._common import frame, require, row
+from vlm3.datasets.rows import frame, require, row
 
 
 @register("depthlm_jsonl")

@@ -19,16 +19,10 @@ from pathlib import Path
 import numpy as np
 
 from vlm3.datasets import register
-from vlm3.datasets._common import (
-    COLMAP_PIXEL_SHIFT,
-    frame,
-    invert_rigid,
-    read_colmap_cameras,
-    read_colmap_images,
-    require,
-    row,
-    scene_pairs,
-)
+from vlm3.datasets.colmap import COLMAP_PIXEL_SHIFT, read_colmap_cameras, read_colmap_images
+from vlm3.datasets.pairs import scene_pairs
+from vlm3.datasets.rows import frame, require, row
+from vlm3.geometry.rigid import invert_rigid
 
 TRAINING_SCENES = ("courtyard", "delivery_area", "electro", "facade", "kicker", "meadow", "office",
                    "pipes", "playground", "relief", "relief_2", "terrace", "terrains")

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from vlm3.datasets import register
-from vlm3.datasets._common import frame, image_size, require, row
+from vlm3.datasets.rows import frame, image_size, require, row
 
 MASKS = ("mask_invalid", "mask_transp")
 

@@ -22,7 +22,9 @@ import cv2
 import numpy as np
 
 from vlm3.datasets import register
-from vlm3.datasets._common import covisibility, frame, image_size, invert_rigid, pairs_frame, require, row
+from vlm3.datasets.pairs import pair_covisibility, pairs_frame
+from vlm3.datasets.rows import frame, image_size, require, row
+from vlm3.geometry.rigid import invert_rigid
 from vlm3.io.npz import load_npz
 
 
@@ -77,14 +79,7 @@ def load_scannet(raw: Path, split: str, covis_stride: int = 8):
         for r in (ra, rb):
             if r["image_id"] not in cache:
                 cache[r["image_id"]] = depth(r)
-
-        def K(r):
-            return [[r["fx"], 0, r["cx"]], [0, r["fy"], r["cy"]], [0, 0, 1]]
-
-        c = covisibility(cache[a], K(ra), np.reshape(ra["cam_to_world"], (4, 4)), K(rb),
-                         np.reshape(rb["cam_to_world"], (4, 4)), (rb["width"], rb["height"]), cache[b],
-                         stride=covis_stride)
-        out.append((a, b, round(c, 6)))
+        out.append((a, b, pair_covisibility(cache[a], ra, cache[b], rb, covis_stride)))
     return frame(rows, f"loftr_scannet {raw}"), pairs_frame(out)
 
 

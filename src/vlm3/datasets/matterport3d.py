@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from vlm3.datasets import register
-from vlm3.datasets._common import frame, image_size, require, row
+from vlm3.datasets.rows import frame, image_size, require, row
 
 GL_TO_CV = np.diag([1.0, -1.0, -1.0, 1.0])
 

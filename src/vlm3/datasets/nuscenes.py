@@ -16,13 +16,17 @@ Depth kind: z (DepthLM's label for nuScenes).
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
 
 from vlm3.datasets import register
-from vlm3.datasets._common import frame, invert_rigid, log, quat_to_rot, require, row, rt_to_matrix
 from vlm3.datasets.readers import nuscenes_param
+from vlm3.datasets.rows import frame, require, row
+from vlm3.geometry.rigid import invert_rigid, quat_to_rotation, rigid_matrix
+
+log = logging.getLogger(__name__)
 
 TABLES = ("attribute", "calibrated_sensor", "category", "ego_pose", "instance", "log", "map",
           "sample", "sample_annotation", "sample_data", "scene", "sensor", "visibility")
@@ -44,7 +48,7 @@ def _table(root: Path, name: str) -> list[dict]:
 
 def pose_matrix(rec: dict) -> np.ndarray:
     """4x4 of a calibrated_sensor / ego_pose record (rotation [w,x,y,z], translation metres)."""
-    return rt_to_matrix(quat_to_rot(*rec["rotation"]), rec["translation"])
+    return rigid_matrix(quat_to_rotation(*rec["rotation"]), rec["translation"])
 
 
 def _scene_names(split: str, version: str, scenes: list[str] | None, all_names: list[str]) -> set[str]:

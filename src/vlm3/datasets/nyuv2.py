@@ -15,7 +15,7 @@ import numpy as np
 import scipy.io
 
 from vlm3.datasets import register
-from vlm3.datasets._common import frame, require
+from vlm3.datasets.rows import frame, require
 from vlm3.datasets.sunrgbd import find_root, scene_row
 
 SPLIT_KEYS = {"test": "testNdxs", "train": "trainNdxs"}

@@ -18,7 +18,7 @@ import math
 from pathlib import Path
 
 from vlm3.datasets import register
-from vlm3.datasets._common import frame, image_size, require, row
+from vlm3.datasets.rows import frame, image_size, require, row
 
 
 @register("omnidata")

@@ -15,12 +15,15 @@ COCO RLE is decoded here with numpy (`rle_decode`), so pycocotools is not needed
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
 
 from vlm3.datasets import register
-from vlm3.datasets._common import NAN, frame, image_size, log, require, row
+from vlm3.datasets.rows import NAN, frame, image_size, require, row
+
+log = logging.getLogger(__name__)
 
 
 def rle_counts(counts: str | bytes | list) -> list[int]:

@@ -22,7 +22,7 @@ import numpy as np
 import scipy.io
 
 from vlm3.datasets import register
-from vlm3.datasets._common import frame, image_size, require, row
+from vlm3.datasets.rows import frame, image_size, require, row
 
 SPLIT_KEYS = {"train": "alltrain", "test": "alltest"}
 

@@ -16,7 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from vlm3.datasets import register
-from vlm3.datasets._common import covisibility, frame, pairs_frame, quat_to_rot, require, row, rt_to_matrix
+from vlm3.datasets.pairs import pair_covisibility, pairs_frame
+from vlm3.datasets.rows import frame, require, row
+from vlm3.geometry.rigid import quat_to_rotation, rigid_matrix
 
 CV_TO_NED = np.array([[0, 0, 1, 0], [1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 0, 1]], dtype=np.float64)
 F, C, SIZE = 320.0, 320.0, 640
@@ -40,7 +42,7 @@ def load(raw: Path, split: str, camera: str = "lcam_front", pair_offsets: tuple[
             raise ValueError(f"{t / f'pose_{camera}.txt'}: expected 7 columns (x y z qx qy qz qw)")
         traj_rows = []
         for i, (x, y, z, qx, qy, qz, qw) in enumerate(poses):
-            c2w = rt_to_matrix(quat_to_rot(qw, qx, qy, qz), [x, y, z]) @ CV_TO_NED
+            c2w = rigid_matrix(quat_to_rotation(qw, qx, qy, qz), [x, y, z]) @ CV_TO_NED
             r = row(f"{scene}/{i:06d}", scene, require(t / f"image_{camera}" / f"{i:06d}_{camera}.png", scene),
                     SIZE, SIZE, fx=F, fy=F, cx=C, cy=C,
                     depth_path=require(t / f"depth_{camera}" / f"{i:06d}_{camera}_depth.png", scene),
@@ -48,7 +50,6 @@ def load(raw: Path, split: str, camera: str = "lcam_front", pair_offsets: tuple[
                     cam_to_world=c2w)
             traj_rows.append(r)
         rows += traj_rows
-        K = [[F, 0, C], [0, F, C], [0, 0, 1]]
         cache = {}
         for i, a in enumerate(traj_rows):
             for k in pair_offsets:
@@ -58,9 +59,7 @@ def load(raw: Path, split: str, camera: str = "lcam_front", pair_offsets: tuple[
                 for r in (a, b):
                     if r["image_id"] not in cache:
                         cache[r["image_id"]] = read_depth(r["depth_path"], "tartanair_depth")
-                c = covisibility(cache[a["image_id"]], K, np.reshape(a["cam_to_world"], (4, 4)), K,
-                                 np.reshape(b["cam_to_world"], (4, 4)), (SIZE, SIZE), cache[b["image_id"]],
-                                 stride=covis_stride)
+                c = pair_covisibility(cache[a["image_id"]], a, cache[b["image_id"]], b, covis_stride)
                 if c >= min_covisibility:
-                    pairs.append((a["image_id"], b["image_id"], round(c, 6)))
+                    pairs.append((a["image_id"], b["image_id"], c))
     return frame(rows, f"tartanair {raw}"), pairs_frame(pairs)

@@ -24,7 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from vlm3.datasets import register
-from vlm3.datasets._common import covisibility, frame, pairs_frame, require, row, scene_pairs
+from vlm3.datasets.pairs import pair_covisibility, pairs_frame, scene_pairs
+from vlm3.datasets.rows import frame, require, row
 
 _FORMATS = {".exr": "exr", ".npy": "npy", ".png": "png_mm"}
 
@@ -102,14 +103,8 @@ def load(raw: Path, split: str, scenes: list[str] | None = None, depth_max: floa
         for r in (a, b):
             if r["image_id"] not in cache:
                 cache[r["image_id"]] = _depth(r)
-
-        def K(r):
-            return [[r["fx"], 0, r["cx"]], [0, r["fy"], r["cy"]], [0, 0, 1]]
-
-        c = covisibility(cache[a["image_id"]], K(a), np.reshape(a["cam_to_world"], (4, 4)), K(b),
-                         np.reshape(b["cam_to_world"], (4, 4)), (b["width"], b["height"]),
-                         cache[b["image_id"]], stride=covis_stride)
-        out.append((a["image_id"], b["image_id"], round(c, 6)))
+        c = pair_covisibility(cache[a["image_id"]], a, cache[b["image_id"]], b, covis_stride)
+        out.append((a["image_id"], b["image_id"], c))
     return images, pairs_frame(out)
 
 

@@ -31,6 +31,8 @@ import warnings
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from vlm3.geometry.rigid import invert_rigid
+
 # A unit-vector component is named in words when |u_i| >= this. 0.25 (about 14.5 degrees off the
 # perpendicular plane) turns VLM3's sample (-0.69, +0.02, +0.72) into "left, forward". A unit
 # vector always has a component >= 1/sqrt(3) = 0.577, so at least one word is always produced.
@@ -66,11 +68,7 @@ def relative_pose(c2w_1, c2w_2) -> np.ndarray:
         if not np.allclose(m[3], [0, 0, 0, 1]):
             raise ValueError(f"{name} last row must be [0, 0, 0, 1], got {m[3].tolist()}")
         _as_rotation(m[:3, :3], f"{name} rotation")
-    # Rigid inverse written out (exact transpose) rather than np.linalg.inv.
-    inv = np.eye(4)
-    inv[:3, :3] = a[:3, :3].T
-    inv[:3, 3] = -a[:3, :3].T @ a[:3, 3]
-    return inv @ b
+    return invert_rigid(a) @ b
 
 
 def rotation_angle_deg(R) -> float:

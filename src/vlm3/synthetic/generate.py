@@ -26,8 +26,8 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from vlm3.geometry.covisibility import covisibility
 from vlm3.staging import replace_dir, stage_dir
-from vlm3.synthetic.covisibility import covisibility
 from vlm3.synthetic.raycast import render
 from vlm3.synthetic.scene import Camera, Scene, SyntheticParams, sample_cameras, sample_scene
 from vlm3.utils import load_mapping, rng_for

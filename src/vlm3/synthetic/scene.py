@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from vlm3.geometry.covisibility import COVISIBILITY_TOL
 from vlm3.synthetic.textures import NEUTRALS, PALETTE, CompassTexture, Texture, random_texture
 
 CATEGORIES = ("box", "sphere", "cylinder")
@@ -119,7 +120,7 @@ class SyntheticParams:
     pp_jitter: float = 0.03        # principal point offset, fraction of W (H), uniform +-
     camera_height: float = 1.6     # m, the fixed camera height of "easy"
     withheld: float = 0.25         # fraction of images whose intrinsics are withheld
-    cov_tol: float = 0.02          # relative depth tolerance of the covisibility test
+    cov_tol: float = COVISIBILITY_TOL  # relative depth tolerance of the covisibility test (0.02)
     # Camera motion. None keeps the difficulty preset: every view at its own azimuth within
     # +-spread_deg of the scene's and its own distance. `spread_deg` narrows or widens the arc;
     # `same_distance` puts all views of a scene at one distance from the target (a true orbit:
