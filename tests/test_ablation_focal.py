@@ -20,10 +20,10 @@ BASE, OVERLAY = ROOT / "config" / "config.yaml", ROOT / "config" / "ablation_foc
 
 DEFAULT_JOBS = {"generate_synthetic": 2, "index": 2, "calibrate": 2, "calibration_report": 2, "resize": 2, "qa": 8,
                 "mix": 4, "baseline": 4, "build_tiny_model": 1, "expert": 2, "predict": 8, "score": 14, "train": 4,
-                "figures": 1, "audit": 1, "paper_figures": 1, "paper_tables": 1, "tables": 4, "all": 1,
+                "train_config": 4, "figures": 1, "audit": 1, "paper_figures": 1, "paper_tables": 1, "tables": 4, "all": 1,
                 "eval_manifest": 4, "leak_check": 4, "worst_cases": 4}
 EXTRA_JOBS = {"merged_config": 1, "resize_native": 2, "qa_native": 2, "mix_native": 1, "train": 1, "predict": 1,
-              "score": 1, "eval_manifest": 1}
+              "score": 1, "eval_manifest": 1, "train_config": 1}
 
 
 def test_merge_is_snakemakes_and_validates(tmp_path):

@@ -20,7 +20,7 @@ REPLICA = ROOT / "config" / "replica.yaml"
 
 JOBS = {"generate_synthetic": 2, "index": 2, "calibrate": 2, "calibration_report": 2, "resize": 2,
         "resize_native": 2, "qa": 8, "qa_native": 2, "mix": 4, "mix_native": 1, "baseline": 4,
-        "build_tiny_model": 1, "expert": 2, "predict": 9, "score": 15, "train": 5, "figures": 1, "audit": 1,
+        "build_tiny_model": 1, "expert": 2, "predict": 9, "score": 15, "train_config": 5, "train": 5, "figures": 1, "audit": 1,
         "paper_figures": 1, "paper_tables": 1, "tables": 4, "all": 1, "eval_manifest": 5, "leak_check": 4,
         "worst_cases": 4}
 

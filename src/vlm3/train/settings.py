@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import types
 import typing
 from collections.abc import Mapping
@@ -201,7 +202,7 @@ def run_recipe(run: Mapping, where: str = "run") -> dict:
     return recipe
 
 
-def write_recipe(recipe: Mapping, out: str) -> None:
+def write_recipe(recipe: Mapping, out: str | os.PathLike) -> None:
     """The recipe as a YAML mapping, keys sorted (same recipe, same bytes); written atomically."""
     text = yaml.safe_dump(dict(recipe), sort_keys=True, default_flow_style=False)
     with atomic_path(out) as tmp:
