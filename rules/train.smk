@@ -3,6 +3,10 @@
 # never deletes them); a killed or preempted job re-run by Snakemake continues from the last one.
 
 
+localrules:
+    train_config,
+
+
 rule build_tiny_model:
     """A randomly initialised Qwen3-VL-architecture model, a tokenizer trained on the QA text and
     its processor, built offline and saved with save_pretrained."""
@@ -29,13 +33,12 @@ rule build_tiny_model:
 rule train_config:
     """The run's recipe as the YAML file the train rule passes with --config (keys sorted: the
     same recipe gives the same bytes). Rewritten, and the run retrained, when the recipe changes."""
-    localrule: True
     output:
         "results/train_config/{run}.yaml",
     params:
         recipe=train_recipe,
     log:
-        "results/logs/train_config/{run}.log",
+        "results/logs/train/recipe/{run}.log",
     conda:
         "../envs/train.yaml"
     shell:

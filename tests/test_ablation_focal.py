@@ -84,13 +84,13 @@ def test_overlay_adds_the_native_focal_chain(dry_runs):
         " --out results/qa_native/depth/synthetic/test.jsonl",
         "python -m vlm3.qa.mix --inputs results/qa_native/depth/synthetic/train.jsonl:1.0 --n 1800 --seed 0"
         " --out results/qa_native/depth/train.jsonl",
-        "exec python -m vlm3.train --model results/models/base --data results/qa_native/depth/train.jsonl"
-        " --out results/checkpoints/tiny-depth-native",
+        "exec python -m vlm3.train --config results/train_config/tiny-depth-native.yaml --model results/models/base"
+        " --data results/qa_native/depth/train.jsonl --out results/checkpoints/tiny-depth-native",
         "python -m vlm3.predict --model results/checkpoints/tiny-depth-native --qa results/qa_native/depth/"
         "synthetic/test.jsonl --out results/predictions/tiny-native/depth/synthetic_test.jsonl",
         # the unified run and the baseline are untouched; the report CLIs read the merged config
-        "exec python -m vlm3.train --model results/models/base --data results/qa/depth/train.jsonl"
-        " --out results/checkpoints/tiny-depth ",
+        "exec python -m vlm3.train --config results/train_config/tiny-depth.yaml --model results/models/base"
+        " --data results/qa/depth/train.jsonl --out results/checkpoints/tiny-depth ",
         "python -m vlm3.predict --model results/checkpoints/tiny-depth --qa results/qa/depth/synthetic/test.jsonl",
         "python -m vlm3.config --merge config/config.yaml config/ablation_focal.yaml --out results/config.yaml",
         # the audit also reads the native run's checkpoint (its steps reached)

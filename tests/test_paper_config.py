@@ -168,8 +168,13 @@ def test_paper_dry_run_lists_every_stage(tmp_path):
 
 
 def test_slurm_profile_dry_run(tmp_path):
+    """`--profile slurm`, verbatim from the repository root, finds profiles/slurm/ (through the
+    link ./slurm), beside the workflow profile profiles/default/."""
+    assert (ROOT / "profiles" / "slurm" / "config.yaml").is_file() and (ROOT / "profiles" / "default").is_dir()
+    assert (ROOT / "slurm").is_symlink() and (ROOT / "slurm").resolve() == (ROOT / "profiles" / "slurm").resolve()
     wd = workdir(tmp_path)
-    out = dry_run(["--profile", str(ROOT / "slurm"), "results/tables/depth.tex"], wd, dry_run_env(tmp_path))
+    out = dry_run(["--profile", "slurm", "results/tables/depth.tex"], wd, dry_run_env(tmp_path))
+    assert "Using profiles slurm and workflow specific profile profiles/default" in out
     assert job_counts(out) == EXPECTED_JOBS
     assert "config/paper.yaml" in out  # the profile's configfile reaches the tables rule
 
