@@ -29,6 +29,7 @@ the collator, which packs them into ONE row, so the number of samples per step i
 Multi-GPU runs start through `python -m vlm3.train.launch -- <these flags>` (accelerate + FSDP);
 the stop flags (SIGTERM, time cap) are agreed over all ranks so every rank stops at the same step.
 
+The settings, their defaults and meanings: `vlm3.train.settings.TrainConfig`.
 `model` is a local save_pretrained folder or a Hugging Face hub id (`vlm3.train.hub`).
 
 Swappable parts for other trainers: `train(cfg, load_fn=..., collator=...)`.
