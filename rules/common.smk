@@ -173,8 +173,9 @@ def run_cfg(w):
 
 
 def train_recipe(w):
-    """The run's training settings (vlm3.train.settings.run_recipe) as JSON for rule train_config:
-    only what the trainer reads, so a changed workflow key (runtime_min, gpus) retrains nothing."""
+    """The run's training settings (vlm3.train.settings.run_recipe) as JSON, which train_config
+    writes as YAML. It holds only what the trainer reads, so a changed workflow key (runtime_min,
+    gpus) retrains nothing."""
     return json.dumps(run_recipe(run_cfg(w), f"runs.{w.run}"), sort_keys=True)
 
 
