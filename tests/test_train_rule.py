@@ -77,29 +77,32 @@ def dry(tmp_path_factory):
     return out, wd
 
 
-def test_cpu_run_calls_the_trainer_with_its_recipe_file(dry):
+RULE_COMMANDS = {
+    "cpu-depth": ("exec python -m vlm3.train", 2, "batch_size: 16\ngrad_accum: 1\nlr: 0.001\nmax_minutes: 8.0\nmax_steps: 650\n"),
+    "gpu-depth": ("exec python -m vlm3.train.launch -- python -m vlm3.train", 1, yaml.safe_dump(
+        {k: v for k, v in GPU_RUN.items() if k in RECIPE and k != "grad_accum"})),
+}
+
+
+@pytest.mark.parametrize("run", RULE_COMMANDS)
+def test_the_rule_calls_the_trainer_with_the_runs_recipe_file(dry, run):
+    """CPU runs call the trainer, GPU runs the launcher; the recipe is in the file (grad_accum left
+    out beside global_batch), the invocation settings are flags."""
     out, wd = dry
-    assert _shell(out, "cpu-depth") == (
-        "exec python -m vlm3.train --config results/train_config/cpu-depth.yaml --model results/models/base"
-        " --data results/qa/depth/train.jsonl --out results/checkpoints/cpu-depth"
-        " --state results/train_state/cpu-depth --seed 0 --threads 2 > results/logs/train/cpu-depth.log 2>&1")
-    assert (wd / "results/train_config/cpu-depth.yaml").read_text() == (
-        "batch_size: 16\ngrad_accum: 1\nlr: 0.001\nmax_minutes: 8.0\nmax_steps: 650\n")
-    # the same TrainConfig as the flags the rule passed before the recipe file
+    prefix, threads, recipe = RULE_COMMANDS[run]
+    assert _shell(out, run) == (
+        f"{prefix} --config results/train_config/{run}.yaml --model results/models/base"
+        f" --data results/qa/depth/train.jsonl --out results/checkpoints/{run} --state results/train_state/{run}"
+        f" --seed 0 --threads {threads} > results/logs/train/{run}.log 2>&1")
+    assert (wd / f"results/train_config/{run}.yaml").read_text() == recipe
+
+
+def test_cpu_run_trains_as_with_the_flags_the_rule_passed_before(dry):
+    out, wd = dry
     assert _trainer_config(_shell(out, "cpu-depth"), wd) == parse_config(
         "--model results/models/base --data results/qa/depth/train.jsonl --out results/checkpoints/cpu-depth"
         " --state results/train_state/cpu-depth --seed 0 --threads 2 --max-steps 650 --max-minutes 8.0"
         " --lr 0.001 --batch-size 16 --grad-accum 1".split())
-
-
-def test_gpu_run_uses_the_launcher_with_the_recipe(dry):
-    out, wd = dry
-    assert _shell(out, "gpu-depth") == (
-        "exec python -m vlm3.train.launch -- python -m vlm3.train --config results/train_config/gpu-depth.yaml"
-        " --model results/models/base --data results/qa/depth/train.jsonl --out results/checkpoints/gpu-depth"
-        " --state results/train_state/gpu-depth --seed 0 --threads 1 > results/logs/train/gpu-depth.log 2>&1")
-    assert yaml.safe_load((wd / "results/train_config/gpu-depth.yaml").read_text()) == {
-        k: v for k, v in GPU_RUN.items() if k in RECIPE and k != "grad_accum"}
 
 
 def test_multi_node_run_starts_one_launcher_per_node(dry):
