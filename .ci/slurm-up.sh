@@ -33,7 +33,7 @@ SlurmctldLogFile=/var/log/slurm/slurmctld.log
 SlurmdLogFile=/var/log/slurm/slurmd.log
 NodeName=${host} CPUs=${cpus} RealMemory=${mem} State=UNKNOWN
 PartitionName=debug Nodes=${host} Default=YES MaxTime=INFINITE State=UP OverSubscribe=NO
-# The slurm profile's partition names (slurm/config.yaml), on the same node, so the profile runs
+# The slurm profile's partition names (profiles/slurm/config.yaml), on the same node, so the profile runs
 # here with its SITE partition keys unchanged. No GPUs: GPU-less rules send --gpus=<model>:0.
 PartitionName=cpu Nodes=${host} MaxTime=INFINITE State=UP OverSubscribe=NO
 PartitionName=gpu Nodes=${host} MaxTime=INFINITE State=UP OverSubscribe=NO

@@ -37,7 +37,7 @@ CASES = {
     "startup (snakemake --version)": ["--version"],
     "paper: results/tables/depth.tex": ["-n", "--configfile", PAPER, "--", TABLES[0]],
     "paper: all four tables": ["-n", "--configfile", PAPER, "--", *TABLES],
-    "slurm profile: results/tables/depth.tex": ["-n", "--profile", str(ROOT / "slurm"), TABLES[0]],
+    "slurm profile: results/tables/depth.tex": ["-n", "--profile", str(ROOT / "profiles" / "slurm"), TABLES[0]],
     "embedded default: all": ["-n", "-c2"],
 }
 

@@ -8,6 +8,7 @@ import types
 
 from vlm3.config import models_for as config_models_for
 from vlm3.tasks import TASKS as ALL_TASKS
+from vlm3.train.settings import run_recipe
 
 # Rules run `python -m vlm3.<stage>` from the repository root with src/ importable, so the same
 # commands work in the dev environment, in a conda env from envs/, and on cluster nodes.
@@ -171,47 +172,11 @@ def run_cfg(w):
     return config["runs"][w.run]
 
 
-# Run keys passed to `python -m vlm3.train` as flags (booleans as --key / --no-key).
-TRAIN_VALUE_KEYS = (
-    "max_steps",
-    "max_minutes",
-    "lr",
-    "batch_size",
-    "grad_accum",
-    "global_batch",
-    "warmup_ratio",
-    "grad_clip",
-    "save_steps",
-    "checkpoint_fraction",
-    "num_workers",
-    "optim",
-)
-TRAIN_SWITCH_KEYS = (
-    "packing",
-    "freeze_vision",
-    "gradient_checkpointing",
-    "compile",
-    "bf16",
-    "liger",
-    "single_turn",
-    "shared_prefix",
-    "sparse_lm_head",
-    "pin_memory",
-)
-
-
-def train_args(w):
-    """The run's recipe as vlm3.train flags. With global_batch the trainer derives the accumulation
-    from the world size, so grad_accum (the paper's 32-GPU value) is not passed then."""
-    r = run_cfg(w)
-    flags = []
-    for k in TRAIN_VALUE_KEYS:
-        if k in r and not (k == "grad_accum" and "global_batch" in r):
-            flags.append(f"--{k.replace('_', '-')} {r[k]}")
-    for k in TRAIN_SWITCH_KEYS:
-        if k in r:
-            flags.append(f"--{'' if r[k] else 'no-'}{k.replace('_', '-')}")
-    return " ".join(flags)
+def train_recipe(w):
+    """The run's training settings (vlm3.train.settings.run_recipe) as JSON, which train_config
+    writes as YAML. It holds only what the trainer reads, so a changed workflow key (runtime_min,
+    gpus) retrains nothing."""
+    return json.dumps(run_recipe(run_cfg(w), f"runs.{w.run}"), sort_keys=True)
 
 
 def train_launcher(w):

@@ -3,6 +3,10 @@
 # never deletes them); a killed or preempted job re-run by Snakemake continues from the last one.
 
 
+localrules:
+    train_config,
+
+
 rule build_tiny_model:
     """A randomly initialised Qwen3-VL-architecture model, a tokenizer trained on the QA text and
     its processor, built offline and saved with save_pretrained."""
@@ -26,6 +30,21 @@ rule build_tiny_model:
         " --out {output} > {log} 2>&1"
 
 
+rule train_config:
+    """The run's recipe as the YAML file the train rule passes with --config (keys sorted: the
+    same recipe gives the same bytes). Rewritten, and the run retrained, when the recipe changes."""
+    output:
+        "results/train_config/{run}.yaml",
+    params:
+        recipe=train_recipe,
+    log:
+        "results/logs/train/recipe/{run}.log",
+    conda:
+        "../envs/train.yaml"
+    shell:
+        "python -m vlm3.train.settings --recipe {params.recipe:q} --out {output} > {log} 2>&1"
+
+
 rule train:
     """Fine-tune one run. CPU runs (gpus 0) call `python -m vlm3.train` directly. GPU runs go through
     `python -m vlm3.train.launch` (accelerate launch + FSDP, rendezvous from the SLURM environment),
@@ -34,6 +53,7 @@ rule train:
     input:
         model=base_model_input,
         data=lambda w: f"{qa_root(w.run)}/{run_cfg(w)['task']}/train.jsonl",
+        recipe="results/train_config/{run}.yaml",
     output:
         directory("results/checkpoints/{run}"),
     params:
@@ -42,7 +62,6 @@ rule train:
         state="results/train_state/{run}",
         launch=train_launcher,
         threads=train_threads,
-        args=train_args,
     log:
         "results/logs/train/{run}.log",
     threads: lambda w: min(run_cfg(w).get("threads", workflow.cores), workflow.cores)
@@ -57,5 +76,6 @@ rule train:
         # exec: on SIGTERM (SLURM --signal, preemption) Snakemake waits for the trainer to write
         # its checkpoint; behind a bash parent it would be orphaned and the job end without it.
         # (vlm3.train.launch execs accelerate in turn, so the chain has no bash parent either.)
-        "exec {params.launch}python -m vlm3.train --model {params.base} --data {input.data} --out {output}"
-        " --state {params.state} --seed {params.seed} --threads {params.threads} {params.args} > {log} 2>&1"
+        "exec {params.launch}python -m vlm3.train --config {input.recipe} --model {params.base}"
+        " --data {input.data} --out {output} --state {params.state} --seed {params.seed}"
+        " --threads {params.threads} > {log} 2>&1"

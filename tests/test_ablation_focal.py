@@ -20,10 +20,10 @@ BASE, OVERLAY = ROOT / "config" / "config.yaml", ROOT / "config" / "ablation_foc
 
 DEFAULT_JOBS = {"generate_synthetic": 2, "index": 2, "calibrate": 2, "calibration_report": 2, "resize": 2, "qa": 8,
                 "mix": 4, "baseline": 4, "build_tiny_model": 1, "expert": 2, "predict": 8, "score": 14, "train": 4,
-                "figures": 1, "audit": 1, "paper_figures": 1, "paper_tables": 1, "tables": 4, "all": 1,
+                "train_config": 4, "figures": 1, "audit": 1, "paper_figures": 1, "paper_tables": 1, "tables": 4, "all": 1,
                 "eval_manifest": 4, "leak_check": 4, "worst_cases": 4}
 EXTRA_JOBS = {"merged_config": 1, "resize_native": 2, "qa_native": 2, "mix_native": 1, "train": 1, "predict": 1,
-              "score": 1, "eval_manifest": 1}
+              "score": 1, "eval_manifest": 1, "train_config": 1}
 
 
 def test_merge_is_snakemakes_and_validates(tmp_path):
@@ -84,13 +84,13 @@ def test_overlay_adds_the_native_focal_chain(dry_runs):
         " --out results/qa_native/depth/synthetic/test.jsonl",
         "python -m vlm3.qa.mix --inputs results/qa_native/depth/synthetic/train.jsonl:1.0 --n 1800 --seed 0"
         " --out results/qa_native/depth/train.jsonl",
-        "exec python -m vlm3.train --model results/models/base --data results/qa_native/depth/train.jsonl"
-        " --out results/checkpoints/tiny-depth-native",
+        "exec python -m vlm3.train --config results/train_config/tiny-depth-native.yaml --model results/models/base"
+        " --data results/qa_native/depth/train.jsonl --out results/checkpoints/tiny-depth-native",
         "python -m vlm3.predict --model results/checkpoints/tiny-depth-native --qa results/qa_native/depth/"
         "synthetic/test.jsonl --out results/predictions/tiny-native/depth/synthetic_test.jsonl",
         # the unified run and the baseline are untouched; the report CLIs read the merged config
-        "exec python -m vlm3.train --model results/models/base --data results/qa/depth/train.jsonl"
-        " --out results/checkpoints/tiny-depth ",
+        "exec python -m vlm3.train --config results/train_config/tiny-depth.yaml --model results/models/base"
+        " --data results/qa/depth/train.jsonl --out results/checkpoints/tiny-depth ",
         "python -m vlm3.predict --model results/checkpoints/tiny-depth --qa results/qa/depth/synthetic/test.jsonl",
         "python -m vlm3.config --merge config/config.yaml config/ablation_focal.yaml --out results/config.yaml",
         # the audit also reads the native run's checkpoint (its steps reached)

@@ -148,7 +148,7 @@ def test_validation_rejects_inconsistent_recipes(cfg):
 
 # ---------------------------------------------------------------- the workflow's DAG, dry run
 EXPECTED_JOBS = {"download": 11, "index": 14, "calibrate": 14, "resize": 14, "qa": 14, "mix": 1,
-                 "train": 1, "predict": 24, "baseline": 8, "score": 32, "tables": 1, "eval_manifest": 8,
+                 "train_config": 1, "train": 1, "predict": 24, "baseline": 8, "score": 32, "tables": 1, "eval_manifest": 8,
                  "leak_check": 1}
 
 
@@ -162,13 +162,19 @@ def test_paper_dry_run_lists_every_stage(tmp_path):
     assert "--type nuscenes --registry config/datasets.yaml --dataset nuscenes --raw data/raw/nuscenes --split mini" in out
     assert "python -m vlm3.download --dataset spatialrgpt-bench" not in out  # depth table only
     assert "python -m vlm3.predict --model facebook/VLM3-depth --qa results/qa/depth/ibims1/test.jsonl" in out
-    assert "python -m vlm3.train --model Qwen/Qwen3-VL-4B-Instruct --data results/qa/depth/train.jsonl" in out
-    assert "--lr 5.5e-05" in out and "--grad-clip 0.02" in out
+    assert ("python -m vlm3.train --config results/train_config/paper-depth.yaml --model Qwen/Qwen3-VL-4B-Instruct"
+            " --data results/qa/depth/train.jsonl") in out
+    assert '"grad_clip": 0.02' in out and '"lr": 5.5e-05' in out  # the recipe rule train_config writes
 
 
 def test_slurm_profile_dry_run(tmp_path):
+    """`--profile slurm`, verbatim from the repository root, finds profiles/slurm/ (through the
+    link ./slurm), beside the workflow profile profiles/default/."""
+    assert (ROOT / "profiles" / "slurm" / "config.yaml").is_file() and (ROOT / "profiles" / "default").is_dir()
+    assert (ROOT / "slurm").is_symlink() and (ROOT / "slurm").resolve() == (ROOT / "profiles" / "slurm").resolve()
     wd = workdir(tmp_path)
-    out = dry_run(["--profile", str(ROOT / "slurm"), "results/tables/depth.tex"], wd, dry_run_env(tmp_path))
+    out = dry_run(["--profile", "slurm", "results/tables/depth.tex"], wd, dry_run_env(tmp_path))
+    assert "Using profiles slurm and workflow specific profile profiles/default" in out
     assert job_counts(out) == EXPECTED_JOBS
     assert "config/paper.yaml" in out  # the profile's configfile reaches the tables rule
 

@@ -20,7 +20,7 @@ REPLICA = ROOT / "config" / "replica.yaml"
 
 JOBS = {"generate_synthetic": 2, "index": 2, "calibrate": 2, "calibration_report": 2, "resize": 2,
         "resize_native": 2, "qa": 8, "qa_native": 2, "mix": 4, "mix_native": 1, "baseline": 4,
-        "build_tiny_model": 1, "expert": 2, "predict": 9, "score": 15, "train": 5, "figures": 1, "audit": 1,
+        "build_tiny_model": 1, "expert": 2, "predict": 9, "score": 15, "train_config": 5, "train": 5, "figures": 1, "audit": 1,
         "paper_figures": 1, "paper_tables": 1, "tables": 4, "all": 1, "eval_manifest": 5, "leak_check": 4,
         "worst_cases": 4}
 
@@ -30,10 +30,13 @@ def test_replica_dry_run_plans_the_gpu_path(tmp_path):
     out = dry_run(["-c16", "--configfile", "config/replica.yaml"], wd, env)
     assert job_counts(out) == JOBS
     for task in ("depth", "object", "correspondence", "pose"):
-        assert (f"exec python -m vlm3.train.launch -- python -m vlm3.train --model results/models/base "
-                f"--data results/qa/{task}/train.jsonl --out results/checkpoints/replica-{task}") in out
+        assert (f"exec python -m vlm3.train.launch -- python -m vlm3.train --config results/train_config/"
+                f"replica-{task}.yaml --model results/models/base --data results/qa/{task}/train.jsonl"
+                f" --out results/checkpoints/replica-{task}") in out
     assert "--data results/qa_native/depth/train.jsonl --out results/checkpoints/replica-depth-native" in out
-    assert "--max-steps 400 --lr 0.001 --batch-size 32 --grad-accum 1 --num-workers 2 --packing --bf16" in out
+    assert ("""--recipe '{"batch_size": 32, "bf16": true, "grad_accum": 1, "lr": 0.001, "max_steps": 400,"""
+            """ "num_workers": 2, "packing": true, "shared_prefix": true}'"""
+            " --out results/train_config/replica-depth.yaml") in out
     assert "python -m vlm3.model.build --config config/replica_model.yaml" in out
     # every prediction of the workflow's own models asks for a GPU; baselines and experts do not
     blocks = out.split("\n\n")

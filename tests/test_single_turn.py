@@ -61,17 +61,3 @@ def test_index_regions_quantitative_and_predicate_answers():
     assert parse("yesno", ans) is False
     with pytest.raises(ValueError, match="answer regions must be one of"):
         T.object_answer("width_data", 0, BOXES[:1], 1.0, regions="boxes")
-
-
-def test_rule_passes_every_trainer_switch():
-    """rules/common.smk keeps its own torch-free copy of the switch list (the Snakefile does not
-    import torch); it must name exactly TrainConfig's switches, or a config switch is dropped."""
-    import ast
-    import re
-    from pathlib import Path
-
-    from vlm3.train.trainer import SWITCHES
-
-    src = (Path(__file__).parents[1] / "rules" / "common.smk").read_text()
-    m = re.search(r"^TRAIN_SWITCH_KEYS = (\(.*?\))$", src, re.M | re.S)
-    assert m and ast.literal_eval(m.group(1)) == SWITCHES

@@ -1,6 +1,7 @@
 """The real trainer in two CPU processes (gloo) through `python -m vlm3.train.launch --cpu`, with the
-command form the train rule writes: the global batch is kept (2 ranks x 2 x 1 = 4 samples per step),
-rank 0 alone writes the final model and the loss table.
+command form the train rule writes (the recipe in a --config file, read by every rank): the global
+batch is kept (2 ranks x 2 x 1 = 4 samples per step), rank 0 alone writes the final model and the
+loss table.
 
 Resuming is not exercised here: with several CPU processes transformers' Trainer loads the optimizer
 state with map_location=torch.device("cpu", rank), which torch.load rejects ("cpu:0"); on GPUs that
@@ -18,14 +19,20 @@ from pathlib import Path
 
 from _tiny import build_tiny
 
+from vlm3.train.settings import run_recipe, write_recipe
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
+RUN = {"task": "depth", "gpus": 2, "global_batch": 4, "grad_accum": 8, "batch_size": 2, "lr": 3e-3, "save_steps": 2,
+       "packing": True}
+
+
 def _launch(d: Path, out: str, steps: int, port: int) -> None:
+    write_recipe(run_recipe({**RUN, "max_steps": steps}), d / f"{out}.yaml")
     cmd = [sys.executable, "-m", "vlm3.train.launch", "--cpu", "--gpus-per-node", "2", "--main-port", str(port),
-           "--", "python", "-m", "vlm3.train", "--model", str(d / "init"), "--data", str(d / "qa/train.jsonl"),
-           "--out", str(d / out), "--max-steps", str(steps), "--global-batch", "4", "--batch-size", "2",
-           "--lr", "3e-3", "--save-steps", "2", "--threads", "1", "--packing"]
+           "--", "python", "-m", "vlm3.train", "--config", str(d / f"{out}.yaml"), "--model", str(d / "init"),
+           "--data", str(d / "qa/train.jsonl"), "--out", str(d / out), "--threads", "1"]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
     for k in [k for k in env if k.startswith("SLURM_")]:
         env.pop(k)
@@ -40,6 +47,10 @@ def test_two_ranks_keep_the_global_batch(tmp_path):
     summary = json.loads((d / "run/train_summary.json").read_text())
     assert summary["batch"] == {"world_size": 2, "micro_batch": 2, "grad_accum": 1, "samples_per_step": 4,
                                 "packing": True}
+    # the recipe file reached the trainer (its grad_accum left out: global_batch sets it)
+    want = {"max_steps": 2, "global_batch": 4, "grad_accum": 1, "batch_size": 2, "lr": 3e-3, "save_steps": 2,
+            "packing": True}
+    assert {k: summary["config"][k] for k in want} == want
     state = json.loads((d / "run/trainer_state/checkpoint-2/trainer_state.json").read_text())
     assert state["log_history"][-1]["epoch"] == 0.5  # 2 steps x 4 samples of 16 records
     assert not list((d / "run").glob(".final*"))

@@ -1,17 +1,28 @@
-"""rules/train.smk: CPU runs call `python -m vlm3.train`; runs with GPUs go through the accelerate
-launcher (once per node via srun when they span nodes) with the run's recipe keys as flags; the
-predict rule asks hub models for `--auto-processor`. Checked on Snakemake's dry-run shell commands."""
+"""rules/train.smk: rule train_config writes a run's recipe to results/train_config/{run}.yaml; CPU
+runs call `python -m vlm3.train --config` with it, runs with GPUs go through the accelerate launcher
+(once per node via srun when they span nodes) with the same command; the predict rule asks hub
+models for `--auto-processor`. Checked on Snakemake's dry-run shell commands and on the recipe files
+Snakemake writes (rule train_config run for real), read back through the launcher's and the
+trainer's own parsers."""
 
 from __future__ import annotations
 
-import dataclasses
 import importlib.util
+import json
 import re
+import shlex
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 from _dryrun import PAPER, dry_run, dry_run_env, workdir
+
+from vlm3.train.__main__ import parse_config
+from vlm3.train.launch import parse_args
+from vlm3.train.settings import RECIPE, SWITCHES
+from vlm3.train.settings import main as write_recipe_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -32,57 +43,84 @@ def _shell(out: str, run: str) -> str:
     return lines[0].split("Shell command: ", 1)[-1].strip()
 
 
+def _trainer_config(cmd: str, wd: Path):
+    """The TrainConfig the trainer builds from a rule's command (after the launcher, if any), in `wd`."""
+    argv = cmd.split(" > ")[0].split()
+    if "vlm3.train.launch" in argv:
+        args = parse_args(argv[argv.index("vlm3.train.launch") + 1:])
+        assert args.module == "vlm3.train"
+        argv = args.module_args
+    else:
+        argv = argv[argv.index("vlm3.train") + 1:]
+    i = argv.index("--config") + 1
+    argv[i] = str(wd / argv[i])
+    return parse_config(argv)
+
+
 @pytest.fixture(scope="module")
 def dry(tmp_path_factory):
+    """(dry-run output, working directory holding the three runs' recipe files)."""
     tmp = tmp_path_factory.mktemp("trainrule")
     cfg = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
     cfg["runs"]["gpu-depth"] = GPU_RUN
     cfg["runs"]["cpu-depth"] = CPU_RUN
     cfg["runs"]["gpu2-depth"] = {**GPU_RUN, "gpus": 16, "nodes": 2, "global_batch": 128}
     (tmp / "gpu.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
-    wd = workdir(tmp)
-    return dry_run(["-c2", "--configfile", str(tmp / "gpu.yaml"), "--forcerun", "train", "--",
-                         "results/checkpoints/cpu-depth", "results/checkpoints/gpu-depth",
-                         "results/checkpoints/gpu2-depth"], wd, dry_run_env(tmp))
+    wd, env = workdir(tmp), dry_run_env(tmp)
+    runs = ("cpu-depth", "gpu-depth", "gpu2-depth")
+    out = dry_run(["-c2", "--configfile", str(tmp / "gpu.yaml"), "--forcerun", "train", "--",
+                   *(f"results/checkpoints/{r}" for r in runs)], wd, env)
+    res = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-c1", "--configfile",
+                          str(tmp / "gpu.yaml"), "--", *(f"results/train_config/{r}.yaml" for r in runs)],
+                         cwd=wd, env=env, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, (res.stdout + res.stderr)[-3000:]
+    return out, wd
 
 
-def test_cpu_run_is_unchanged(dry):
-    assert _shell(dry, "cpu-depth") == (
-        "exec python -m vlm3.train --model results/models/base --data results/qa/depth/train.jsonl"
-        " --out results/checkpoints/cpu-depth --state results/train_state/cpu-depth --seed 0 --threads 2"
-        " --max-steps 650 --max-minutes 8.0 --lr 0.001 --batch-size 16 --grad-accum 1"
-        " > results/logs/train/cpu-depth.log 2>&1")
+RULE_COMMANDS = {
+    "cpu-depth": ("exec python -m vlm3.train", 2, "batch_size: 16\ngrad_accum: 1\nlr: 0.001\nmax_minutes: 8.0\nmax_steps: 650\n"),
+    "gpu-depth": ("exec python -m vlm3.train.launch -- python -m vlm3.train", 1, yaml.safe_dump(
+        {k: v for k, v in GPU_RUN.items() if k in RECIPE and k != "grad_accum"})),
+}
 
 
-def test_gpu_run_uses_the_launcher_with_the_recipe(dry):
-    assert _shell(dry, "gpu-depth") == (
-        "exec python -m vlm3.train.launch -- python -m vlm3.train --model results/models/base"
-        " --data results/qa/depth/train.jsonl --out results/checkpoints/gpu-depth"
-        " --state results/train_state/gpu-depth --seed 0 --threads 1 --max-steps 10 --lr 0.001 --batch-size 4"
-        " --global-batch 16 --checkpoint-fraction 0.5 --optim adamw_torch_fused --packing --no-freeze-vision"
-        " --gradient-checkpointing --compile --bf16 --no-liger --sparse-lm-head --no-pin-memory"
-        " > results/logs/train/gpu-depth.log 2>&1")
+@pytest.mark.parametrize("run", RULE_COMMANDS)
+def test_the_rule_calls_the_trainer_with_the_runs_recipe_file(dry, run):
+    """CPU runs call the trainer, GPU runs the launcher; the recipe is in the file (grad_accum left
+    out beside global_batch), the invocation settings are flags."""
+    out, wd = dry
+    prefix, threads, recipe = RULE_COMMANDS[run]
+    assert _shell(out, run) == (
+        f"{prefix} --config results/train_config/{run}.yaml --model results/models/base"
+        f" --data results/qa/depth/train.jsonl --out results/checkpoints/{run} --state results/train_state/{run}"
+        f" --seed 0 --threads {threads} > results/logs/train/{run}.log 2>&1")
+    assert (wd / f"results/train_config/{run}.yaml").read_text() == recipe
+
+
+def test_cpu_run_trains_as_with_the_flags_the_rule_passed_before(dry):
+    out, wd = dry
+    assert _trainer_config(_shell(out, "cpu-depth"), wd) == parse_config(
+        "--model results/models/base --data results/qa/depth/train.jsonl --out results/checkpoints/cpu-depth"
+        " --state results/train_state/cpu-depth --seed 0 --threads 2 --max-steps 650 --max-minutes 8.0"
+        " --lr 0.001 --batch-size 16 --grad-accum 1".split())
 
 
 def test_multi_node_run_starts_one_launcher_per_node(dry):
-    cmd = _shell(dry, "gpu2-depth")
+    out, wd = dry
+    cmd = _shell(out, "gpu2-depth")
     assert cmd.startswith("exec srun --overlap --nodes=2 --ntasks-per-node=1 --kill-on-bad-exit=1"
-                          " python -m vlm3.train.launch -- python -m vlm3.train ")
-    assert "--global-batch 128" in cmd and "--grad-accum" not in cmd
+                          " python -m vlm3.train.launch -- python -m vlm3.train --config ")
+    recipe = yaml.safe_load((wd / "results/train_config/gpu2-depth.yaml").read_text())
+    assert recipe["global_batch"] == 128 and "grad_accum" not in recipe
 
 
-def test_the_launcher_accepts_the_rule_command(dry):
-    """What the rule passes after `--` parses into the trainer's module and flags."""
-    from vlm3.train.__main__ import parse_config
-    from vlm3.train.launch import parse_args
-
-    cmd = _shell(dry, "gpu-depth").split(" > ")[0].split()
-    args = parse_args(cmd[cmd.index("vlm3.train.launch") + 1:])
-    assert args.module == "vlm3.train"
-    cfg = parse_config(args.module_args)
+def test_the_launcher_passes_the_recipe_file_to_the_trainer(dry):
+    """What the rule passes after `--` parses into the trainer's module and flags, --config included."""
+    out, wd = dry
+    cfg = _trainer_config(_shell(out, "gpu-depth"), wd)
     assert (cfg.global_batch, cfg.batch_size, cfg.grad_accum, cfg.packing, cfg.checkpoint_fraction, cfg.bf16,
-            cfg.freeze_vision, cfg.sparse_lm_head, cfg.optim, cfg.pin_memory) == (
-        16, 4, 1, True, 0.5, True, False, True, "adamw_torch_fused", False)
+            cfg.freeze_vision, cfg.sparse_lm_head, cfg.optim, cfg.pin_memory, cfg.max_steps, cfg.seed) == (
+        16, 4, 1, True, 0.5, True, False, True, "adamw_torch_fused", False, 10, 0)
 
 
 def test_paper_runs_launch_packed_bf16_and_hub_models_get_auto_processor(tmp_path):
@@ -90,8 +128,11 @@ def test_paper_runs_launch_packed_bf16_and_hub_models_get_auto_processor(tmp_pat
                        dry_run_env(tmp_path))
     cmd = _shell(out, "paper-depth")
     assert cmd.startswith("exec srun --overlap --nodes=4 --ntasks-per-node=1 --kill-on-bad-exit=1 python -m "
-                          "vlm3.train.launch -- python -m vlm3.train --model Qwen/Qwen3-VL-4B-Instruct ")
-    assert "--global-batch 1344 " in cmd and "--batch-size 7 " in cmd and "--grad-accum" not in cmd
+                          "vlm3.train.launch -- python -m vlm3.train --config results/train_config/paper-depth.yaml"
+                          " --model Qwen/Qwen3-VL-4B-Instruct ")
+    recipe = re.search(r"vlm3\.train\.settings --recipe '(.*)' --out results/train_config/paper-depth\.yaml ", out)
+    recipe = json.loads(recipe[1])
+    assert (recipe["global_batch"], recipe["batch_size"], "grad_accum" in recipe) == (1344, 7, False)
     predicts = re.findall(r"python -m vlm3\.predict --model (\S+) .*", out)
     assert predicts
     for line in re.findall(r"python -m vlm3\.predict .*", out):
@@ -113,13 +154,10 @@ def test_predict_jobs_declare_gpus_and_launch_one_process_per_gpu(tmp_path):
 
 
 def test_paper_runs_pass_every_recipe_key_to_the_trainer(tmp_path):
-    """Every trainer key of each paper run reaches `python -m vlm3.train` with its value, read back
-    from the dry run's command line through the launcher's and the trainer's own parsers, and the
-    runs ship the recipe benchmarks/train_throughput.py measures as `product`."""
-    from vlm3.train.__main__ import parse_config
-    from vlm3.train.launch import parse_args
-    from vlm3.train.trainer import SWITCHES, TrainConfig
-
+    """Every trainer key of each paper run reaches `python -m vlm3.train` with its value: rule
+    train_config's command (from the dry run) writes the recipe file, read back through the
+    launcher's and the trainer's own parsers from rule train's command; and the runs ship the
+    recipe benchmarks/train_throughput.py measures as `product`."""
     spec = importlib.util.spec_from_file_location("train_throughput", ROOT / "benchmarks" / "train_throughput.py")
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
@@ -128,11 +166,13 @@ def test_paper_runs_pass_every_recipe_key_to_the_trainer(tmp_path):
     out = dry_run(["--configfile", str(PAPER), "--forcerun", "train", "--",
                         *[f"results/checkpoints/{run}" for run in paper["runs"]]], workdir(tmp_path),
                        dry_run_env(tmp_path))
-    keys = {f.name for f in dataclasses.fields(TrainConfig)}
     for run, r in paper["runs"].items():
-        cmd = _shell(out, run).split(" > ")[0].split()
-        cfg = parse_config(parse_args(cmd[cmd.index("vlm3.train.launch") + 1:]).module_args)
-        passed = {k: v for k, v in r.items() if k in keys and k != "grad_accum"}
+        line = next(ln for ln in out.splitlines() if f"--out results/train_config/{run}.yaml " in ln)
+        argv = shlex.split(line.split("python -m vlm3.train.settings ", 1)[1].split(" > ")[0])
+        argv[argv.index("--out") + 1] = str(tmp_path / argv[argv.index("--out") + 1])
+        write_recipe_cli(argv)
+        cfg = _trainer_config(_shell(out, run), tmp_path)
+        passed = {k: v for k, v in r.items() if k in RECIPE and k != "grad_accum"}
         assert {"batch_size", "global_batch", "optim", "num_workers", *SWITCHES} - {
             "freeze_vision", "liger", "single_turn", "shared_prefix"} <= set(passed), run
         for k, v in passed.items():

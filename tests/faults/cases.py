@@ -521,6 +521,8 @@ TRAIN = [
     *_qa_file_cases("train", "train-data", _train, "messages", lambda r: r.pop("messages")),
     Case("train-lr-string", "train", "`lr: fast` in the run config", "error", ("lr", "fast"),
          _train(cfg={"lr": "fast"})),
+    Case("train-config-unknown-key", "train", "`learning_rate: 0.1` in the run config (not a setting)", "error",
+         ("{d}/run.yaml", "unknown key 'learning_rate'"), _train(cfg={"learning_rate": 0.1})),
     Case("train-config-bad-yaml", "train", "the run config is not valid YAML", "error",
          ("{d}/run.yaml", "YAML"), _train(text=b"model: [\n")),
     Case("train-model-missing", "train", "--model names a folder that does not exist", "error",

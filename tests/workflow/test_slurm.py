@@ -123,7 +123,7 @@ EXPECTED_SUBMISSIONS = {
 
 
 def test_depth_table_through_slurm(cluster, clone, quick_yaml, snakemake_exe):
-    write_site_profile(clone / "slurm" / "config.yaml", clone / "slurm", cluster)
+    write_site_profile(clone / "profiles" / "slurm" / "config.yaml", clone / "profiles" / "slurm", cluster)
     proc = run([snakemake_exe, "--profile", "slurm", f"--configfile={quick_yaml}",
                 "results/tables/depth.tex", "--slurm-init-seconds-before-status-checks", "5"],
                cwd=clone, timeout=2400)
@@ -133,7 +133,7 @@ def test_depth_table_through_slurm(cluster, clone, quick_yaml, snakemake_exe):
 
     subs = submissions(log)
     assert Counter(rule for _, rule, _ in subs) == EXPECTED_SUBMISSIONS
-    assert "localrule tables:" in log
+    assert "localrule tables:" in log and "localrule train_config:" in log
     assert not (clone / ".snakemake" / "slurm_logs" / "rule_tables").exists()
     for jobid, rule, path in subs:
         assert path.is_relative_to(clone / ".snakemake" / "slurm_logs" / f"rule_{rule}"), path
@@ -216,7 +216,7 @@ def small_run(cluster, clone, tmp_path_factory, snakemake_exe):
     (wd / "empty.yaml").write_text("{}\n")
     for sub in ("state", "logs", "out"):
         (wd / sub).mkdir()
-    write_site_profile(clone / "slurm" / "config.yaml", wd / "slurm", cluster)
+    write_site_profile(clone / "profiles" / "slurm" / "config.yaml", wd / "slurm", cluster)
     cmd = [snakemake_exe, "--profile", "slurm", f"--configfile={wd / 'empty.yaml'}",
            "--slurm-init-seconds-before-status-checks", "5", "--set-threads", "train=1"]
     proc = subprocess.Popen(cmd, cwd=wd, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

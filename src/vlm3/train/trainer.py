@@ -29,6 +29,7 @@ the collator, which packs them into ONE row, so the number of samples per step i
 Multi-GPU runs start through `python -m vlm3.train.launch -- <these flags>` (accelerate + FSDP);
 the stop flags (SIGTERM, time cap) are agreed over all ranks so every rank stops at the same step.
 
+The settings, their defaults and meanings: `vlm3.train.settings.TrainConfig`.
 `model` is a local save_pretrained folder or a Hugging Face hub id (`vlm3.train.hub`).
 
 Swappable parts for other trainers: `train(cfg, load_fn=..., collator=...)`.
@@ -45,7 +46,7 @@ import os
 import shutil
 import signal
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -59,96 +60,13 @@ from vlm3.train.fsdp import batch_plan, causal_lm_loss_sum, compile_blocks, set_
 from vlm3.train.hub import auto_processor, model_source
 from vlm3.train.packing import PACKED_SDPA, PackedBatchCollator, PackingCollator, use_packed_sdpa
 from vlm3.train.ranks import max_over_ranks
+from vlm3.train.settings import TrainConfig
 from vlm3.train.throughput import ThroughputLog
 from vlm3.utils import atomic_path
 
 log = logging.getLogger(__name__)
 
 SIGTERM_EXIT = 143  # 128 + SIGTERM, what SLURM and shells report for a terminated job
-
-
-# The boolean settings of TrainConfig (CLI --flag/--no-flag, config switches).
-SWITCHES = ("packing", "freeze_vision", "gradient_checkpointing", "compile", "bf16", "liger", "single_turn",
-            "shared_prefix", "sparse_lm_head", "pin_memory")
-OPTIMIZERS = ("adamw_torch", "adamw_torch_fused")  # TrainingArguments.optim values; fp32 states either way
-
-
-@dataclass
-class TrainConfig:
-    """Training run settings; every field is a CLI flag of `python -m vlm3.train` and a YAML key."""
-
-    model: str                      # save_pretrained folder (vlm3.model.build output) or hub id org/name
-    data: list[str]                 # QA jsonl files (results/qa/{task}/train.jsonl)
-    out: str                        # output folder
-    max_steps: int = 300            # optimizer steps
-    lr: float = 1e-3                # peak learning rate
-    batch_size: int = 8             # records per micro-batch
-    grad_accum: int = 1             # micro-batches per optimizer step
-    seed: int = 0                   # init of everything random, incl. data order
-    save_steps: int = 100           # checkpoint every N steps
-    max_minutes: float | None = None  # wall-clock cap; ends cleanly with a saved model
-    warmup_ratio: float = 0.1       # linear warm-up as a fraction of max_steps
-    weight_decay: float = 0.0
-    grad_clip: float = 1.0          # max gradient norm (the paper used 0.02 at 4B scale)
-    threads: int | None = None      # torch CPU threads (None: leave torch's default)
-    num_workers: int = 0            # DataLoader worker processes per rank (0: collate in the training loop)
-    image_root: str = "."           # relative image paths are taken from here
-    state: str | None = None        # checkpoint folder (default {out}/trainer_state); put it outside
-                                    # `out` when a workflow manager deletes `out` of failed jobs
-    logging_steps: int = 1
-    global_batch: int | None = None  # samples per optimizer step over all ranks; batch_size is then
-                                     # the micro-batch and grad_accum is derived (batch_plan)
-    packing: bool = False           # padding-free packed rows (one row per micro-batch)
-    freeze_vision: bool = False     # no gradients for the vision tower
-    gradient_checkpointing: bool = False
-    checkpoint_fraction: float | None = None  # checkpoint only this fraction of text layers
-    compile: bool = False           # regional torch.compile of decoder layers and ViT blocks
-    bf16: bool = False              # bf16 mixed precision
-    liger: bool = False             # Liger kernels when liger_kernel is installed
-    single_turn: bool = False       # each question its own sample with the images, as predicted
-    shared_prefix: bool = False     # each question as predicted, the record's images and prefix stored
-                                    # once (vlm3.train.data; needs packing)
-    sparse_lm_head: bool = False    # LM head + loss only at labelled positions (same loss, less work)
-    optim: str = "adamw_torch"      # AdamW implementation (OPTIMIZERS); adamw_torch_fused: one kernel
-    pin_memory: bool = False        # page-locked host batches (asynchronous host-to-GPU copies)
-    extra: dict = field(default_factory=dict)  # passed through to TrainingArguments
-
-    def validate(self) -> None:
-        for name in ("max_steps", "batch_size", "grad_accum", "save_steps", "logging_steps"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"--{name.replace('_', '-')}: must be >= 1, got {getattr(self, name)}")
-        if not self.lr > 0:
-            raise ValueError(f"--lr: must be > 0, got {self.lr}")
-        if not 0 <= self.warmup_ratio < 1:
-            raise ValueError(f"--warmup-ratio: must be in [0, 1), got {self.warmup_ratio}")
-        if self.max_minutes is not None and not self.max_minutes > 0:
-            raise ValueError(f"--max-minutes: must be > 0, got {self.max_minutes}")
-        if int(self.num_workers) < 0:
-            raise ValueError(f"--num-workers: must be >= 0, got {self.num_workers}")
-        model_source(self.model)
-        for name in SWITCHES:
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"--{name.replace('_', '-')}: must be true or false, got {getattr(self, name)!r}")
-        if self.optim not in OPTIMIZERS:
-            raise ValueError(f"--optim: must be one of {', '.join(OPTIMIZERS)}, got {self.optim!r}")
-        if self.global_batch is not None:
-            if int(self.global_batch) < 1:
-                raise ValueError(f"--global-batch: must be >= 1, got {self.global_batch}")
-            if self.grad_accum != 1:
-                raise ValueError(f"--grad-accum {self.grad_accum} with --global-batch {self.global_batch}: give one "
-                                 "(with --global-batch the accumulation follows from the world size)")
-        if self.checkpoint_fraction is not None:
-            if not 0 <= self.checkpoint_fraction <= 1:
-                raise ValueError(f"--checkpoint-fraction: must be in [0, 1], got {self.checkpoint_fraction}")
-            if not self.gradient_checkpointing:
-                raise ValueError("--checkpoint-fraction needs --gradient-checkpointing")
-        if not self.data:
-            raise ValueError("--data: at least one QA jsonl file is needed")
-        if self.shared_prefix and not self.packing:
-            raise ValueError("--shared-prefix needs --packing (branches live in packed rows)")
-        if self.shared_prefix and self.single_turn:
-            raise ValueError("--shared-prefix and --single-turn: give one (both train every question as "
-                             "predicted; shared-prefix stores the images once per record)")
 
 
 def load_model(path: str):
