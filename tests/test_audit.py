@@ -303,7 +303,7 @@ def test_paper_tables_layout_bold_and_csv(tmp_path):
 
 def test_paper_tables_bad_input(tmp_path):
     m, cfg = paperlike(tmp_path)
-    with pytest.raises(ValueError, match=r"--tables: unknown table\(s\) \['table9'\]"):
+    with pytest.raises(ValueError, match=r"--out: unknown paper table\(s\) \['table9'\]"):
         write_paper_tables(CLAIMS, [m], cfg, tmp_path / "t", ["table9"])
     with pytest.raises(ValueError, match="not a directory or a .json metrics file"):
         write_paper_tables(CLAIMS, [tmp_path / "missing"], cfg, tmp_path / "t")

@@ -129,7 +129,7 @@ def write_paper_tables(claims_path, metrics, config_path, out, tables: list[str]
     names = tables or list(claims.tables)
     unknown = [n for n in names if n not in claims.tables]
     if unknown:
-        raise ValueError(f"--tables: unknown table(s) {unknown}; {claims_path} has {list(claims.tables)}")
+        raise ValueError(f"--out: unknown paper table(s) {unknown}; {claims_path} has {list(claims.tables)}")
     written = []
     for name in names:
         t = claims.tables[name]
