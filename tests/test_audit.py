@@ -415,3 +415,24 @@ def test_two_models_in_one_role_is_an_error(tmp_path):
                                          r"models \['mean', 'median'\]"):
         _role_macros(tmp_path, cfg, m)
     assert not (tmp_path / "macros.tex").exists()
+
+
+def test_cli_outputs_are_the_given_paths(tmp_path):
+    """The paper rules pass their outputs: paper_tables writes exactly the --out tables (each with
+    its .csv twin), audit the --out JSON and its .md twin; nothing else."""
+    from vlm3.report import audit, paper_tables
+    m = embedded_metrics(tmp_path / "metrics")
+    cfg = str(write_config(tmp_path, EMBEDDED))
+    base = ["--claims", str(CLAIMS), "--metrics", str(m), "--config", cfg]
+    paper_tables.main([*base, "--out", str(tmp_path / "t" / "paper_depth.tex"), str(tmp_path / "t" / "paper_pose.tex")])
+    assert sorted(p.name for p in (tmp_path / "t").iterdir()) == \
+        ["paper_depth.csv", "paper_depth.tex", "paper_pose.csv", "paper_pose.tex"]
+    with pytest.raises(ValueError, match=r"--out .*depth.tex: not a paper_\{table\}.tex path"):
+        paper_tables.main([*base, "--out", str(tmp_path / "u" / "depth.tex")])
+    with pytest.raises(ValueError, match=r"--out: tables in several folders"):
+        paper_tables.main([*base, "--out", str(tmp_path / "a" / "paper_depth.tex"), str(tmp_path / "b" / "paper_pose.tex")])
+    audit.main([*base, "--out", str(tmp_path / "au" / "report.json")])
+    assert sorted(p.name for p in (tmp_path / "au").iterdir()) == ["report.json", "report.md"]
+    with pytest.raises(ValueError, match=r"--out .*audit: the audit's JSON file"):
+        audit.main([*base, "--out", str(tmp_path / "audit")])
+    assert not (tmp_path / "u").exists() and not (tmp_path / "a").exists() and not (tmp_path / "audit").exists()

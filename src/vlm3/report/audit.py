@@ -331,12 +331,12 @@ def _clean(x):
 
 def write_audit(claims_path, metrics, config_path, out, runs=None) -> dict:
     """Write the audit to `out` (report.json) and its Markdown twin `out` with suffix .md."""
-    claims = load_claims(claims_path)
-    config = load_config(config_path)
-    rep = build_report(claims, load_metrics(metrics), config, load_runs(runs))
     out = Path(out)
     if out.suffix != ".json":
         raise ValueError(f"--out {out}: the audit's JSON file (.json; the Markdown twin goes beside it)")
+    claims = load_claims(claims_path)
+    config = load_config(config_path)
+    rep = build_report(claims, load_metrics(metrics), config, load_runs(runs))
     with atomic_path(out) as tmp:
         tmp.write_text(json.dumps(_clean(rep), indent=1, sort_keys=True, allow_nan=False) + "\n")
     with atomic_path(out.with_suffix(".md")) as tmp:
