@@ -21,6 +21,11 @@ if not workflow.config_settings.configfiles:
 validate(config, source="workflow config")
 
 
+# The HTML report (`snakemake -c all --report report.html` after a run): this description, then
+# the tables, figures and audit the rules mark with report() (captions: report/*.rst).
+report: "report/workflow.rst"
+
+
 include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/calibrate.smk"
@@ -28,6 +33,7 @@ include: "rules/resize.smk"
 include: "rules/qa.smk"
 include: "rules/train.smk"
 include: "rules/evaluate.smk"
+include: "rules/report_inputs.smk"
 include: "rules/report.smk"
 include: "rules/paper.smk"
 

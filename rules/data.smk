@@ -1,8 +1,25 @@
 # Stage data + index: raw datasets (generated or downloaded) -> the canonical index.
+# Snakemake writes data/raw (rules generate_synthetic, download); DVC tracks it as one output,
+# data.dvc (README, "Data and checkpoints under DVC"): `snakemake -c all raw_data` then
+# `dvc commit -f data.dvc` records a new state, `dvc pull data.dvc` restores it elsewhere.
 
 
 localrules:
     download,
+    raw_data,
+
+
+rule raw_data:
+    """Target: every raw input of the config under data/raw (generated splits, verified downloads),
+    the folder data.dvc tracks. Datasets with their own `raw:` folder are outside it."""
+    input:
+        [
+            f"data/raw/{name}/{split}"
+            for name, ds in config["datasets"].items()
+            if ds["source"] == "generate"
+            for split in ds["splits"]
+        ],
+        [f"data/raw/{name}/.verified" for name, ds in config["datasets"].items() if ds["source"] == "download"],
 
 
 rule generate_synthetic:

@@ -28,7 +28,10 @@ rule paper_tables:
         config=CONFIGFILE,
     output:
         tex=expand("results/tables/paper_{table}.tex", table=PAPER_TABLES),
-        csv=expand("results/tables/paper_{table}.csv", table=PAPER_TABLES),
+        csv=[
+            report(f, caption="../report/paper_table.rst", category="Paper", labels={"item": f"table {t}"})
+            for t, f in zip(PAPER_TABLES, expand("results/tables/paper_{table}.csv", table=PAPER_TABLES))
+        ],
     log:
         "results/logs/report/paper_tables.log",
     threads: 1
@@ -39,7 +42,7 @@ rule paper_tables:
         "../envs/report.yaml"
     shell:
         "python -m vlm3.report.paper_tables --claims {input.claims} --metrics {input.metrics}"
-        " --config {input.config} --out results/tables > {log} 2>&1"
+        " --config {input.config} --out {output.tex} > {log} 2>&1"
 
 
 rule audit:
@@ -51,7 +54,7 @@ rule audit:
         config=CONFIGFILE,
         runs=used_checkpoints(),
     output:
-        md="results/audit/report.md",
+        md=report("results/audit/report.md", caption="../report/audit.rst", category="Audit"),
         json="results/audit/report.json",
     log:
         "results/logs/report/audit.log",
@@ -63,7 +66,7 @@ rule audit:
         "../envs/report.yaml"
     shell:
         "python -m vlm3.report.audit --claims {input.claims} --metrics {input.metrics}"
-        " --config {input.config} --runs {input.runs} --out results/audit > {log} 2>&1"
+        " --config {input.config} --runs {input.runs} --out {output.json} > {log} 2>&1"
 
 
 rule paper_figures:
@@ -73,7 +76,12 @@ rule paper_figures:
         claims=CLAIMS,
         config=CONFIGFILE,
     output:
-        png="results/figures/paper_depth_delta1.png",
+        png=report(
+            "results/figures/paper_depth_delta1.png",
+            caption="../report/paper_figure.rst",
+            category="Paper",
+            labels={"item": "figure depth delta1"},
+        ),
         csv="results/figures/paper_depth_delta1.csv",
     log:
         "results/logs/report/paper_figures.log",

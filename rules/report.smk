@@ -1,4 +1,7 @@
 # Stage report: LaTeX tables (booktabs, CSV twins) and figures from the metrics files.
+# Every file a rule reads is in its input (lists computed from the config), so a stale file of an
+# earlier config never reaches a table or figure. Tables and figures are marked with report()
+# (captions in report/*.rst): `snakemake -c all --report report.html` collects them on one page.
 
 
 localrules:
@@ -28,17 +31,21 @@ if len(CONFIGFILES) > 1:
 
 rule tables:
     input:
-        lambda w: expand(
+        metrics=lambda w: expand(
             "results/metrics/{model}/{task}/{bench}.json",
             model=models_for(w.task),
             task=w.task,
             bench=benches(w.task),
         ),
+        config=CONFIGFILE,
     output:
         tex="results/tables/{task}.tex",
-        csv="results/tables/{task}.csv",
-    params:
-        config=CONFIGFILE,
+        csv=report(
+            "results/tables/{task}.csv",
+            caption="../report/table.rst",
+            category="Tables",
+            labels={"table": "{task}"},
+        ),
     log:
         "results/logs/report/{task}_table.log",
     threads: 1
@@ -48,19 +55,22 @@ rule tables:
     conda:
         "../envs/report.yaml"
     shell:
-        "python -m vlm3.report.tables --task {wildcards.task} --metrics {input}"
-        " --config {params.config} --out {output.tex} > {log} 2>&1"
+        "python -m vlm3.report.tables --task {wildcards.task} --metrics {input.metrics}"
+        " --config {input.config} --out {output.tex} > {log} 2>&1"
 
 
 rule figures:
     """Predicted-vs-true depth, pose error CDF (AUC@30 marked), correspondence pairs, loss curves."""
     input:
         predictions=all_predictions(),
+        qa=figure_qa(),
+        images=figure_images(),
         checkpoints=used_checkpoints(),
-    output:
-        **figure_outputs(),
-    params:
         config=CONFIGFILE,
+    output:
+        **report_figures(),
+    params:
+        out=lambda w, output: os.path.dirname(output[0]),
     log:
         "results/logs/report/figures.log",
     threads: 1
@@ -70,8 +80,8 @@ rule figures:
     conda:
         "../envs/report.yaml"
     shell:
-        "python -m vlm3.report.figures --predictions results/predictions --qa results/qa"
-        " --checkpoints results/checkpoints --config {params.config} --out results/figures > {log} 2>&1"
+        "python -m vlm3.report.figures --predictions {input.predictions} --qa {input.qa}"
+        " --checkpoints {input.checkpoints} --config {input.config} --out {params.out} > {log} 2>&1"
 
 
 rule worst_cases:
@@ -84,7 +94,12 @@ rule worst_cases:
             bench=benches(w.task),
         ),
     output:
-        "results/figures/worst_{task}.png",
+        report(
+            "results/figures/worst_{task}.png",
+            caption="../report/worst.rst",
+            category="Figures",
+            labels={"figure": "worst answers: {task}"},
+        ),
     log:
         "results/logs/report/worst_{task}.log",
     threads: 1

@@ -46,7 +46,7 @@ def test_judge_rules():
 
 def test_embedded_default_audits_the_synthetic_claims(tmp_path):
     m = embedded_metrics(tmp_path / "metrics")
-    rep = write_audit(CLAIMS, [m], write_config(tmp_path, EMBEDDED), tmp_path / "audit")
+    rep = write_audit(CLAIMS, [m], write_config(tmp_path, EMBEDDED), tmp_path / "audit" / "report.json")
     assert rep["comparable"] is False and rep["statement"] == NOT_COMPARABLE
     s = rep["summary"]
     # every claim gets one row: VLM3-4B rows stand for tiny-trained (a run), all others have no model
@@ -73,7 +73,7 @@ def test_embedded_default_audits_the_synthetic_claims(tmp_path):
 
 def test_synthetic_claim_with_overlapping_ci_is_not_reproduced(tmp_path):
     m = embedded_metrics(tmp_path / "metrics", trained=(0.45, 0.40, 0.50))  # beats median, CIs overlap
-    rep = write_audit(CLAIMS, [m], write_config(tmp_path, EMBEDDED), tmp_path / "audit")
+    rep = write_audit(CLAIMS, [m], write_config(tmp_path, EMBEDDED), tmp_path / "audit" / "report.json")
     th = {c["key"]: c for c in rep["synthetic_claims"]}["training_helps_depth"]
     assert th["verdict"] == "not reproduced"
     assert [c["holds"] for c in th["comparisons"]] == [True, False]
@@ -82,7 +82,7 @@ def test_synthetic_claim_with_overlapping_ci_is_not_reproduced(tmp_path):
 def test_missing_metrics_are_not_run_with_the_path(tmp_path):
     m = embedded_metrics(tmp_path / "metrics")
     (m / "tiny-trained" / "depth" / "synthetic_test.json").unlink()
-    rep = write_audit(CLAIMS, [m], write_config(tmp_path, EMBEDDED), tmp_path / "audit")
+    rep = write_audit(CLAIMS, [m], write_config(tmp_path, EMBEDDED), tmp_path / "audit" / "report.json")
     th = {c["key"]: c for c in rep["synthetic_claims"]}["training_helps_depth"]
     assert th["verdict"] == "not run"
     assert th["reason"] == "missing results/metrics/tiny-trained/depth/synthetic_test.json"
@@ -94,7 +94,7 @@ def test_focal_claim_runs_when_a_no_unification_run_exists(tmp_path):
     cfg["models"]["tiny-nofocal"] = {"kind": "run", "run": "nofocal-{task}", "label": "no focal"}
     m = embedded_metrics(tmp_path / "metrics")
     metrics_file(m, "tiny-nofocal", "depth", "synthetic_test", {"delta1": 0.3}, {"delta1": [0.25, 0.35]})
-    rep = write_audit(CLAIMS, [m], write_config(tmp_path, cfg), tmp_path / "audit")
+    rep = write_audit(CLAIMS, [m], write_config(tmp_path, cfg), tmp_path / "audit" / "report.json")
     fo = {c["key"]: c for c in rep["synthetic_claims"]}["focal_unification_helps"]
     assert fo["verdict"] == "reproduced"
     assert [(c["better"], c["than"]) for c in fo["comparisons"]] == [("tiny-trained", "tiny-nofocal")]
@@ -128,7 +128,7 @@ def all_task_metrics(root: Path, object_trained=(0.62, 0.57, 0.67), corr_epe=(40
 
 def test_every_task_has_a_training_helps_claim(tmp_path):
     m = all_task_metrics(tmp_path / "metrics")
-    rep = write_audit(CLAIMS, [m], write_config(tmp_path, ALL_TASKS), tmp_path / "audit")
+    rep = write_audit(CLAIMS, [m], write_config(tmp_path, ALL_TASKS), tmp_path / "audit" / "report.json")
     synth = {c["key"]: c for c in rep["synthetic_claims"]}
     for task, metric in (("depth", "delta1"), ("object", "overall_acc"), ("correspondence", "pck_5"),
                          ("pose", "auc30")):
@@ -152,7 +152,7 @@ def test_a_task_losing_to_the_constant_answer_is_not_reproduced_and_summarised(t
     # correspondence: PCK beats zero motion but the EPE does not (the `also` metric fails)
     m = all_task_metrics(tmp_path / "metrics", object_trained=(0.283, 0.235, 0.331),
                          corr_epe=(239.0, 220.0, 258.0))
-    rep = write_audit(CLAIMS, [m], write_config(tmp_path, ALL_TASKS), tmp_path / "audit")
+    rep = write_audit(CLAIMS, [m], write_config(tmp_path, ALL_TASKS), tmp_path / "audit" / "report.json")
     synth = {c["key"]: c for c in rep["synthetic_claims"]}
     ob = synth["training_helps_object"]
     assert ob["verdict"] == "not reproduced"
@@ -190,7 +190,7 @@ def paperlike(tmp_path, eth3d=(0.805, 0.79, 0.82), ibims=(0.95, 0.94, 0.96)):
 
 def test_released_checkpoint_audit(tmp_path):
     m, cfg = paperlike(tmp_path, ibims=(0.90, 0.88, 0.92))
-    rep = write_audit(CLAIMS, [m], cfg, tmp_path / "audit")
+    rep = write_audit(CLAIMS, [m], cfg, tmp_path / "audit" / "report.json")
     assert rep["comparable"] is True and rep["statement"] == ""
     rows = {(r["key"], r["model"]): r for r in rep["paper_claims"]}
     eth = rows[("depth/VLM3-4B/eth3d", "vlm3")]
@@ -211,7 +211,7 @@ def test_released_checkpoint_audit(tmp_path):
 def test_paper_config_without_metrics_says_so(tmp_path):
     _, cfg = paperlike(tmp_path)
     (tmp_path / "empty").mkdir()
-    rep = write_audit(CLAIMS, [tmp_path / "empty"], cfg, tmp_path / "audit")
+    rep = write_audit(CLAIMS, [tmp_path / "empty"], cfg, tmp_path / "audit" / "report.json")
     assert rep["statement"] == NO_METRICS and rep["summary"]["paper"]["not run"] == N_CLAIMS
     reasons = {r["key"]: r["reason"] for r in rep["paper_claims"] if r["model"] == "vlm3"}
     assert reasons["depth/VLM3-4B/eth3d"] == "missing results/metrics/vlm3/depth/eth3d_test.json"
@@ -230,42 +230,42 @@ def test_training_runs_section_flags_time_capped_runs(tmp_path):
     m = embedded_metrics(tmp_path / "metrics")
     cfg = write_config(tmp_path, EMBEDDED)
     full = summary_dir(tmp_path / "ck", "tiny-depth", 650, 650, "max_steps")
-    rep = write_audit(CLAIMS, [m], cfg, tmp_path / "a1", [full])
+    rep = write_audit(CLAIMS, [m], cfg, tmp_path / "a1" / "report.json", [full])
     assert rep["training_runs"] == [{"run": "tiny-depth", "global_step": 650, "max_steps": 650,
                                      "stopped_by": "max_steps"}]
     md = (tmp_path / "a1" / "report.md").read_text()
     assert "| tiny-depth | 650 | 650 | max_steps |" in md and "wall-clock cap" not in md
     capped = summary_dir(tmp_path / "ck", "tiny-pose", 44, 150, "max_minutes")
-    rep = write_audit(CLAIMS, [m], cfg, tmp_path / "a2", [full, capped])
+    rep = write_audit(CLAIMS, [m], cfg, tmp_path / "a2" / "report.json", [full, capped])
     assert [r["run"] for r in rep["training_runs"]] == ["tiny-depth", "tiny-pose"]
     md = (tmp_path / "a2" / "report.md").read_text()
     assert ("**Stopped by the wall-clock cap (max_minutes) before max_steps: tiny-pose (step 44 of 150). "
             "These checkpoints") in md
     assert "| tiny-pose | 44 | 150 | max_minutes |" in md
     # without --runs: no section (the audit of hub-only configs)
-    write_audit(CLAIMS, [m], cfg, tmp_path / "a3")
+    write_audit(CLAIMS, [m], cfg, tmp_path / "a3" / "report.json")
     assert "## Training runs" not in (tmp_path / "a3" / "report.md").read_text()
     # a folder without a summary: a clear error naming the file, no report left behind
     (tmp_path / "ck" / "empty").mkdir()
     with pytest.raises(ValueError, match=r"empty/train_summary.json: missing"):
-        write_audit(CLAIMS, [m], cfg, tmp_path / "a4", [tmp_path / "ck" / "empty"])
+        write_audit(CLAIMS, [m], cfg, tmp_path / "a4" / "report.json", [tmp_path / "ck" / "empty"])
     (tmp_path / "ck" / "bad").mkdir()
     (tmp_path / "ck" / "bad" / "train_summary.json").write_text('{"max_steps": 3}')
     with pytest.raises(ValueError, match=r"bad/train_summary.json: not a vlm3.train summary \(KeyError"):
-        write_audit(CLAIMS, [m], cfg, tmp_path / "a5", [tmp_path / "ck" / "bad"])
+        write_audit(CLAIMS, [m], cfg, tmp_path / "a5" / "report.json", [tmp_path / "ck" / "bad"])
     assert not (tmp_path / "a4").exists() and not (tmp_path / "a5").exists()
 
 
 def test_audit_is_byte_identical_and_strict_json(tmp_path):
     m = embedded_metrics(tmp_path / "metrics")
     cfg = write_config(tmp_path, EMBEDDED)
-    write_audit(CLAIMS, [m], cfg, tmp_path / "a1")
-    write_audit(CLAIMS, [m], cfg, tmp_path / "a2")
+    write_audit(CLAIMS, [m], cfg, tmp_path / "a1" / "report.json")
+    write_audit(CLAIMS, [m], cfg, tmp_path / "a2" / "report.json")
     for name in ("report.json", "report.md"):
         assert (tmp_path / "a1" / name).read_bytes() == (tmp_path / "a2" / name).read_bytes()
     json.loads((tmp_path / "a1" / "report.json").read_text(), parse_constant=lambda c: pytest.fail(c))
     with pytest.raises(ValueError, match="no such file"):
-        write_audit(CLAIMS, [m], tmp_path / "nope.yaml", tmp_path / "a3")
+        write_audit(CLAIMS, [m], tmp_path / "nope.yaml", tmp_path / "a3" / "report.json")
     assert not (tmp_path / "a3").exists()
 
 
@@ -303,7 +303,7 @@ def test_paper_tables_layout_bold_and_csv(tmp_path):
 
 def test_paper_tables_bad_input(tmp_path):
     m, cfg = paperlike(tmp_path)
-    with pytest.raises(ValueError, match=r"--tables: unknown table\(s\) \['table9'\]"):
+    with pytest.raises(ValueError, match=r"--out: unknown paper table\(s\) \['table9'\]"):
         write_paper_tables(CLAIMS, [m], cfg, tmp_path / "t", ["table9"])
     with pytest.raises(ValueError, match="not a directory or a .json metrics file"):
         write_paper_tables(CLAIMS, [tmp_path / "missing"], cfg, tmp_path / "t")
@@ -325,7 +325,7 @@ def test_macro_names():
 
 def test_macros_file(tmp_path):
     m = embedded_metrics(tmp_path / "metrics")
-    write_audit(CLAIMS, [m], write_config(tmp_path, EMBEDDED), tmp_path / "audit")
+    write_audit(CLAIMS, [m], write_config(tmp_path, EMBEDDED), tmp_path / "audit" / "report.json")
     out = write_macros(CLAIMS, tmp_path / "audit" / "report.json", tmp_path / "macros.tex")
     text = out.read_text()
     defs = dict(line[len("\\newcommand{\\"):-1].split("}{") for line in text.splitlines()[1:])
@@ -335,9 +335,14 @@ def test_macros_file(tmp_path):
     assert defs["claimSpatialQuantitativeQwenThreeVLFourBDirectionAcc"] == "0"
     assert defs["reproDepthVLMThreeFourBEthThreedTinyTrained"] == "--"
     assert defs["verdictDepthVLMThreeFourBEthThreedTinyTrained"] == "not run"
-    assert defs["synthDepthSyntheticTestDeltaOneTinyTrained"] == "0.600"
-    assert (defs["synthDepthSyntheticTestDeltaOneMedianLo"], defs["synthDepthSyntheticTestDeltaOneMedianHi"]) == \
+    # the synthetic claims' numbers by role (whatever the models are called)
+    assert defs["synthTrainingHelpsDepthBetter"] == "0.600"
+    assert (defs["synthTrainingHelpsDepthThanBaselineLo"], defs["synthTrainingHelpsDepthThanBaselineHi"]) == \
         ("0.317", "0.442")
+    assert not any(k.startswith("synthDepth") for k in defs)  # no model-named synthetic macros
+    # a claim the config cannot run still defines its role macros, as dashes beside "not run"
+    assert defs["synthFocalUnificationHelpsVerdict"] == "not run"
+    assert defs["synthFocalUnificationHelpsThanRunUnifyFocalFalse"] == "--"
     assert defs["synthTrainingHelpsDepthVerdict"] == "reproduced"
     assert (defs["auditPaperClaims"], defs["auditPaperNotRun"], defs["auditInconsistentMeans"]) == ("282", "282", "2")
     assert sum(k.startswith("claim") for k in defs) == N_CLAIMS
@@ -371,10 +376,63 @@ def test_audit_gives_both_conventions(tmp_path):
     rec = json.loads(f.read_text())
     rec.update(n_unparsed=12, n_missing=3, parsed_only={"n": 225, "metrics": {"delta1": 0.86}, "ci95": {}})
     f.write_text(json.dumps(rec))
-    rep = write_audit(CLAIMS, [m], cfg, tmp_path / "audit")
+    rep = write_audit(CLAIMS, [m], cfg, tmp_path / "audit" / "report.json")
     eth = {(r["key"], r["model"]): r for r in rep["paper_claims"]}[("depth/VLM3-4B/eth3d", "vlm3")]
     assert eth["reproduced"] == 0.805 and eth["parsed_only"] == 0.86
     assert eth["counts"] == "n=240, unparsed 12, missing 3"
     md = (tmp_path / "audit" / "report.md").read_text()
     assert "| `depth/VLM3-4B/eth3d` | vlm3 | .810 | 0.805 [0.79, 0.82] | 0.86 | -0.005 | reproduced |" in md
     assert "n=240, unparsed 12, missing 3" in md
+
+
+def _role_macros(tmp_path, cfg, metrics):
+    tmp_path.mkdir(exist_ok=True)
+    write_audit(CLAIMS, [metrics], write_config(tmp_path, cfg), tmp_path / "audit" / "report.json")
+    text = write_macros(CLAIMS, tmp_path / "audit" / "report.json", tmp_path / "macros.tex").read_text()
+    return dict(line[len("\\newcommand{\\"):-1].split("}{") for line in text.splitlines()[1:])
+
+
+def test_synthetic_macros_follow_a_renamed_model(tmp_path):
+    """paper/main.tex prints the replica's numbers through role macros: renaming the trained model
+    (config and metrics alike) changes none of them."""
+    m = embedded_metrics(tmp_path / "metrics")
+    before = _role_macros(tmp_path / "a", EMBEDDED, m)
+    (m / "tiny-trained").rename(m / "tiny-ft")
+    models = {("tiny-ft" if k == "tiny-trained" else k): v for k, v in EMBEDDED["models"].items()}
+    after = _role_macros(tmp_path / "b", {**EMBEDDED, "models": models}, m)
+    synth = {k: v for k, v in before.items() if k.startswith("synth")}
+    assert {k: after[k] for k in synth} == synth
+    assert (synth["synthTrainingHelpsDepthBetter"], synth["synthTrainingHelpsDepthBetterLo"],
+            synth["synthTrainingHelpsDepthBetterHi"], synth["synthTrainingHelpsDepthThanBase"]) == \
+        ("0.600", "0.550", "0.650", "0.000")
+
+
+def test_two_models_in_one_role_is_an_error(tmp_path):
+    m = embedded_metrics(tmp_path / "metrics")
+    metrics_file(m, "mean", "depth", "synthetic_test", {"delta1": 0.3}, {"delta1": [0.25, 0.35]})
+    cfg = {**EMBEDDED, "models": {**EMBEDDED["models"], "mean": {"kind": "baseline", "label": "Mean"}}}
+    with pytest.raises(ValueError, match=r"training_helps_depth: role ThanBaseline is filled by several "
+                                         r"models \['mean', 'median'\]"):
+        _role_macros(tmp_path, cfg, m)
+    assert not (tmp_path / "macros.tex").exists()
+
+
+def test_cli_outputs_are_the_given_paths(tmp_path):
+    """The paper rules pass their outputs: paper_tables writes exactly the --out tables (each with
+    its .csv twin), audit the --out JSON and its .md twin; nothing else."""
+    from vlm3.report import audit, paper_tables
+    m = embedded_metrics(tmp_path / "metrics")
+    cfg = str(write_config(tmp_path, EMBEDDED))
+    base = ["--claims", str(CLAIMS), "--metrics", str(m), "--config", cfg]
+    paper_tables.main([*base, "--out", str(tmp_path / "t" / "paper_depth.tex"), str(tmp_path / "t" / "paper_pose.tex")])
+    assert sorted(p.name for p in (tmp_path / "t").iterdir()) == \
+        ["paper_depth.csv", "paper_depth.tex", "paper_pose.csv", "paper_pose.tex"]
+    with pytest.raises(ValueError, match=r"--out .*depth.tex: not a paper_\{table\}.tex path"):
+        paper_tables.main([*base, "--out", str(tmp_path / "u" / "depth.tex")])
+    with pytest.raises(ValueError, match=r"--out: tables in several folders"):
+        paper_tables.main([*base, "--out", str(tmp_path / "a" / "paper_depth.tex"), str(tmp_path / "b" / "paper_pose.tex")])
+    audit.main([*base, "--out", str(tmp_path / "au" / "report.json")])
+    assert sorted(p.name for p in (tmp_path / "au").iterdir()) == ["report.json", "report.md"]
+    with pytest.raises(ValueError, match=r"--out .*audit: the audit's JSON file"):
+        audit.main([*base, "--out", str(tmp_path / "audit")])
+    assert not (tmp_path / "u").exists() and not (tmp_path / "a").exists() and not (tmp_path / "audit").exists()

@@ -93,7 +93,7 @@ def build_tree(tmp: Path) -> Path:
     claims = ROOT / "paper" / "claims.yaml"
     write_paper_tables(claims, [m], cfg, tmp / "results/tables")
     write_tables([m], tmp / "results/tables", cfg)
-    write_audit(claims, [m], cfg, tmp / "results/audit")
+    write_audit(claims, [m], cfg, tmp / "results/audit/report.json")
     write_macros(claims, tmp / "results/audit/report.json", tmp / "results/paper/macros.tex")
     write_figure(claims, [m], cfg, tmp / "results/figures/paper_depth_delta1.png")
     (tmp / "paper").mkdir()
@@ -109,6 +109,52 @@ def latexmk(tree: Path, outdir: Path) -> Path:
     log = outdir / "main.log"
     assert p.returncode == 0, (log.read_text()[-3000:] if log.exists() else p.stdout[-3000:])
     return outdir / "main.pdf"
+
+
+def used_macros(tex: str) -> set[str]:
+    """The generated macros (vlm3.report.macros prefixes) main.tex uses, comments stripped."""
+    body = "\n".join(re.sub(r"(?<!\\)%.*", "", ln) for ln in tex.splitlines())
+    return set(re.findall(r"\\((?:claim|repro|verdict|synth|audit)[A-Z][A-Za-z]*)", body))
+
+
+def defined_macros(macros_tex: Path) -> set[str]:
+    return set(re.findall(r"\\newcommand\{\\([A-Za-z]+)\}", macros_tex.read_text()))
+
+
+def test_main_tex_has_no_fallbacks_and_every_macro_is_generated(tmp_path):
+    """No \\providecommand (or other) fallback: each macro main.tex uses is written by rule
+    paper_macros, for the embedded default and for a config without the synthetic replica."""
+    tex = MAIN.read_text()
+    assert not re.search(r"\\(providecommand|ifdefined\\(claim|repro|synth|audit)|@ifundefined)", tex)
+    used = used_macros(tex)
+    assert {"synthTrainingHelpsDepthBetter", "claimDepthVLMThreeFourBMean", "auditPaperClaims"} <= used
+    tree = build_tree(tmp_path / "repo")
+    assert used <= defined_macros(tree / "results/paper/macros.tex")
+    cfg = write_config(tmp_path, {**EMBEDDED, "benchmarks": {"depth": [{"dataset": "nyu", "split": "test"}]}})
+    claims = ROOT / "paper" / "claims.yaml"
+    write_audit(claims, [tmp_path / "repo" / "fixture_metrics"], cfg, tmp_path / "audit" / "report.json")
+    write_macros(claims, tmp_path / "audit" / "report.json", tmp_path / "macros.tex")
+    assert used <= defined_macros(tmp_path / "macros.tex")
+
+
+def test_a_missing_macro_fails_the_build(tmp_path):
+    """A macro main.tex uses that macros.tex lacks (a renamed claim, role or model) stops latexmk:
+    nothing prints a dash in its place."""
+    _need_tex()
+    tree = build_tree(tmp_path / "repo")
+    macros = tree / "results/paper/macros.tex"
+    text = macros.read_text()
+    for name in ("synthTrainingHelpsDepthBetter", "claimDepthVLMThreeFourBMean"):
+        assert f"\\newcommand{{\\{name}}}" in text
+        macros.write_text(text.replace(f"\\newcommand{{\\{name}}}", f"\\newcommand{{\\{name}Renamed}}"))
+        env = {**os.environ, "SOURCE_DATE_EPOCH": "0", "FORCE_SOURCE_DATE": "1"}
+        out = tmp_path / f"o_{name}"
+        p = subprocess.run(["latexmk", "-pdf", "-interaction=nonstopmode", "-halt-on-error", f"-outdir={out}",
+                            "paper/main.tex"], cwd=tree, env=env, capture_output=True, text=True, timeout=180)
+        assert p.returncode != 0, name
+        log = (out / "main.log").read_text()
+        assert "Undefined control sequence" in log and f"\\{name}" in log, log[-2000:]
+        assert not (out / "main.pdf").exists()
 
 
 def test_pdf_compiles_and_page_one_is_not_blank(tmp_path):

@@ -1,4 +1,5 @@
-"""Figures: exact plot data, PNGs written deterministically, skipped inputs."""
+"""Figures: exact plot data, PNGs written deterministically, skipped inputs, and only the files
+given are read (a stale prediction file beside them never reaches a figure)."""
 
 import json
 
@@ -50,6 +51,10 @@ def _fixture(tmp_path):
     return pred
 
 
+def _files(root):
+    return sorted(root.rglob("*.jsonl"))
+
+
 def test_plot_data(tmp_path):
     pred = _fixture(tmp_path)
     gt, p = figures.depth_points(pred / "median" / "depth" / "synthetic_test.jsonl")
@@ -64,9 +69,9 @@ def test_write_figures_deterministic(tmp_path):
     pred = _fixture(tmp_path)
     cfg = tmp_path / "c.yaml"
     cfg.write_text("models:\n  tiny: {kind: run, label: Tiny}\n")
-    kw = dict(qa=tmp_path / "qa", checkpoints=tmp_path / "checkpoints", config=cfg)
-    a = figures.write_figures(pred, tmp_path / "a", **kw)
-    b = figures.write_figures(pred, tmp_path / "b", **kw)
+    kw = dict(qa=_files(tmp_path / "qa"), checkpoints=[tmp_path / "checkpoints" / "tiny-depth"], config=cfg)
+    a = figures.write_figures(_files(pred), tmp_path / "a", **kw)
+    b = figures.write_figures(_files(pred), tmp_path / "b", **kw)
     names = sorted(p.name for p in a)
     assert names == ["correspondence_tiny.png", "depth_scatter.png", "loss.png", "pose_cdf.png"]
     for pa, pb in zip(a, b):
@@ -76,21 +81,50 @@ def test_write_figures_deterministic(tmp_path):
 
 
 def test_missing_inputs(tmp_path):
-    (tmp_path / "p").mkdir()
-    assert figures.write_figures(tmp_path / "p", tmp_path / "o") == []
-    with pytest.raises(ValueError, match="not a directory"):
-        figures.write_figures(tmp_path / "nope", tmp_path / "o")
+    assert figures.write_figures([], tmp_path / "o") == []
+    with pytest.raises(ValueError, match=r"--predictions .*nope.jsonl: no such file"):
+        figures.write_figures([tmp_path / "nope.jsonl"], tmp_path / "o")
     pred = _fixture(tmp_path)
+    with pytest.raises(ValueError, match=r"--checkpoints .*tiny-pose/loss.csv: no such file"):
+        figures.write_figures(_files(pred), tmp_path / "o", checkpoints=[tmp_path / "checkpoints" / "tiny-pose"])
     (tmp_path / "checkpoints" / "tiny-depth" / "loss.csv").write_text("a,b\n1,2\n")
     with pytest.raises(ValueError, match="loss.csv needs columns step, loss"):
-        figures.write_figures(pred, tmp_path / "o", checkpoints=tmp_path / "checkpoints")
-    # correspondence without its QA file is skipped, not fatal
-    out = figures.write_figures(pred, tmp_path / "o2", qa=tmp_path / "no_qa")
+        figures.write_figures(_files(pred), tmp_path / "o", checkpoints=[tmp_path / "checkpoints" / "tiny-depth"])
+    # correspondence without its benchmark's QA file among --qa is skipped, not fatal
+    out = figures.write_figures(_files(pred), tmp_path / "o2", qa=[])
     assert sorted(p.name for p in out) == ["depth_scatter.png", "pose_cdf.png"]
 
 
 def test_cli(tmp_path):
     pred = _fixture(tmp_path)
-    figures.main(["--predictions", str(pred), "--out", str(tmp_path / "f"), "--checkpoints",
-                  str(tmp_path / "checkpoints")])
+    figures.main(["--predictions", *map(str, _files(pred)), "--out", str(tmp_path / "f"), "--checkpoints",
+                  str(tmp_path / "checkpoints" / "tiny-depth")])
     assert (tmp_path / "f" / "loss.png").is_file() and not (tmp_path / "f" / "correspondence_tiny.png").exists()
+
+
+def test_stale_files_beside_the_inputs_are_not_read(tmp_path):
+    """A prediction file of a model an earlier config had ('old'), a stale QA file and a stale
+    run's checkpoint lie in the same folders: the figures are those of the given files alone."""
+    pred = _fixture(tmp_path)
+    given = dict(predictions=_files(pred), qa=_files(tmp_path / "qa"),
+                 checkpoints=[tmp_path / "checkpoints" / "tiny-depth"])
+    clean = figures.write_figures(out=tmp_path / "clean", **given)
+    for task in ("depth", "pose", "correspondence"):
+        src = pred / "tiny" / task / "synthetic_test.jsonl"
+        (pred / "old" / task).mkdir(parents=True)
+        (pred / "old" / task / "synthetic_test.jsonl").write_bytes(src.read_bytes())
+        (pred / "tiny" / task / "synthetic_val.jsonl").write_bytes(src.read_bytes())
+    stale_ck = tmp_path / "checkpoints" / "old-depth"
+    stale_ck.mkdir()
+    (stale_ck / "loss.csv").write_text("step,loss,lr\n1,9.0,0.001\n")
+    figures.main(["--out", str(tmp_path / "after"), "--predictions", *map(str, given["predictions"]),
+                  "--qa", *map(str, given["qa"]), "--checkpoints", str(tmp_path / "checkpoints" / "tiny-depth")])
+    assert sorted(p.name for p in (tmp_path / "after").iterdir()) == sorted(p.name for p in clean)
+    for p in clean:
+        assert (tmp_path / "after" / p.name).read_bytes() == p.read_bytes(), p.name
+    # the stale files do change the figures when given, so the comparison above can fail
+    figures.write_figures(_files(pred), tmp_path / "stale", qa=given["qa"],
+                          checkpoints=sorted((tmp_path / "checkpoints").iterdir()))
+    for name in ("depth_scatter.png", "pose_cdf.png", "loss.png"):
+        assert (tmp_path / "stale" / name).read_bytes() != (tmp_path / "clean" / name).read_bytes(), name
+    assert (tmp_path / "stale" / "correspondence_old.png").is_file()

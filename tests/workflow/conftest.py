@@ -1,8 +1,10 @@
-"""Shared fixtures of the workflow tests (SLURM, DVC).
+"""Shared fixtures of the workflow tests (SLURM, DVC, the HTML report).
 
 Every workflow test runs in a throwaway `git clone` of the current HEAD (committed files only), so
 the developer's results/, data/ and .snakemake/ are never touched, and uses the quick setting of
 the embedded default (`quick_config`): the same chain, with fewer scenes, steps and records.
+`finished_run` is that chain run once per session (through `dvc repro`, as a user would); the
+DVC and report tests share it.
 """
 
 from __future__ import annotations
@@ -111,6 +113,27 @@ def quick_yaml(clone: Path, tmp_path_factory) -> Path:
     """The quick config, derived from the clone's config/config.yaml, in a temp dir."""
     return write_quick_config(clone / "config" / "config.yaml",
                               tmp_path_factory.mktemp("config") / "quick.yaml")
+
+
+DVC_ENV = {"DVC_NO_ANALYTICS": "1"}
+
+
+def dvc(args: list[str], cwd: Path, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess:
+    return run(["dvc", *args], cwd=cwd, timeout=timeout, env=DVC_ENV, check=check)
+
+
+@pytest.fixture(scope="session")
+def finished_run(tmp_path_factory):
+    """(repository A, output of its `dvc repro`): a clone of HEAD with the quick setting committed
+    as config/config.yaml, its raw data written by Snakemake (`raw_data`) and recorded in data.dvc
+    (`dvc commit -f data.dvc`, committed), then the whole chain run by `dvc repro`."""
+    a = clone_head(tmp_path_factory.mktemp("dvc") / "a")
+    write_quick_config(a / "config" / "config.yaml", a / "config" / "config.yaml")
+    run(["git", "commit", "-q", "-am", "quick setting"], cwd=a, timeout=30)
+    run(["snakemake", "--cores", "all", "raw_data"], cwd=a, timeout=900)
+    dvc(["commit", "-f", "data.dvc"], a, timeout=300)
+    run(["git", "commit", "-q", "-am", "raw data of the quick setting"], cwd=a, timeout=30)
+    return a, dvc(["repro"], a, timeout=3000)
 
 
 @pytest.fixture(scope="session")

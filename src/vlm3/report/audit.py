@@ -1,7 +1,7 @@
-"""Claims audit: every paper claim beside its reproduced value -> results/audit/report.{md,json}.
+"""Claims audit: every paper claim beside its reproduced value -> results/audit/report.{json,md}.
 
 CLI: `python -m vlm3.report.audit --claims paper/claims.yaml --metrics M [M ...]
---config config/config.yaml --out results/audit`
+--config config/config.yaml --out results/audit/report.json` (the Markdown twin beside it: report.md)
 
 Per claim (paper/claims.yaml) and per configured model that reproduces its row (`reproduced_by`):
 the claimed value as printed, the reproduced value with its 95 % bootstrap CI (in the paper's
@@ -155,7 +155,7 @@ def audit_synthetic(claims: Claims, metrics: dict, config: dict) -> list[dict]:
         for metric, higher_better in s.checks:
             for b in better:
                 vb = _metric(metrics, b, s, metric)
-                for m in s.than:
+                for i, m in enumerate(s.than):
                     for o in models_matching([m], config, s.task):
                         if o == b:
                             continue
@@ -172,7 +172,7 @@ def audit_synthetic(claims: Claims, metrics: dict, config: dict) -> list[dict]:
                         holds.append(ok)
                         res["comparisons"].append({
                             "metric": metric, "higher_better": higher_better,
-                            "better": b, "than": o, "better_value": vb[0], "better_ci": [_f(vb[1]), _f(vb[2])],
+                            "better": b, "than": o, "than_matcher": i, "better_value": vb[0], "better_ci": [_f(vb[1]), _f(vb[2])],
                             "than_value": vo[0], "than_ci": [_f(vo[1]), _f(vo[2])], "diff": vb[0] - vo[0],
                             "holds": ok})
         if holds and not all(holds):
@@ -330,13 +330,16 @@ def _clean(x):
 
 
 def write_audit(claims_path, metrics, config_path, out, runs=None) -> dict:
+    """Write the audit to `out` (report.json) and its Markdown twin `out` with suffix .md."""
+    out = Path(out)
+    if out.suffix != ".json":
+        raise ValueError(f"--out {out}: the audit's JSON file (.json; the Markdown twin goes beside it)")
     claims = load_claims(claims_path)
     config = load_config(config_path)
     rep = build_report(claims, load_metrics(metrics), config, load_runs(runs))
-    out = Path(out)
-    with atomic_path(out / "report.json") as tmp:
+    with atomic_path(out) as tmp:
         tmp.write_text(json.dumps(_clean(rep), indent=1, sort_keys=True, allow_nan=False) + "\n")
-    with atomic_path(out / "report.md") as tmp:
+    with atomic_path(out.with_suffix(".md")) as tmp:
         tmp.write_text(render_md(rep))
     s = rep["summary"]
     log.info("paper claims: %s; synthetic claims: %s", s["paper"], s["synthetic"])
@@ -351,7 +354,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--claims", default="paper/claims.yaml")
     p.add_argument("--metrics", required=True, nargs="+", help="metrics root(s) and/or metrics .json files")
     p.add_argument("--config", required=True, help="workflow config (models, benchmarks, runs)")
-    p.add_argument("--out", required=True, help="output folder (results/audit)")
+    p.add_argument("--out", required=True, help="the JSON report (results/audit/report.json); report.md beside it")
     p.add_argument("--runs", nargs="*", default=[],
                    help="checkpoint folders of the fine-tuning runs (each with train_summary.json)")
     a = p.parse_args(argv)

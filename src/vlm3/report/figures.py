@@ -1,8 +1,14 @@
 """Stage `report` (figures): PNG plots from predictions, QA images and training logs.
 
-    python -m vlm3.report.figures --predictions results/predictions --out results/figures
-        [--qa results/qa] [--checkpoints results/checkpoints] [--config config/config.yaml]
-        [--n-pairs 3]
+    python -m vlm3.report.figures --predictions P [P ...] --out results/figures
+        [--qa Q [Q ...]] [--checkpoints C [C ...]] [--config config/config.yaml] [--n-pairs 3]
+
+Reads only the files it is given (rule figures lists them from the config), never a folder's
+other contents, so a stale file of an earlier config cannot reach a figure:
+- `--predictions`: prediction files `.../{model}/{task}/{bench}.jsonl`;
+- `--qa`: QA files `.../{task}/{dataset}/{split}.jsonl` (the correspondence images);
+- `--checkpoints`: checkpoint folders of the fine-tuning runs, each with its `loss.csv`.
+A named file that does not exist is an error.
 
 Writes (each only when its inputs exist; the log says which were skipped and why):
 - `depth_scatter.png`: predicted vs true depth (log-log, metres) per model, all depth benchmarks,
@@ -11,8 +17,8 @@ Writes (each only when its inputs exist; the log says which were skipped and why
   `vlm3.score`), the 30-degree line marked and AUC@30 (histogram) in the legend.
 - `correspondence_{model}.png`: the first `--n-pairs` pairs (sorted by id) of each model: image 1
   | image 2 side by side; every query joined by a green line to its true position and by a red
-  line to the predicted one. Images come from `{qa}/correspondence/{dataset}/{split}.jsonl`.
-- `loss.png`: training loss against step for every `{checkpoints}/*/loss.csv` (step, loss, lr).
+  line to the predicted one. Images come from the `--qa` file `correspondence/{dataset}/{split}.jsonl`.
+- `loss.png`: training loss against step for every `{checkpoint}/loss.csv` (step, loss, lr).
 Matplotlib Agg, fixed size and dpi, PNG metadata without a software version: same inputs, same bytes.
 """
 
@@ -52,12 +58,27 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-def prediction_files(root: str | Path, task: str) -> dict[str, dict[str, Path]]:
-    """{model: {bench: path}} of root/{model}/{task}/{bench}.jsonl."""
+def _existing(paths, flag: str) -> list[Path]:
+    paths = [Path(p) for p in paths or []]
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        raise ValueError(f"{flag} {missing[0]}: no such file or folder" + (f" (and {len(missing) - 1} more)"
+                                                                            if len(missing) > 1 else ""))
+    return paths
+
+
+def prediction_files(files, task: str) -> dict[str, dict[str, Path]]:
+    """{model: {bench: path}} of the given prediction files `.../{model}/{task}/{bench}.jsonl` of `task`."""
     out: dict[str, dict[str, Path]] = {}
-    for f in sorted(Path(root).glob(f"*/{task}/*.jsonl")):
-        out.setdefault(f.parent.parent.name, {})[f.stem] = f
+    for f in sorted(Path(f) for f in files):
+        if f.parent.name == task:
+            out.setdefault(f.parent.parent.name, {})[f.stem] = f
     return out
+
+
+def qa_files(files, task: str) -> dict[str, Path]:
+    """{bench: path} of the given QA files `.../{task}/{dataset}/{split}.jsonl` of `task`."""
+    return {f"{f.parent.name}_{f.stem}": f for f in sorted(Path(f) for f in files) if f.parent.parent.name == task}
 
 
 def depth_points(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -141,16 +162,11 @@ def plot_pose_cdf(files: dict[str, dict[str, Path]], labels: dict[str, str], out
     return _save(fig, out)
 
 
-def _qa_path(qa_root: Path, bench: str) -> Path:
-    dataset, _, split = bench.rpartition("_")
-    return qa_root / "correspondence" / dataset / f"{split}.jsonl"
-
-
-def plot_correspondence(path: Path, qa_root: Path, label: str, out: Path, n_pairs: int = 3) -> Path | None:
+def plot_correspondence(path: Path, qa_file: Path | None, label: str, out: Path, n_pairs: int = 3) -> Path | None:
     """Side-by-side pairs with true (green) and predicted (red) matches of each query."""
-    qa_file = _qa_path(qa_root, path.stem)
-    if not qa_file.is_file():
-        log.warning("%s: no QA file %s for the images; correspondence figure skipped", path, qa_file)
+    if qa_file is None:
+        log.warning("%s: no QA file of benchmark %s given for the images; correspondence figure skipped",
+                    path, path.stem)
         return None
     images = {rec["id"]: rec["images"] for rec in read_qa(qa_file, "QA file")}
     recs = read_predictions(path, "correspondence")
@@ -186,8 +202,9 @@ def plot_correspondence(path: Path, qa_root: Path, label: str, out: Path, n_pair
     return _save(fig, out)
 
 
-def plot_losses(checkpoints: Path, out: Path) -> Path | None:
-    files = sorted(Path(checkpoints).glob("*/loss.csv"))
+def plot_losses(checkpoints, out: Path) -> Path | None:
+    """Loss curves of the given checkpoint folders (each with loss.csv), labelled by folder name."""
+    files = _existing([Path(c) / "loss.csv" for c in sorted(checkpoints, key=lambda c: Path(c).name)], "--checkpoints")
     if not files:
         return None
     fig, ax = plt.subplots(figsize=(5.0, 3.4))
@@ -204,40 +221,39 @@ def plot_losses(checkpoints: Path, out: Path) -> Path | None:
     return _save(fig, out)
 
 
-def write_figures(predictions: str | Path, out: str | Path, qa: str | Path | None = None,
-                  checkpoints: str | Path | None = None, config: str | Path | None = None,
+def write_figures(predictions, out: str | Path, qa=None, checkpoints=None, config: str | Path | None = None,
                   n_pairs: int = 3) -> list[Path]:
-    """Every figure whose inputs exist; returns the written paths."""
+    """Every figure whose inputs are given: prediction files, QA files, checkpoint folders (lists of
+    paths); returns the written paths."""
     plt.rcParams.update({"font.size": 8, "svg.hashsalt": "vlm3"})
     labels = model_labels(config)
-    predictions, out = Path(predictions), Path(out)
-    if not predictions.is_dir():
-        raise ValueError(f"--predictions {predictions}: not a directory")
+    predictions, out = _existing(predictions, "--predictions"), Path(out)
     written = []
     p = plot_depth_scatter(prediction_files(predictions, "depth"), labels, out / "depth_scatter.png")
     written += [p] if p else []
     p = plot_pose_cdf(prediction_files(predictions, "pose"), labels, out / "pose_cdf.png")
     written += [p] if p else []
     if qa is not None:
+        images = qa_files(_existing(qa, "--qa"), "correspondence")
         for model, benches in sorted(prediction_files(predictions, "correspondence").items()):
             label = labels.get(model, model)
-            for _bench, path in sorted(benches.items())[:1]:
-                p = plot_correspondence(path, Path(qa), label, out / f"correspondence_{model}.png", n_pairs)
+            for bench, path in sorted(benches.items())[:1]:
+                p = plot_correspondence(path, images.get(bench), label, out / f"correspondence_{model}.png", n_pairs)
                 written += [p] if p else []
-    if checkpoints is not None:
-        p = plot_losses(Path(checkpoints), out / "loss.png")
+    if checkpoints:
+        p = plot_losses(checkpoints, out / "loss.png")
         written += [p] if p else []
     if not written:
-        log.warning("no figure written: no predictions or loss logs found")
+        log.warning("no figure written: no predictions or loss logs given")
     return written
 
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--predictions", required=True, help="predictions root (results/predictions)")
+    p.add_argument("--predictions", nargs="*", default=[], help="prediction files .../{model}/{task}/{bench}.jsonl")
     p.add_argument("--out", required=True, help="output folder (results/figures)")
-    p.add_argument("--qa", help="QA root (results/qa), for the correspondence images")
-    p.add_argument("--checkpoints", help="checkpoints root (results/checkpoints), for loss curves")
+    p.add_argument("--qa", nargs="*", help="QA files .../{task}/{dataset}/{split}.jsonl, for the correspondence images")
+    p.add_argument("--checkpoints", nargs="*", help="checkpoint folders (each with loss.csv), for loss curves")
     p.add_argument("--config", help="workflow config: model labels and order")
     p.add_argument("--n-pairs", type=int, default=3, help="pairs drawn per correspondence figure")
     a = p.parse_args(argv)

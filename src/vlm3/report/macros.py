@@ -9,7 +9,11 @@ upper case. A collision of two different keys is an error, never a silent overwr
 - `\\claim{Table}{Row}{Column}` the claim as printed:  depth/VLM3-4B/mean -> \\claimDepthVLMThreeFourBMean = .904
 - `\\repro{Table}{Row}{Column}{Model}` reproduced value printed like the column's claims, or -- (not run)
 - `\\verdict{Table}{Row}{Column}{Model}` reproduced / not reproduced / not run
-- `\\synth{Task}{Bench}{Metric}{Model}` (+ `Lo`, `Hi`): the synthetic replica's numbers (3 decimals)
+- `\\synth{Claim}{Role}` (+ `Lo`, `Hi`): a synthetic claim's numbers on its metric (3 decimals) by
+  role, not by model name, so any config's models fill them: `Better` (the claim's `better` model)
+  and `Than{Matcher}` for each `than` matcher ({kind: base} -> ThanBase, {kind: run, unify_focal:
+  false} -> ThanRunUnifyFocalFalse); -- where the audit compared none. Two models in one role
+  are an error (the paper prints one number per role).
 - `\\synth{Claim}Verdict`; `\\audit{Paper|Synthetic}{Reproduced|NotReproduced|NotRun|Claims}`;
   `\\auditInconsistentMeans`.
 """
@@ -70,6 +74,29 @@ def _num(x, decimals: int) -> str:
     return DASH if x is None else f"{x:.{decimals}f}"
 
 
+def role_name(matcher: dict) -> str:
+    """A `than` matcher as a role: {kind: base} -> 'Base'; {kind: run, unify_focal: false} -> 'RunUnifyFocalFalse'."""
+    return camel(" ".join([str(matcher.get("kind", ""))] + [f"{k} {v}" for k, v in matcher.items() if k != "kind"]))
+
+
+def synthetic_roles(claims, result: dict) -> list[tuple[str, float | None, float | None, float | None]]:
+    """(role, value, CI low, CI high) on the claim's metric for `Better` and each `Than{matcher}` of
+    the synthetic claim audited in `result`; None where the audit compared no model in that role."""
+    spec = claims.synthetic[result["key"]]
+    roles = [("Better", "better", None)] + [("Than" + role_name(m), "than", i) for i, m in enumerate(spec.than)]
+    out = []
+    for role, side, matcher in roles:
+        rows = [k for k in result["comparisons"] if k["metric"] == result["metric"]
+                and (matcher is None or k["than_matcher"] == matcher)]
+        models = sorted({k[side] for k in rows})
+        if len(models) > 1:
+            raise ValueError(f"synthetic claim {result['key']}: role {role} is filled by several models {models}; "
+                             "the paper prints one number per role (narrow the matcher in claims.yaml)")
+        k = rows[0] if rows else None
+        out.append((role, *((k[f"{side}_value"], *k[f"{side}_ci"]) if k else (None, None, None))))
+    return out
+
+
 def build_macros(claims_path, audit: dict) -> MacroSet:
     claims = load_claims(claims_path)
     ms = MacroSet()
@@ -84,14 +111,11 @@ def build_macros(claims_path, audit: dict) -> MacroSet:
         ms.add(macro_name("verdict", r["table"], r["row"], r["column"], r["model"]), r["verdict"], origin)
     for c in audit["synthetic_claims"]:
         ms.add(macro_name("synth", c["key"], "verdict"), c["verdict"], c["key"])
-        for k in c["comparisons"]:
-            for side in ("better", "than"):
-                model, v, ci = k[side], k[f"{side}_value"], k[f"{side}_ci"]
-                origin = f"{c['task']}/{c['bench']}/{k['metric']}/{model}"
-                base = macro_name("synth", c["task"], c["bench"], k["metric"], model)
-                ms.add(base, _num(v, 3), origin)
-                ms.add(base + "Lo", _num(ci[0], 3), origin)
-                ms.add(base + "Hi", _num(ci[1], 3), origin)
+        for role, value, lo, hi in synthetic_roles(claims, c):
+            base = macro_name("synth", c["key"], role)
+            ms.add(base, _num(value, 3), f"{c['key']}/{role}")
+            ms.add(base + "Lo", _num(lo, 3), f"{c['key']}/{role}")
+            ms.add(base + "Hi", _num(hi, 3), f"{c['key']}/{role}")
     for part in ("paper", "synthetic"):
         s = audit["summary"][part]
         for key in ("claims", "reproduced", "not reproduced", "not run"):

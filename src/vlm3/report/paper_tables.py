@@ -1,7 +1,8 @@
 """Tables in the paper's layout: results/tables/paper_{table}.tex (+ .csv twin) per claims.yaml table.
 
 CLI: `python -m vlm3.report.paper_tables --claims paper/claims.yaml --metrics M [M ...]
---config config/config.yaml --out results/tables [--tables depth pose ...]`
+--config config/config.yaml --out results/tables/paper_depth.tex [results/tables/paper_pose.tex ...]`
+(`--out`: the tables to write, each `{folder}/paper_{table}.tex` of one folder, its .csv twin beside it)
 
 Each table has the paper's columns and, first, the paper's rows marked with a dagger (reported,
 printed exactly as in the paper), then one row per configured model that runs the table's task,
@@ -128,7 +129,7 @@ def write_paper_tables(claims_path, metrics, config_path, out, tables: list[str]
     names = tables or list(claims.tables)
     unknown = [n for n in names if n not in claims.tables]
     if unknown:
-        raise ValueError(f"--tables: unknown table(s) {unknown}; {claims_path} has {list(claims.tables)}")
+        raise ValueError(f"--out: unknown paper table(s) {unknown}; {claims_path} has {list(claims.tables)}")
     written = []
     for name in names:
         t = claims.tables[name]
@@ -149,11 +150,24 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--claims", default="paper/claims.yaml")
     p.add_argument("--metrics", required=True, nargs="+", help="metrics root(s) and/or metrics .json files")
     p.add_argument("--config", required=True, help="workflow config (models, benchmarks)")
-    p.add_argument("--out", required=True, help="output folder (results/tables)")
-    p.add_argument("--tables", nargs="+", help="only these claims.yaml tables")
+    p.add_argument("--out", required=True, nargs="+",
+                   help="tables to write: {folder}/paper_{table}.tex, one folder (results/tables/paper_depth.tex ...)")
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    write_paper_tables(a.claims, a.metrics, a.config, a.out, a.tables)
+    folder, tables = out_tables(a.out)
+    write_paper_tables(a.claims, a.metrics, a.config, folder, tables)
+
+
+def out_tables(paths: list[str]) -> tuple[Path, list[str]]:
+    """--out paths {folder}/paper_{table}.tex -> (folder, [table, ...])."""
+    outs = [Path(p) for p in paths]
+    bad = [str(o) for o in outs if not (o.name.startswith("paper_") and o.suffix == ".tex")]
+    if bad:
+        raise ValueError(f"--out {bad[0]}: not a paper_{{table}}.tex path")
+    folders = sorted({str(o.parent) for o in outs})
+    if len(folders) > 1:
+        raise ValueError(f"--out: tables in several folders {folders}; give one")
+    return outs[0].parent, [o.stem[len("paper_"):] for o in outs]
 
 
 if __name__ == "__main__":
