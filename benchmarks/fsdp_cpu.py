@@ -4,7 +4,7 @@ Launch with 2 processes (issue 8's fallback while multi-GPU machines are not len
     python -m vlm3.train.launch --cpu --gpus-per-node 2 --module benchmarks.fsdp_cpu -- \\
         --out /tmp/fsdp_cpu --steps 4
 or  torchrun --nproc_per_node 2 benchmarks/fsdp_cpu.py --out /tmp/fsdp_cpu --steps 4
-Each rank builds the same tiny model (fixed seed), applies `vlm3.train.fsdp.setup_model`, shards
+Each rank builds the same tiny model (fixed seed), applies `vlm3.train.model_setup.setup_model`, shards
 every decoder/vision block and the root with `torch.distributed.fsdp.fully_shard`, trains on
 packed synthetic batches (each rank its own samples) with AdamW + cosine warm-up + grad clipping,
 and writes `losses.json` (rank 0). `--save-at K` writes a torch.distributed.checkpoint (sharded:
@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks.optim
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # this checkout's vlm3
 
 from benchmarks.optim import build_optimizer, build_scheduler
-from vlm3.train.fsdp import causal_lm_loss_sum, setup_model
+from vlm3.train.model_setup import causal_lm_loss_sum, setup_model
 from vlm3.train.packing import PackingCollator, use_packed_sdpa
 from vlm3.train.shapes import synthetic_sample, tiny_qwen3vl_config
 

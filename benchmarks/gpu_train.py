@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks.optim
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # this checkout's vlm3
 
 from benchmarks.optim import build_optimizer
-from vlm3.train.fsdp import (
+from vlm3.train.model_setup import (
     causal_lm_loss_sum,
     compile_blocks,
     set_checkpoint_fraction,

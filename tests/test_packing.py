@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from transformers import Qwen3VLForConditionalGeneration
 
-from vlm3.train.fsdp import causal_lm_loss_sum
+from vlm3.train.model_setup import causal_lm_loss_sum
 from vlm3.train.packing import (
     PACKED_SDPA,
     PackedBatchCollator,

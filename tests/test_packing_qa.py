@@ -8,7 +8,7 @@ import torch
 from _tiny import build_tiny
 
 from vlm3.train.data import QACollator, QADataset
-from vlm3.train.fsdp import causal_lm_loss_sum
+from vlm3.train.model_setup import causal_lm_loss_sum
 from vlm3.train.packing import PackedBatchCollator, PackingCollator, use_packed_sdpa
 from vlm3.train.trainer import load_model
 

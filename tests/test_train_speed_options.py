@@ -15,7 +15,7 @@ from safetensors.torch import load_file
 
 from vlm3.train import trainer as trainer_mod
 from vlm3.train.__main__ import parse_config
-from vlm3.train.fsdp import causal_lm_loss_sum
+from vlm3.train.model_setup import causal_lm_loss_sum
 from vlm3.train.trainer import TrainConfig, run_fingerprint, train, training_arguments
 
 # sha256 of model.safetensors after 3 steps (batch 4, lr 1e-3, seed 0, 1 thread) on build_tiny(d, 16),

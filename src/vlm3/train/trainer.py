@@ -23,7 +23,7 @@ Paper-scale path (all off by default, so the CPU embedded default runs exactly a
 (LM head and loss only on labelled positions, `LabelledHeadTrainer`), `optim` (`adamw_torch_fused`:
 one fused AdamW kernel over fp32 states), `pin_memory` (pinned host batches), and `global_batch`:
 with it `batch_size` is the micro-batch and the accumulation is derived from the world size
-(`vlm3.train.fsdp.batch_plan`), so the samples per optimizer step stay `global_batch` on any number
+(`vlm3.train.model_setup.batch_plan`), so the samples per optimizer step stay `global_batch` on any number
 of GPUs. Packing does not change what a batch is: the Trainer still hands `micro_batch` records to
 the collator, which packs them into ONE row, so the number of samples per step is unchanged.
 Multi-GPU runs start through `python -m vlm3.train.launch -- <these flags>` (accelerate + FSDP);
@@ -56,8 +56,8 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 from vlm3.model.processor import load_processor
 from vlm3.staging import stage_dir
 from vlm3.train.data import QACollator, QADataset
-from vlm3.train.fsdp import batch_plan, causal_lm_loss_sum, compile_blocks, set_checkpoint_fraction, setup_model
 from vlm3.train.hub import auto_processor, model_source
+from vlm3.train.model_setup import batch_plan, causal_lm_loss_sum, compile_blocks, set_checkpoint_fraction, setup_model
 from vlm3.train.packing import PACKED_SDPA, PackedBatchCollator, PackingCollator, use_packed_sdpa
 from vlm3.train.ranks import max_over_ranks
 from vlm3.train.settings import TrainConfig
@@ -153,7 +153,7 @@ def build_collator(cfg: TrainConfig, model, processor):
 
 class LabelledHeadTrainer(Trainer):
     """The Trainer with `sparse_lm_head`: the LM head and the cross-entropy run only at positions
-    whose next label is kept (`vlm3.train.fsdp.causal_lm_loss_sum`; answer tokens, ~10 % of a depth
+    whose next label is kept (`vlm3.train.model_setup.causal_lm_loss_sum`; answer tokens, ~10 % of a depth
     sample), so the (tokens x vocabulary) logits and their fp32 copy are never built for prompt and
     image tokens. The loss is the stock one up to rounding: the summed token loss divided by the
     labelled-token count of the whole optimizer step (`num_items_in_batch`, counted by the Trainer

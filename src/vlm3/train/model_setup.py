@@ -1,4 +1,5 @@
-"""Model setup and optimisation pieces for paper-scale (FSDP, bf16) Qwen3-VL fine-tuning.
+"""Model setup and optimisation plug-ins of the trainer (checkpointing, compile, Liger, the sparse LM-head
+loss, the global-batch plan), for CPU runs and FSDP alike (the module was once named fsdp.py).
 
 Plug-in points for the trainer (`vlm3.train.trainer`), all independent of how it loops:
 - `setup_model(model, ...)`: gradient checkpointing, frozen vision tower, the Conv3d->Linear patch

@@ -9,7 +9,7 @@ from torch import nn
 from transformers import Qwen3VLForConditionalGeneration
 from transformers.models.qwen3_vl.modeling_qwen3_vl import Qwen3VLVisionPatchEmbed
 
-from vlm3.train.fsdp import (
+from vlm3.train.model_setup import (
     LinearPatchConv3d,
     batch_plan,
     set_checkpoint_fraction,
