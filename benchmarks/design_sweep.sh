@@ -14,7 +14,7 @@ for cfg in "$@"; do
     rm -rf "$work" && mkdir -p "$work" "$out/$name"
     # tracked and untracked-but-not-ignored files: the working tree without earlier results
     git ls-files -co --exclude-standard | while read -r f; do [ -e "$f" ] && echo "$f"; done \
-        | xargs -d '\n' cp --parents -t "$work"
+        | xargs -d "\n" cp -d --parents -t "$work"
     (
         cd "$work" || exit 1
         start=$(date +%s)
