@@ -244,3 +244,24 @@ def test_compass_walls_turn_hue_with_azimuth_and_change_nothing_else():
             np.testing.assert_array_equal(a.c2w, b.c2w)
     with pytest.raises(ValueError, match="compass_deg must be in"):
         SyntheticParams(compass_deg=0.0)
+
+
+def test_a_blocked_orbit_arc_is_drawn_again_and_unblocked_scenes_keep_their_cameras():
+    # pan_sweep.yaml's train scene 579: the first arc about the pivot has no free position for view 0
+    # (the old sampler raised "no free camera position"); the sampler draws another arc instead
+    p = SyntheticParams(sizes=((192, 144),), focal_range=(100, 250), withheld=0.1, spread_deg=15.0,
+                        same_distance=True, pivot_fraction=0.15)
+    rng = rng_for(0, "synthetic", "train", 579)
+    scene = sample_scene(rng, "train_00579", p)
+    cams = sample_cameras(rng, scene, p)
+    assert len(cams) == 3
+    for c in cams:
+        x, y, z = c.c2w[:3, 3]
+        assert abs(x) < scene.room.half_x - 0.3 and abs(y) < scene.room.half_y - 0.3 and z < scene.room.height - 0.3
+    # the three eyes share one distance to the target (an orbit of one radius about one pivot)
+    (ax, ay), (bx, by), (cx, cy) = [c.c2w[:2, 3] for c in cams]
+    dd = 2 * (ax * (by - cy) + bx * (cy - ay) + cx * (ay - by))
+    ux = ((ax**2 + ay**2) * (by - cy) + (bx**2 + by**2) * (cy - ay) + (cx**2 + cy**2) * (ay - by)) / dd
+    uy = ((ax**2 + ay**2) * (cx - bx) + (bx**2 + by**2) * (ax - cx) + (cx**2 + cy**2) * (bx - ax)) / dd
+    r = [np.hypot(px - ux, py - uy) for px, py in ((ax, ay), (bx, by), (cx, cy))]
+    np.testing.assert_allclose(r, r[0], rtol=1e-9)
