@@ -246,6 +246,30 @@ def test_compass_walls_turn_hue_with_azimuth_and_change_nothing_else():
         SyntheticParams(compass_deg=0.0)
 
 
+def test_shared_camera_gives_every_view_of_a_scene_the_first_views_camera():
+    kw = dict(sizes=((64, 48), (80, 60), (96, 72)), focal_range=(40, 120), spread_deg=15.0, same_distance=True,
+              pivot_fraction=0.15)
+    for i in range(6):
+        rng_a, rng_b = rng_for(3, "shared", i), rng_for(3, "shared", i)
+        pa, pb = SyntheticParams(**kw), SyntheticParams(**kw, shared_camera=True)
+        sa, sb = sample_scene(rng_a, "s", pa), sample_scene(rng_b, "s", pb)
+        assert sa.objects == sb.objects and sa.target == sb.target
+        own, shared = sample_cameras(rng_a, sa, pa), sample_cameras(rng_b, sb, pb)
+        first = (shared[0].width, shared[0].height, shared[0].fx, shared[0].fy, shared[0].cx, shared[0].cy)
+        # the first view draws exactly what it draws without the option
+        assert first == (own[0].width, own[0].height, own[0].fx, own[0].fy, own[0].cx, own[0].cy)
+        np.testing.assert_array_equal(shared[0].c2w, own[0].c2w)
+        for c in shared[1:]:
+            assert (c.width, c.height, c.fx, c.fy, c.cx, c.cy) == first
+        # the views still move: distinct eyes on the pan arm
+        eyes = np.array([c.c2w[:3, 3] for c in shared])
+        assert np.min(np.linalg.norm(eyes[1:] - eyes[0], axis=1)) > 0
+    # without the option the views of these scenes draw different cameras
+    cams = sample_cameras(rng_for(3, "shared", 0), sample_scene(rng_for(3, "shared", 0), "s", SyntheticParams(**kw)),
+                          SyntheticParams(**kw))
+    assert len({c.fx for c in cams}) == 3
+
+
 def test_a_blocked_orbit_arc_is_drawn_again_and_unblocked_scenes_keep_their_cameras():
     # pan_sweep.yaml's train scene 579: the first arc about the pivot has no free position for view 0
     # (the old sampler raised "no free camera position"); the sampler draws another arc instead

@@ -263,6 +263,8 @@ def main(argv: list[str] | None = None) -> None:
                    "fraction of the way to the target (1: orbit the target; small: pan on a short arm)")
     p.add_argument("--compass-deg", type=float, help="walls tinted by a hue wheel turning once per this many "
                    "degrees of azimuth about the look-at point (a visual compass; default: neutral walls)")
+    p.add_argument("--shared-camera", action="store_true", default=None,
+                   help="all views of a scene taken by one camera (size, focal, principal point drawn once)")
     p.add_argument("--workers", type=int, default=1, help="worker processes (output does not depend on it)")
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -270,7 +272,7 @@ def main(argv: list[str] | None = None) -> None:
     where = f"--params {a.params}" if a.params else "arguments"
     for key in ("n_scenes", "seed", "views", "difficulty", "sizes", "focal_range", "fov_range", "withheld",
                 "pp_jitter", "camera_height", "cov_tol", "spread_deg", "same_distance", "pivot_fraction",
-                "compass_deg"):
+                "compass_deg", "shared_camera"):
         if getattr(a, key) is not None:
             over[key] = getattr(a, key)
     params, run = build_params(over, where)

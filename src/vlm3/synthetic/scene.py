@@ -134,6 +134,10 @@ class SyntheticParams:
     # Walls tinted by a hue wheel turning once per `compass_deg` degrees of azimuth about the scene's
     # look-at point (a visual compass: a view's heading is readable from its colours). None: neutral walls.
     compass_deg: float | None = None
+    # All views of a scene taken by one camera (size, focal and principal point drawn once, for the
+    # first view), as a video or a moving rig gives: two views then differ by their pose alone, not
+    # by a zoom between their normalised coordinates. False: every view draws its own camera.
+    shared_camera: bool = False
 
     def __post_init__(self):
         if self.difficulty not in DIFFICULTY:
@@ -275,14 +279,15 @@ def _sample_views(rng: np.random.Generator, scene: Scene, params: SyntheticParam
     spread = d["spread_deg"] if params.spread_deg is None else params.spread_deg
     orbit_dist = rng.uniform(*d["distance"]) if params.same_distance else None
     for v in range(params.views):
-        W, H = params.sizes[int(rng.integers(len(params.sizes)))]
-        if params.fov_range is None:
-            f = float(np.exp(rng.uniform(lo_f, hi_f)))
-        else:  # focal from a horizontal field of view, so it scales with the image width
-            fov = math.radians(rng.uniform(*params.fov_range))
-            f = 0.5 * W / math.tan(0.5 * fov)
-        cx = (W - 1) / 2 + rng.uniform(-1, 1) * params.pp_jitter * W
-        cy = (H - 1) / 2 + rng.uniform(-1, 1) * params.pp_jitter * H
+        if v == 0 or not params.shared_camera:
+            W, H = params.sizes[int(rng.integers(len(params.sizes)))]
+            if params.fov_range is None:
+                f = float(np.exp(rng.uniform(lo_f, hi_f)))
+            else:  # focal from a horizontal field of view, so it scales with the image width
+                fov = math.radians(rng.uniform(*params.fov_range))
+                f = 0.5 * W / math.tan(0.5 * fov)
+            cx = (W - 1) / 2 + rng.uniform(-1, 1) * params.pp_jitter * W
+            cy = (H - 1) / 2 + rng.uniform(-1, 1) * params.pp_jitter * H
         for _ in range(500):
             turn = np.radians(rng.uniform(-spread, spread))
             dist = rng.uniform(*d["distance"]) if orbit_dist is None else orbit_dist
