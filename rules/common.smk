@@ -111,6 +111,7 @@ def qa_flags(w):
         "questions_per_image": "--questions-per-image",
         "answer_style": "--answer-style",
         "answer_regions": "--answer-regions",
+        "answer_points": "--answer-points",
         "border": "--border",
         "min_covisibility": "--min-covisibility",
     }

@@ -53,6 +53,11 @@ def test_correspondence_zero_motion():
     q2 = {"kind": "point", "value": [10, 20]}
     text = T.correspondence_question(123, 45, 3)
     assert base.answer({"id": "p", "turn": 0, "question": text, "target": q2}) == "The corresponding pixel is (123, 45)"
+    # an offset question: zero motion is the zero shift, which reads back as the query
+    q3 = {"kind": "offset", "value": [10, 20], "scale": 1000, "query": [300, 400]}
+    row = {"id": "p", "turn": 0, "question": T.correspondence_question(300, 400, 2, points="offset"), "target": q3}
+    assert base.answer(row) == "The point moves by (+0, +0)"
+    assert score.read_answer({**row, "prediction": base.answer(row)}) == (300, 400)
 
 
 def _pose_rec(rid, unit, dist, yaw=5.0):

@@ -333,3 +333,37 @@ def test_object_cli_passes_answer_regions(tmp_path, regions):
     with_box = sum("bounding box region" in a for a in answers)
     with_index = sum("Region [" in a for a in answers)
     assert (with_box, with_index) == ((24, 0) if regions == "filled" else (0, 24))
+
+
+@pytest.mark.parametrize("style", ["paper", "fixed"])
+def test_correspondence_offset_answers_name_the_shift_and_score_as_the_point(tmp_path, style):
+    """`--answer-points offset`: the same pixels as the absolute answers, each answer the shift from
+    the query; scoring a correct shift gives the point itself (EPE 0), as for the absolute answer."""
+    from vlm3.records import questions
+    from vlm3.score import read_answer
+
+    folder = make_resized(tmp_path)
+    main(["--task", "correspondence", "--resized", str(folder), "--out", str(tmp_path / "abs.jsonl"),
+          "--border", "2", "--answer-style", style])
+    main(["--task", "correspondence", "--resized", str(folder), "--out", str(tmp_path / "off.jsonl"),
+          "--border", "2", "--answer-style", style, "--answer-points", "offset"])
+    absolute, offset = read(tmp_path / "abs.jsonl"), read(tmp_path / "off.jsonl")
+    assert [r["id"] for r in offset] == [r["id"] for r in absolute] == ["toy/test/p0", "toy/test/p1"]
+    n = 0
+    for ra, ro in zip(absolute, offset):
+        for qa, qo in zip(questions(ra), questions(ro)):
+            ta, to = qa["target"], qo["target"]
+            assert (ta["kind"], to["kind"]) == ("point", "offset")
+            assert {k: v for k, v in ta.items() if k != "kind"} == {k: v for k, v in to.items() if k != "kind"}
+            dx, dy = to["value"][0] - to["query"][0], to["value"][1] - to["query"][1]
+            fmt = "{:+04d}" if style == "fixed" else "{:+d}"
+            answer = [m for m in ro["messages"] if m["role"] == "assistant"][qo["turn"]]["content"][0]["text"]
+            assert answer == f"The point moves by ({fmt.format(dx)}, {fmt.format(dy)})"
+            assert qo["question"].endswith("Report the answer as the shift (dx, dy) of the point from (x, y).")
+            assert qo["question"].replace("the shift (dx, dy) of the point from (x, y)", "(x, y)") == qa["question"]
+            assert read_answer({**qo, "prediction": answer}) == tuple(to["value"])
+            # a wrong shift lands where it points: query + shift
+            assert read_answer({**qo, "prediction": "The point moves by (-7, +12)"}) == (
+                to["query"][0] - 7, to["query"][1] + 12)
+            n += 1
+    assert n == 20

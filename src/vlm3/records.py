@@ -135,7 +135,7 @@ def prediction_line(row: dict, ensure_ascii: bool = True) -> str:
 
 # Shape of each target kind's value: a number, a bool, or a list of that many numbers.
 _VALUE_SHAPES = {"depth": 0, "distance": 0, "rotation_angle": 0, "clock": 0, "choice": 0, "yesno": "bool",
-                 "point": 2, "euler": 3, "direction": 3}
+                 "point": 2, "offset": 2, "euler": 3, "direction": 3}
 
 
 def _number(v) -> bool:

@@ -68,7 +68,7 @@ from vlm3.geometry.pose import ypr_to_rotation
 from vlm3.qa import templates
 from vlm3.qa.leak import read_manifest
 from vlm3.qa.parse import parse, resolve_choice
-from vlm3.records import question_boxes, questions, read_predictions, read_qa, target_value
+from vlm3.records import query_point, question_boxes, questions, read_predictions, read_qa, target_value
 from vlm3.tasks import TASKS
 from vlm3.utils import atomic_path
 
@@ -104,6 +104,9 @@ def read_answer(rec: dict):
     val = parse(kind, rec["prediction"])
     if kind == "choice":
         return resolve_choice(val, question_boxes(rec))
+    if kind == "offset" and val is not None:  # a shift from the query: the point it names
+        qx, qy = query_point(rec)
+        val = (qx + val[0], qy + val[1])
     if kind == "direction" and val is not None:
         v = np.asarray(val[1], dtype=float)
         return None if not np.all(np.isfinite(v)) or np.linalg.norm(v) == 0 else v

@@ -13,7 +13,7 @@ TASKS = ("depth", "object", "correspondence", "pose")
 ANSWER_KINDS = {
     "depth": frozenset({"depth"}),
     "object": frozenset({"distance", "clock", "yesno", "choice"}),
-    "correspondence": frozenset({"point"}),
+    "correspondence": frozenset({"point", "offset"}),
     "pose": frozenset({"rotation_angle", "euler", "direction", "distance"}),
 }
 

@@ -123,7 +123,7 @@ class ConstantBaseline:
         if self.task == "depth":
             return T.depth_answer(self.params["depth"])
         if self.task == "correspondence":
-            return T.correspondence_answer(*query_point(q))
+            return T.correspondence_answer_for(kind, query_point(q), query_point(q))
         if self.task == "pose":
             if kind == "rotation_angle":
                 return T.rotation_angle_answer(rotation_angle_deg(self.params["rotation"]))

@@ -101,7 +101,8 @@ class OpenCVExpert:
                 qx, qy = denormalize_point(*query_point(q), w1, h1, scale=POINT_SCALE)
                 x, y = ge.transfer_point(np.array([qx, qy]), i1, i2)
                 x, y = float(np.clip(x, 0, w2 - 1)), float(np.clip(y, 0, h2 - 1))
-                out.append((q, T.correspondence_answer(*normalize_point(x, y, w2, h2, scale=POINT_SCALE))))
+                point = normalize_point(x, y, w2, h2, scale=POINT_SCALE)
+                out.append((q, T.correspondence_answer_for(q["target"]["kind"], point, query_point(q))))
             return out
         pose = ge.relative_pose(p1, p2, K1, K2, seed=self.seed)
         if pose is None:

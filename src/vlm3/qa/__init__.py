@@ -11,7 +11,8 @@ Targets (`meta.targets[i]`, one per assistant turn; `value` is the exact, unroun
 - object:         {"kind": "distance" | "clock" | "yesno" | "choice", "value": m | hour | bool | region index,
                    "category": SpatialRGPT category, "type": "quantitative" | "qualitative",
                    "boxes": [[x1, y1, x2, y2], ...] ([0, 1000] ints, region order), "objects": [names]}
-- correspondence: {"kind": "point", "value": [x2n, y2n] ([0, 1000] of image 2), "scale": 1000,
+- correspondence: {"kind": "point" (answer names the point) or "offset" (its shift from the query),
+                   "value": [x2n, y2n] ([0, 1000] of image 2) for both kinds, "scale": 1000,
                    "query": [x1n, y1n], "pixel_1": [u1, v1] (int px), "pixel_2": [u2, v2] (float px),
                    "image_size_2": [W2, H2]}; record meta: "image_ids", "covisibility"
 - pose:           rotation_angle {"value": deg}, euler {"value": [yaw, pitch, roll] deg},

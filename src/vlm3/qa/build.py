@@ -32,7 +32,7 @@ def build(task: str, resized: str | Path, out: str | Path, seed: int = 0, questi
           border: int = 10, answer_style: str = "paper", fixed_width: int = T.DEFAULT_FIXED_WIDTH,
           min_covisibility: float = 0.25, max_records: int | None = None, depth_variant: str = "paper",
           world_up: str = "auto", occlusion_tol: float = OCCLUSION_TOL,
-          answer_regions: str = "filled") -> Counter:
+          answer_regions: str = "filled", answer_points: str = "absolute") -> Counter:
     """Write the QA file of `task`; return the counts (questions per category, skips)."""
     if task not in TASKS:
         raise ValueError(f"--task must be one of {TASKS}, got {task!r}")
@@ -40,6 +40,8 @@ def build(task: str, resized: str | Path, out: str | Path, seed: int = 0, questi
         raise ValueError(f"--answer-style must be one of {T.ANSWER_STYLES}, got {answer_style!r}")
     if answer_regions not in T.ANSWER_REGIONS:
         raise ValueError(f"--answer-regions must be one of {T.ANSWER_REGIONS}, got {answer_regions!r}")
+    if answer_points not in T.ANSWER_POINTS:
+        raise ValueError(f"--answer-points must be one of {T.ANSWER_POINTS}, got {answer_points!r}")
     if questions_per_image < 1:
         raise ValueError(f"--questions-per-image must be >= 1, got {questions_per_image}")
     if border < 0:
@@ -58,7 +60,7 @@ def build(task: str, resized: str | Path, out: str | Path, seed: int = 0, questi
                               answer_regions)
     elif task == "correspondence":
         recs = correspondence_records(res, seed, questions_per_image, border, min_covisibility,
-                                      occlusion_tol, counts)
+                                      occlusion_tol, counts, answer_points, answer_style)
     else:
         recs = pose_records(res, seed, min_covisibility, answer_style, fixed_width, counts)
     n = 0
@@ -97,12 +99,15 @@ def main(argv=None) -> None:
                    help="object task: world up axis giving gravity (auto: +z with a pose, camera Y without)")
     p.add_argument("--answer-regions", choices=T.ANSWER_REGIONS, default="filled",
                    help="object task: answers name regions by their box (filled) or as 'Region [i]' (index)")
+    p.add_argument("--answer-points", choices=T.ANSWER_POINTS, default="absolute",
+                   help="correspondence task: answers name the point in the second image (absolute, released) "
+                        "or its shift from the query (offset)")
     p.add_argument("--max-records", type=int, default=None)
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     build(a.task, a.resized, a.out, a.seed, a.questions_per_image, a.border, a.answer_style,
           a.fixed_width, a.min_covisibility, a.max_records, a.depth_variant, a.world_up,
-          a.occlusion_tol, a.answer_regions)
+          a.occlusion_tol, a.answer_regions, a.answer_points)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,8 @@ Normalisation (both question and answer, VLM3's released correspondence labels):
 image's own size, x_n = round(x / W * 1000) clipped to [0, 1000] (`normalize_point(..., scale=1000)`;
 an answer at x = W - 0.05 is 1000, as the released formula gives).
 The query is the integer pixel centre (u1, v1); the answer is the continuous projection (u2, v2).
+`answer_points` (templates.ANSWER_POINTS): "absolute" answers name (x2, y2) as released (target kind
+"point"); "offset" answers name the shift (x2 - x1, y2 - y1) in those normalised units (kind "offset").
 """
 
 from __future__ import annotations
@@ -55,9 +57,13 @@ def visible_in_view2(uv1: np.ndarray, d1: np.ndarray, row1: dict, row2: dict, de
 
 def correspondence_records(res: Resized, seed: int, questions_per_image: int = 10, border: int = 10,
                            min_covisibility: float = 0.25, occlusion_tol: float = OCCLUSION_TOL,
-                           counts: Counter | None = None) -> Iterator[dict]:
+                           counts: Counter | None = None, answer_points: str = "absolute",
+                           answer_style: str = "paper") -> Iterator[dict]:
     """Yield one record per kept pair (covisibility >= min_covisibility, >= 1 visible point)."""
     counts = Counter() if counts is None else counts
+    if answer_points not in T.ANSWER_POINTS:
+        raise ValueError(f"answer points must be one of {T.ANSWER_POINTS}, got {answer_points!r}")
+    kind = T.POINT_KINDS[answer_points]
     for pair, r1, r2 in covisible_pairs(res, min_covisibility, counts, "correspondence QA"):
         d1, d2 = load_depth(r1, counts), load_depth(r2, counts)
         rng = rng_for(seed, res.dataset, res.split, pair["pair_id"])
@@ -75,9 +81,10 @@ def correspondence_records(res: Resized, seed: int, questions_per_image: int = 1
             u2, v2 = (float(c) for c in uv2[k])
             q = normalize_point(u1, v1, w1, h1, scale=1000)
             a = normalize_point(u2, v2, w2, h2, scale=1000)
-            turns.append((T.correspondence_question(*q, template=int(rng.integers(len(T.CORRESPONDENCE_QUESTIONS)))),
-                          T.correspondence_answer(*a)))
-            targets.append({"kind": "point", "value": list(a), "scale": 1000, "query": list(q),
+            template = int(rng.integers(len(T.CORRESPONDENCE_QUESTIONS)))
+            turns.append((T.correspondence_question(*q, template=template, points=answer_points),
+                          T.correspondence_answer_for(kind, a, q, answer_style)))
+            targets.append({"kind": kind, "value": list(a), "scale": 1000, "query": list(q),
                             "pixel_1": [u1, v1], "pixel_2": [u2, v2], "image_size_2": [w2, h2]})
         counts["correspondence"] += len(turns)
         yield T.make_record(f"{res.dataset}/{res.split}/{pair['pair_id']}", "correspondence",

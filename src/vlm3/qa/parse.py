@@ -256,6 +256,7 @@ PARSERS: dict[str, Callable] = {
     "depth": parse_length,
     "distance": parse_length,
     "point": parse_point,
+    "offset": parse_point,  # "(+52, -3)": the shift; score.read_answer adds the query
     "rotation_angle": parse_rotation_angle,
     "euler": parse_euler,
     "direction": parse_direction,

@@ -317,13 +317,47 @@ CORRESPONDENCE_QUESTIONS = [
 ]
 
 
-def correspondence_question(x_n: int, y_n: int, template: int = 0) -> str:
-    return CORRESPONDENCE_QUESTIONS[template % len(CORRESPONDENCE_QUESTIONS)].format(x=int(x_n), y=int(y_n))
+# How a correspondence answer names the point (`tasks.correspondence.answer_points`): "absolute",
+# the released form, gives its (x, y) in the second image; "offset" (OURS) gives its shift (dx, dy)
+# from the query's (x, y), so a small model learns the motion without first learning to copy the
+# query's digits. The target kind says which ("point" / "offset"); both targets hold the absolute point.
+ANSWER_POINTS = ("absolute", "offset")
+POINT_KINDS = {"absolute": "point", "offset": "offset"}
+_ABSOLUTE_ASK = "Report the answer as (x, y)."
+_OFFSET_ASK = "Report the answer as the shift (dx, dy) of the point from (x, y)."
+
+
+def correspondence_question(x_n: int, y_n: int, template: int = 0, points: str = "absolute") -> str:
+    q = CORRESPONDENCE_QUESTIONS[template % len(CORRESPONDENCE_QUESTIONS)].format(x=int(x_n), y=int(y_n))
+    if points == "absolute":
+        return q
+    if points == "offset":
+        return q.replace(_ABSOLUTE_ASK, _OFFSET_ASK)
+    raise ValueError(f"answer points must be one of {ANSWER_POINTS}, got {points!r}")
 
 
 def correspondence_answer(x_n: int, y_n: int) -> str:
     """"The corresponding pixel is (x, y)" (released wording, no final period)."""
     return f"The corresponding pixel is ({int(x_n)}, {int(y_n)})"
+
+
+def correspondence_offset_answer(dx: int, dy: int, style: str = "paper") -> str:
+    """"The point moves by (+52, -3)"; fixed style "(+052, -003)" (a sign and at least 3 digits each)."""
+    if style not in ANSWER_STYLES:
+        raise ValueError(f"answer_style must be one of {ANSWER_STYLES}, got {style!r}")
+    fmt = "{:+04d}" if style == "fixed" else "{:+d}"
+    return f"The point moves by ({fmt.format(int(dx))}, {fmt.format(int(dy))})"
+
+
+def correspondence_answer_for(kind: str, point: Sequence[float], query: Sequence[int], style: str = "paper") -> str:
+    """The answer to a correspondence question of target `kind` whose answer is the normalised `point`
+    of the second image (rounded), given the question's normalised `query`."""
+    x, y = (int(round(float(c))) for c in point)
+    if kind == "point":
+        return correspondence_answer(x, y)
+    if kind == "offset":
+        return correspondence_offset_answer(x - int(query[0]), y - int(query[1]), style)
+    raise ValueError(f"correspondence target kind must be one of {sorted(POINT_KINDS.values())}, got {kind!r}")
 
 
 # ----------------------------------------------------------------------------- pose
