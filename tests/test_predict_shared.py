@@ -129,3 +129,24 @@ def test_min_new_tokens_forces_length(setup):
     a = predict(model, processor, recs[:3], batch_size=8, max_new_tokens=4, plain=True, min_new_tokens=4)
     b = predict(model, processor, recs[:3], batch_size=8, max_new_tokens=4, min_new_tokens=4)
     assert [r["prediction"] for r in a] == [r["prediction"] for r in b]
+
+
+def test_decode_state_reused_and_padded(setup, monkeypatch):
+    """The static cache of one chunk serves the next ones that fit it (stale slots masked), and
+    short chunks are padded to its rows: the answers stay the plain path's."""
+    from vlm3 import predict_prefix
+
+    model, processor, recs = setup
+    made, fills = [], []
+    real_init, real_fill = predict_prefix._DecodeState.__init__, predict_prefix._DecodeState.fill
+    monkeypatch.setattr(predict_prefix._DecodeState, "__init__",
+                        lambda self, *a: (made.append(a[1:3]), real_init(self, *a))[1])
+    monkeypatch.setattr(predict_prefix._DecodeState, "fill",
+                        lambda self, prefix, idx, mask: (fills.append((prefix.layers[0].keys.shape[2], len(set(
+                            idx.tolist())))), real_fill(self, prefix, idx, mask))[1])
+    plain = predict(model, processor, recs, batch_size=5, max_new_tokens=7, plain=True)
+    shared = predict(model, processor, recs, batch_size=6, max_new_tokens=7)
+    assert [r["prediction"] for r in shared] == [r["prediction"] for r in plain]
+    assert all(rows == 6 and max_len % predict_prefix.BUCKET == 0 for rows, max_len in made)
+    assert len(made) < len(fills) and len({lp for lp, _ in fills}) > 1  # reused across prefix lengths
+    assert any(n == 1 for _, n in fills)  # a one-record group (at most 4 questions) padded to 6 rows

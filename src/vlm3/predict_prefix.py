@@ -28,7 +28,9 @@ KV head are stacked as query rows), which matters most in the decode steps over 
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Iterator
+from contextlib import nullcontext
 from concurrent.futures import ThreadPoolExecutor
 
 import torch
@@ -40,6 +42,7 @@ from transformers.masking_utils import sdpa_mask
 VISION_END = "<|vision_end|>"
 WINDOW = 2  # batches of questions whose records are sorted together by prefix length (and prepared a window ahead)
 FAST = "vlm3_gqa"
+BUCKET = 64  # static cache lengths are rounded up to this, so chunks of similar lengths share one
 
 
 def gqa_attention(module, query, key, value, attention_mask, dropout=0.0, scaling=None, is_causal=None, **kwargs):
@@ -119,29 +122,90 @@ def _groups(items: list[tuple[int, int]], batch_size: int) -> list[list[int]]:
     return groups
 
 
-def _static_cache(model, prefix, idx: torch.Tensor, max_len: int) -> StaticCache:
-    """A static cache of len(idx) rows and max_len slots holding prefix rows idx in its first slots."""
-    cache = StaticCache(config=model.config, max_cache_len=max_len)
-    lp = prefix.layers[0].keys.shape[2]
-    for dst, src in zip(cache.layers, prefix.layers):
-        k, v = src.keys.index_select(0, idx), src.values.index_select(0, idx)
-        dst.lazy_initialization(k, v)
-        dst.keys[:, :, :lp].copy_(k)
-        dst.values[:, :, :lp].copy_(v)
-        dst.cumulative_length.fill_(lp)
-    return cache
+def _phase(timer, name: str):
+    """`timer(name)` (a context manager timing one phase, `answer`'s profiling hook) or a no-op."""
+    return nullcontext() if timer is None else timer(name)
+
+
+def _bucket(n: int) -> int:
+    return -(-n // BUCKET) * BUCKET
+
+
+class _DecodeState:
+    """A static KV cache of `rows` rows and `max_len` slots with the decode step's input buffers
+    (token ids [rows, 1], mRoPE positions [3, rows, 1], key mask [rows, 1, 1, max_len]), reused by
+    every chunk of questions that fits it. The mask is a fixed-shape 4D bool tensor (transformers
+    uses a 4D mask as given), so a decode step has the same shapes whatever the chunk's lengths; the
+    slot a step writes is the cache's `cumulative_length` (a tensor advanced in place). With
+    `graph`, the first decode step runs eagerly on a side stream (warm-up) and is then captured as
+    a CUDA graph that every later step replays."""
+
+    def __init__(self, model, rows: int, max_len: int, graph: bool):
+        dev = model.device
+        self.rows, self.max_len, self.use_graph = rows, max_len, graph
+        self.cache = StaticCache(config=model.config, max_cache_len=max_len)
+        self.ids = torch.zeros(rows, 1, dtype=torch.long, device=dev)
+        self.pos = torch.zeros(3, rows, 1, dtype=torch.long, device=dev)
+        self.mask = torch.zeros(rows, 1, 1, max_len, dtype=torch.bool, device=dev)
+        self.graph = self.stream = self.out = None
+
+    def fits(self, rows: int, need: int) -> bool:
+        """Whether a chunk of `rows` rows needing `need` slots can use this state (at most two
+        buckets of masked slots more than it needs)."""
+        return rows == self.rows and need <= self.max_len <= need + 2 * BUCKET
+
+    def fill(self, prefix, idx: torch.Tensor, mask: torch.Tensor) -> None:
+        """Prefix rows `idx` into the first slots, the key mask of those slots (`mask` [rows, lp],
+        0 at padding) into the 4D mask, every later slot masked."""
+        lp = prefix.layers[0].keys.shape[2]
+        for dst, src in zip(self.cache.layers, prefix.layers):
+            k, v = src.keys.index_select(0, idx), src.values.index_select(0, idx)
+            if not dst.is_initialized:
+                dst.lazy_initialization(k, v)
+            dst.keys[:, :, :lp].copy_(k)
+            dst.values[:, :, :lp].copy_(v)
+            dst.cumulative_length.fill_(lp)
+        self.mask.zero_()
+        self.mask[:, 0, 0, :lp] = mask.bool()
+
+    def _forward(self, model) -> torch.Tensor:
+        return model(input_ids=self.ids, attention_mask=self.mask, position_ids=self.pos,
+                     past_key_values=self.cache, use_cache=True, logits_to_keep=1).logits
+
+    def step(self, model, ids: torch.Tensor, pos: torch.Tensor, slot: int) -> torch.Tensor:
+        """Float logits [rows, vocab] of tokens `ids` [rows] at positions `pos` [rows], written
+        to cache slot `slot` (the cache's current length)."""
+        self.ids.copy_(ids[:, None])
+        self.pos.copy_(pos.view(1, -1, 1).expand(3, -1, 1))
+        self.mask[:, 0, 0, slot] = True
+        if not self.use_graph:
+            return self._forward(model)[:, -1].float()
+        if self.graph is not None:
+            self.graph.replay()
+            return self.out[:, -1].to(torch.float32, copy=True)
+        # warm-up on a side stream (lazy initialisations out of the capture): this step's result
+        self.stream = torch.cuda.Stream(device=model.device)
+        self.stream.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(self.stream):
+            logits = self._forward(model)[:, -1].to(torch.float32, copy=True)
+        torch.cuda.current_stream().wait_stream(self.stream)
+        # capturing runs nothing: the cache, its length and the buffers stay as the warm-up left them
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph, stream=self.stream, capture_error_mode="thread_local"):
+            self.out = self._forward(model)
+        self.graph = graph
+        return logits
 
 
 @torch.inference_mode()
-def _decode(model, tok, cache, mask: torch.Tensor, pos: torch.Tensor, logits: torch.Tensor,
+def _decode(model, tok, state: _DecodeState, n_ctx: int, pos: torch.Tensor, logits: torch.Tensor, n: int,
             max_new_tokens: int, min_new_tokens: int) -> list[str]:
-    """Greedy decoding from the suffix's last logits; `mask` is the [B, max_len] key mask (ones
-    for the slots still to be written), `pos` the [B] position of the first new token."""
+    """Greedy decoding from the suffix's last logits [rows, vocab]; the cache holds `n_ctx` slots,
+    `pos` [rows] is the position of the first new token; the first `n` rows are questions (the
+    others pad the chunk to the state's rows), their answers are returned."""
     eos = tok.eos_token_id
-    n_ctx = cache.get_seq_length()
-    n_ctx = int(n_ctx.item()) if torch.is_tensor(n_ctx) else int(n_ctx)
     out = []
-    done = torch.zeros(logits.shape[0], dtype=torch.bool, device=logits.device)
+    done = torch.arange(logits.shape[0], device=logits.device) >= n
     for step in range(max_new_tokens):
         if step < min_new_tokens and eos is not None:
             logits[:, eos] = -float("inf")
@@ -153,13 +217,15 @@ def _decode(model, tok, cache, mask: torch.Tensor, pos: torch.Tensor, logits: to
         # every 4th step: a host sync per step would serialize kernel launches with the GPU's work
         if step >= min_new_tokens and step % 4 == 3 and bool(done.all()):
             break
-        n_ctx += 1
-        p = (pos + step).view(1, -1, 1).expand(3, -1, 1)
-        logits = model(input_ids=nxt[:, None], attention_mask=mask[:, :n_ctx], position_ids=p,
-                       past_key_values=cache, use_cache=True, logits_to_keep=1).logits[:, -1].float()
-    ids = torch.stack(out, 1).tolist()
+        logits = state.step(model, nxt, pos + step, n_ctx + step)
+    return torch.stack(out, 1)[:n]
+
+
+def _texts(tok, ids: torch.Tensor) -> list[str]:
+    """Answer texts of token rows: cut after the first EOS, special tokens dropped, stripped."""
+    eos = tok.eos_token_id
     texts = []
-    for row in ids:
+    for row in ids.tolist():
         if eos in row:
             row = row[:row.index(eos) + 1]
         texts.append(row)
@@ -169,9 +235,11 @@ def _decode(model, tok, cache, mask: torch.Tensor, pos: torch.Tensor, logits: to
 @torch.inference_mode()
 def answer(model, processor, records: list[dict], qs: list[dict], load: Callable[[int], list],
            batch_size: int, max_new_tokens: int, min_new_tokens: int = 0,
-           fast_decode: bool | None = None) -> Iterator[dict[int, str]]:
+           fast_decode: bool | None = None, cuda_graph: bool | None = None, timer=None) -> Iterator[dict[int, str]]:
     """Yield {question index: answer text} group by group for the questions `qs` (rows of
-    `vlm3.predict.questions`, each with its record index `rec`); `load(rec)` opens a record's images."""
+    `vlm3.predict.questions`, each with its record index `rec`); `load(rec)` opens a record's images.
+    `cuda_graph` (default: on CUDA) replays the decode step as a CUDA graph. `timer(name)`, when
+    given, returns a context manager timing one phase (called from the worker threads too)."""
     tok = processor.tokenizer
     tok.padding_side = "left"
     by_rec: dict[int, list[int]] = {}
@@ -187,71 +255,132 @@ def answer(model, processor, records: list[dict], qs: list[dict], load: Callable
             stop += 1
         windows.append(recs[start:stop])
         start = stop
-    if fast_decode is None:
-        fast_decode = model.device.type == "cuda"
+    cuda = model.device.type == "cuda"
+    fast_decode = cuda if fast_decode is None else fast_decode
+    cuda_graph = cuda if cuda_graph is None else cuda_graph
+    if cuda_graph and not cuda:
+        raise ValueError(f"cuda_graph: the model is on {model.device}, CUDA graphs need a CUDA device")
+    rows = min(batch_size, len(qs))  # every chunk is padded to this many rows (one decode state)
     text_cfg = model.config.get_text_config()
     attn = text_cfg._attn_implementation
     if fast_decode and attn == "sdpa":
         text_cfg._attn_implementation = FAST
+    pixel_dtype = model.model.visual.dtype
+    lock = threading.Lock()  # the fast tokenizer cannot be used by two threads at once
+    prefix, suffix, loads = {}, {}, {}
 
-    def prepare(r: int):
-        images = load(r)
-        return sum(im.size[0] * im.size[1] for im in images), image_inputs(processor, images)
+    def load_one(r: int):
+        with _phase(timer, "images_load"):
+            images = load(r)
+        return sum(im.size[0] * im.size[1] for im in images), images
 
+    def features(r: int):
+        images = loads[r].result()[1]
+        with _phase(timer, "images_process"):
+            f = image_inputs(processor, images)
+            if f is not None:  # the vision tower's dtype (it casts to it): half the bytes to copy
+                f["pixel_values"] = f["pixel_values"].to(pixel_dtype)
+        return f
+
+    def prep_group(group: list[int], feats: dict):
+        """The group's prefix batch and its mRoPE positions, on the CPU."""
+        fs = [feats[r].result() for r in group]
+        with _phase(timer, "prefix_encode_rope"):
+            with lock:
+                enc = encode_prefixes(processor, [prefix[r] for r in group], fs)
+            pos, deltas = model.model.get_rope_index(enc["input_ids"], enc["mm_token_type_ids"],
+                                                     image_grid_thw=enc.get("image_grid_thw"),
+                                                     attention_mask=enc["attention_mask"])
+        return enc, pos, deltas
+
+    def submit_loads(k: int) -> None:
+        for r in windows[k] if k < len(windows) else []:
+            loads[r] = pool.submit(load_one, r)
+
+    def plan(k: int) -> list:
+        """Window k: its prompts, its records sorted by pixels (prefix length) into groups, their
+        preparation submitted to the pool (a task only waits on tasks submitted before it)."""
+        win = windows[k]
+        with _phase(timer, "prompts"):
+            for r in win:
+                rec = records[r]
+                for i in by_rec[r]:
+                    p, s = split_prompt(prompt_text(processor, len(rec["images"]), qs[i]["question"]),
+                                        f"record {rec['id']}")
+                    if prefix.setdefault(r, p) != p:
+                        raise ValueError(f"record {rec['id']}: its questions' prompts differ before the question")
+                    suffix[i] = s
+        with _phase(timer, "prep_wait"):
+            pixels = {r: loads[r].result()[0] for r in win}
+        order = sorted(win, key=lambda r: (pixels[r], r))
+        feats = {r: pool.submit(features, r) for r in order}
+        return [(g, pool.submit(prep_group, g, feats)) for g in _groups([(r, len(by_rec[r])) for r in order],
+                                                                           batch_size)]
+
+    holder: dict = {}  # the decode state, reused by the chunks that fit it
     try:
         with ThreadPoolExecutor(max_workers=min(16, os.cpu_count() or 1)) as pool:
-            ahead = [pool.map(prepare, w) for w in windows[:2]]
-            for k, win in enumerate(windows):
-                prepared = dict(zip(win, ahead[k]))
-                if k + 2 < len(windows):
-                    ahead.append(pool.map(prepare, windows[k + 2]))
-                prefix, suffix = {}, {}
-                for r in win:
-                    rec = records[r]
-                    for i in by_rec[r]:
-                        p, s = split_prompt(prompt_text(processor, len(rec["images"]), qs[i]["question"]),
-                                            f"record {rec['id']}")
-                        if prefix.setdefault(r, p) != p:
-                            raise ValueError(f"record {rec['id']}: its questions' prompts differ before the question")
-                        suffix[i] = s
-                # pixels stand for the prefix length (visual tokens grow with them)
-                order = sorted(win, key=lambda r: (prepared[r][0], r))
-                for group in _groups([(r, len(by_rec[r])) for r in order], batch_size):
-                    enc = encode_prefixes(processor, [prefix[r] for r in group], [prepared[r][1] for r in group])
-                    yield _answer_group(model, tok, enc, group, suffix, by_rec, batch_size, max_new_tokens,
-                                        min_new_tokens)
-                ahead[k] = None
+            submit_loads(0)
+            planned = plan(0)
+            submit_loads(1)
+            for k in range(len(windows)):
+                current = planned
+                for j, (group, fut) in enumerate(current):
+                    if j == len(current) - 1 and k + 1 < len(windows):  # prepared while this group runs
+                        planned = plan(k + 1)
+                        submit_loads(k + 2)
+                    with _phase(timer, "prep_wait"):
+                        enc, pos, deltas = fut.result()
+                    yield _answer_group(model, tok, lock, enc, pos, deltas, group, suffix, by_rec, batch_size, rows,
+                                        holder, max_new_tokens, min_new_tokens, cuda_graph, timer)
+                for r in windows[k]:
+                    loads.pop(r, None)
+                    prefix.pop(r, None)
     finally:
+        holder.clear()
         text_cfg._attn_implementation = attn
 
 
-def _answer_group(model, tok, enc, group, suffix, by_rec, batch_size, max_new_tokens, min_new_tokens) -> dict[int, str]:
+def _answer_group(model, tok, lock, enc, pos, deltas, group, suffix, by_rec, batch_size, rows, holder,
+                  max_new_tokens, min_new_tokens, cuda_graph, timer) -> dict[int, str]:
     dev = model.device
-    enc = enc.to(dev)
-    pos, deltas = model.model.get_rope_index(enc["input_ids"], enc["mm_token_type_ids"],
-                                             image_grid_thw=enc.get("image_grid_thw"),
-                                             attention_mask=enc["attention_mask"])
-    p0 = deltas[:, 0] + enc["attention_mask"].sum(1)  # the position after each prefix
-    out = model(**enc, position_ids=pos, use_cache=True, logits_to_keep=1)
+    with _phase(timer, "prefix_prefill"):
+        p0 = (deltas[:, 0] + enc["attention_mask"].sum(1)).to(dev)  # the position after each prefix
+        enc, pos = enc.to(dev), pos.to(dev)
+        out = model(**enc, position_ids=pos, use_cache=True, logits_to_keep=1)
     prefix_cache, lp = out.past_key_values, enc["input_ids"].shape[1]
     qids = [(g, i) for g, r in enumerate(group) for i in by_rec[r]]
     qids.sort(key=lambda gi: (len(suffix[gi[1]]), gi[1]))
     answers = {}
     for b in range(0, len(qids), batch_size):
         chunk = qids[b:b + batch_size]
-        idx = torch.tensor([g for g, _ in chunk], device=dev)
-        sfx = tok([suffix[i] for _, i in chunk], add_special_tokens=False, padding=True,
-                  return_tensors="pt").to(dev)
+        full = chunk + [chunk[0]] * (rows - len(chunk))  # padded with copies of the first question
+        with _phase(timer, "suffix_tokenise"):
+            with lock:
+                sfx = tok([suffix[i] for _, i in full], add_special_tokens=False, padding=True, return_tensors="pt")
+            sfx = sfx.to(dev)
+            idx = torch.tensor([g for g, _ in full], device=dev)
         ls = sfx["input_ids"].shape[1]
-        cache = _static_cache(model, prefix_cache, idx, lp + ls + max_new_tokens)
-        mask = torch.cat([enc["attention_mask"].index_select(0, idx), sfx["attention_mask"],
-                          torch.ones(len(chunk), max_new_tokens, dtype=sfx["attention_mask"].dtype, device=dev)], 1)
-        n_real = sfx["attention_mask"].sum(1)
-        spos = p0.index_select(0, idx)[:, None] + (sfx["attention_mask"].cumsum(1) - 1).clamp(min=0)
-        logits = model(input_ids=sfx["input_ids"], attention_mask=mask[:, :lp + ls],
-                       position_ids=spos[None].expand(3, -1, -1), past_key_values=cache, use_cache=True,
-                       logits_to_keep=1).logits[:, -1].float()
-        texts = _decode(model, tok, cache, mask, p0.index_select(0, idx) + n_real, logits,
-                        max_new_tokens, min_new_tokens)
+        with _phase(timer, "cache_fill"):
+            state = holder.get("state")
+            if state is None or not state.fits(rows, lp + ls + max_new_tokens):
+                holder.clear()
+                state = None  # the old cache is freed before the new one is allocated
+                state = holder["state"] = _DecodeState(model, rows, _bucket(lp + ls + max_new_tokens), cuda_graph)
+            pmask = enc["attention_mask"].index_select(0, idx)
+            state.fill(prefix_cache, idx, pmask)
+        with _phase(timer, "suffix_prefill"):
+            state.mask[:, 0, 0, lp:lp + ls] = sfx["attention_mask"].bool()
+            n_real = sfx["attention_mask"].sum(1)
+            spos = p0.index_select(0, idx)[:, None] + (sfx["attention_mask"].cumsum(1) - 1).clamp(min=0)
+            logits = model(input_ids=sfx["input_ids"], attention_mask=torch.cat([pmask, sfx["attention_mask"]], 1),
+                           position_ids=spos[None].expand(3, -1, -1), past_key_values=state.cache, use_cache=True,
+                           logits_to_keep=1).logits[:, -1].float()
+        with _phase(timer, "decode"):
+            ids = _decode(model, tok, state, lp + ls, p0.index_select(0, idx) + n_real, logits, len(chunk),
+                          max_new_tokens, min_new_tokens)
+        with _phase(timer, "text_decode"):
+            with lock:
+                texts = _texts(tok, ids)
         answers.update({i: t for (_, i), t in zip(chunk, texts)})
     return answers
