@@ -313,9 +313,11 @@ def answer(model, processor, records: list[dict], qs: list[dict], load: Callable
         with _phase(timer, "prep_wait"):
             pixels = {r: loads[r].result()[0] for r in win}
         order = sorted(win, key=lambda r: (pixels[r], r))
-        feats = {r: pool.submit(features, r) for r in order}
-        return [(g, pool.submit(prep_group, g, feats)) for g in _groups([(r, len(by_rec[r])) for r in order],
-                                                                           batch_size)]
+        feats, out = {}, []
+        for group in _groups([(r, len(by_rec[r])) for r in order], batch_size):  # the first group first
+            feats.update({r: pool.submit(features, r) for r in group})
+            out.append((group, pool.submit(prep_group, group, feats)))
+        return out
 
     holder: dict = {}  # the decode state, reused by the chunks that fit it
     try:
