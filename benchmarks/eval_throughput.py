@@ -34,7 +34,9 @@ text (bf16 on the GPU; on CPU in float32 the test demands equality).
 
 Output JSON: `rows` [{name, questions_per_s, batch, peak_gib, questions, seconds, (product rows)
 cuda_graph}], `sweep`, `speedup_product_vs_sequential`, `speedup_graph_vs_eager`, `agreement` (also
-`agreement_eager_vs_graph`: product vs product_eager texts), `phases`, `skipped`, `card`, `date`,
+`agreement_eager_vs_graph`: product vs product_eager texts), `phases`, `skipped`, `failed` (sweep
+entries that ran out of memory or raised: the others still run, the traceback is printed, and the
+script exits non-zero after writing the JSON when no product or batched_plain run succeeded), `card`, `date`,
 `versions`, `cmd`, `records`, `visual_tokens_per_image`.
 """
 
@@ -48,6 +50,7 @@ import shlex
 import sys
 import threading
 import time
+import traceback
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -158,12 +161,20 @@ def run(args) -> dict:
     def nq(recs):
         return len(questions(recs))
 
-    def attempt(name, fn, n, b, **extra):
+    def attempt(name, fn, n, b, warm=None, **extra):
+        """One sweep entry: its timed run (after `warm`), or its failure (OOM, or the error's
+        first line: the run goes on with the other rows, the traceback is printed)."""
         try:
+            if warm is not None:
+                warm()
             r, rows = timed(name, fn, n, b)
-        except torch.OutOfMemoryError:
-            torch.cuda.empty_cache()
-            sweep.append({"name": name, "batch": b, "status": "OOM", **extra})
+        except Exception as e:
+            if cuda:
+                torch.cuda.empty_cache()
+            status = "OOM" if isinstance(e, torch.OutOfMemoryError) else f"error: {type(e).__name__}: {e}".split("\n")[0]
+            if status != "OOM":
+                traceback.print_exc()
+            sweep.append({"name": name, "batch": b, "status": status, **extra})
             return None
         r.update(extra)
         sweep.append(r)
@@ -184,18 +195,15 @@ def run(args) -> dict:
     prod_rows = {}
     for name, graph in modes:
         for b in args.product_batches:
-            try:
-                go(records[:4], b, False, graph)
-            except torch.OutOfMemoryError:
-                torch.cuda.empty_cache()
             rows = attempt(name, lambda b=b, g=graph: go(records, b, False, g), nq(records), b,
+                           warm=lambda b=b, g=graph: go(records[:4], b, False, g),
                            cuda_graph=cuda if graph is None else graph)
             if rows is not None:
                 prod_rows[(name, b)] = rows
 
     def best(name):
         ok = [r for r in sweep if r["name"] == name and "questions_per_s" in r]
-        return max(ok, key=lambda r: r["questions_per_s"])
+        return max(ok, key=lambda r: r["questions_per_s"]) if ok else None
 
     def agreement(a, b):
         ref = {(r["id"], r["turn"]): r["prediction"] for r in b}
@@ -203,25 +211,26 @@ def run(args) -> dict:
         same = sum(r["prediction"] == ref[(r["id"], r["turn"])] for r in mine)
         return {"questions": len(mine), "identical": same, "rate": round(same / max(1, len(mine)), 4)}
 
-    bp, pr = best("batched_plain"), best("product")
-    rows_out = [seq, bp, pr]
-    out = {"rows": rows_out, "sweep": sweep,
-           "speedup_product_vs_sequential": round(pr["questions_per_s"] / seq["questions_per_s"], 1),
-           "agreement": {**agreement(prod_rows[("product", pr["batch"])], plain_rows[bp["batch"]]),
-                         "between": f"product (batch {pr['batch']}) and batched_plain (batch {bp['batch']})"}}
-    if cuda:
-        pe = best("product_eager")
-        rows_out.append(pe)
+    bp, pr, pe = best("batched_plain"), best("product"), best("product_eager")
+    out = {"rows": [r for r in (seq, bp, pr, pe) if r is not None], "sweep": sweep,
+           "failed": [r for r in sweep if "status" in r]}
+    if pr is not None:
+        out["speedup_product_vs_sequential"] = round(pr["questions_per_s"] / seq["questions_per_s"], 1)
+    if pr is not None and bp is not None:
+        out["agreement"] = {**agreement(prod_rows[("product", pr["batch"])], plain_rows[bp["batch"]]),
+                            "between": f"product (batch {pr['batch']}) and batched_plain (batch {bp['batch']})"}
+    if pr is not None and pe is not None:
         out["speedup_graph_vs_eager"] = round(pr["questions_per_s"] / pe["questions_per_s"], 2)
         out["agreement_eager_vs_graph"] = {
             **agreement(prod_rows[("product", pr["batch"])], prod_rows[("product_eager", pe["batch"])]),
             "between": f"product (batch {pr['batch']}) and product_eager (batch {pe['batch']})"}
-        out["skipped"] = {}
-    else:
-        out["skipped"] = {"product_eager": "no GPU: CUDA graphs need one, so the product row is already eager"}
+    out["skipped"] = {} if cuda else {
+        "product_eager": "no GPU: CUDA graphs need one, so the product row is already eager"}
     if args.phases:
         out["phases"] = {}
         for name, graph in modes:
+            if best(name) is None:
+                continue
             b = best(name)["batch"]
             timer = PhaseTimer()
             t = time.perf_counter()
@@ -247,7 +256,11 @@ def run(args) -> dict:
     })
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=1) + "\n")
-    print(json.dumps({k: out[k] for k in ("rows", "speedup_product_vs_sequential", "agreement")}, indent=1))
+    print(json.dumps({k: out.get(k) for k in ("rows", "speedup_product_vs_sequential", "speedup_graph_vs_eager",
+                                              "agreement", "agreement_eager_vs_graph", "failed")}, indent=1))
+    if pr is None or bp is None:
+        raise SystemExit(f"eval_throughput: no successful {'product' if pr is None else 'batched_plain'} run "
+                         f"(see 'failed' in {args.out})")
     return out
 
 

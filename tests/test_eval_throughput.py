@@ -25,7 +25,7 @@ def test_eval_throughput_tiny(tmp_path):
     assert [(r["name"], r["batch"], r["questions"]) for r in res["sweep"]] == [
         ("batched_plain", 1, 4), ("batched_plain", 4, 4), ("product", 3, 6), ("product", 6, 6)]
     # no GPU: the product row is eager (no CUDA graph) and the eager row is skipped, saying why
-    assert res["rows"][2]["cuda_graph"] is False and list(res["skipped"]) == ["product_eager"]
+    assert res["rows"][2]["cuda_graph"] is False and list(res["skipped"]) == ["product_eager"] and res["failed"] == []
     ph = res["phases"]["product"]
     assert list(res["phases"]) == ["product"] and ph["batch"] == res["rows"][2]["batch"]
     assert {"prompts", "prep_wait", "prefix_prefill", "cache_fill", "suffix_tokenise", "suffix_prefill",
