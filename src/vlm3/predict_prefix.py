@@ -16,13 +16,20 @@ split sits at a special token, tokenising P and S_q apart gives the ids of the w
    tokens only, with the same positions as in the single-turn conversation.
 3. Greedy decoding of all the batch's questions at once, one token per step, until every question
    has produced EOS or `max_new_tokens` (EOS suppressed before `min_new_tokens`, as `generate`).
+   A decode step has fixed shapes: chunks are padded to `rows` questions, the cache length is
+   rounded up to `BUCKET` slots and the key mask is a [rows, 1, 1, slots] tensor whose not yet
+   written slots are masked; so one cache with its input buffers (`_DecodeState`) serves every
+   chunk that fits it, and on CUDA (`cuda_graph`, the default there) the step is captured once as
+   a CUDA graph and replayed (no per-kernel launch cost).
 
 Records are grouped so a group holds about `batch_size` questions, after sorting a window of
-records by prefix length (less padding); answers come back keyed by question index. Images are
-opened and run through the image processor (PIL/numpy, the CPU's part) in a thread pool, a window
-ahead of the model. `fast_decode` (default on CUDA) runs the language model's attention through
-`gqa_attention` (grouped-query attention without copying the KV heads: the query heads sharing a
-KV head are stacked as query rows), which matters most in the decode steps over long caches.
+records by prefix length (less padding); answers come back keyed by question index. A thread pool
+does the CPU's part a group ahead of the model: opening the images, the image processor (PIL/numpy),
+tokenising the prefixes and their mRoPE positions (`get_rope_index`, on CPU tensors: no host syncs).
+`fast_decode` (default on CUDA) runs the language model's attention through `gqa_attention`
+(grouped-query attention without copying the KV heads: the query heads sharing a KV head are
+stacked as query rows), which matters most in the decode steps over long caches. `timer`, a
+profiling hook, times the phases (`benchmarks/eval_throughput.py --phases`).
 """
 
 from __future__ import annotations
@@ -199,10 +206,10 @@ class _DecodeState:
 
 @torch.inference_mode()
 def _decode(model, tok, state: _DecodeState, n_ctx: int, pos: torch.Tensor, logits: torch.Tensor, n: int,
-            max_new_tokens: int, min_new_tokens: int) -> list[str]:
+            max_new_tokens: int, min_new_tokens: int) -> torch.Tensor:
     """Greedy decoding from the suffix's last logits [rows, vocab]; the cache holds `n_ctx` slots,
     `pos` [rows] is the position of the first new token; the first `n` rows are questions (the
-    others pad the chunk to the state's rows), their answers are returned."""
+    others pad the chunk to the state's rows): their new tokens [n, steps] are returned."""
     eos = tok.eos_token_id
     out = []
     done = torch.arange(logits.shape[0], device=logits.device) >= n
