@@ -141,9 +141,8 @@ def test_decode_state_reused_and_padded(setup, monkeypatch):
     real_init, real_fill = predict_prefix._DecodeState.__init__, predict_prefix._DecodeState.fill
     monkeypatch.setattr(predict_prefix._DecodeState, "__init__",
                         lambda self, *a: (made.append(a[1:3]), real_init(self, *a))[1])
-    monkeypatch.setattr(predict_prefix._DecodeState, "fill",
-                        lambda self, prefix, idx, mask: (fills.append((prefix.layers[0].keys.shape[2], len(set(
-                            idx.tolist())))), real_fill(self, prefix, idx, mask))[1])
+    monkeypatch.setattr(predict_prefix._DecodeState, "fill", lambda self, prefixes, rec, mask: (
+        fills.append((mask.shape[1], len(set(rec)))), real_fill(self, prefixes, rec, mask))[1])
     plain = predict(model, processor, recs, batch_size=5, max_new_tokens=7, plain=True)
     shared = predict(model, processor, recs, batch_size=6, max_new_tokens=7)
     assert [r["prediction"] for r in shared] == [r["prediction"] for r in plain]
@@ -205,3 +204,20 @@ def test_graph_step_sequence_emulated(setup, monkeypatch):
     shared = predict(model, processor, recs, batch_size=6, max_new_tokens=7)
     assert [r["prediction"] for r in shared] == [r["prediction"] for r in plain]
     assert 1 <= count["capture"] and count["replay"] > 3 * count["capture"]
+
+
+def test_prefix_prefilled_in_parts(setup, monkeypatch):
+    """A group's prefixes prefilled in batches of 3 records (of different lengths, right-aligned
+    in the static cache) give the plain path's answers."""
+    from vlm3 import predict_prefix
+
+    model, processor, recs = setup
+    monkeypatch.setattr(predict_prefix, "PREFILL_RECORDS", 3)
+    lengths = []
+    real_fill = predict_prefix._DecodeState.fill
+    monkeypatch.setattr(predict_prefix._DecodeState, "fill", lambda self, prefixes, rec, mask: (
+        lengths.append(sorted({p.layers[0].keys.shape[2] for p in prefixes})), real_fill(self, prefixes, rec, mask))[1])
+    plain = predict(model, processor, recs, batch_size=5, max_new_tokens=7, plain=True)
+    shared = predict(model, processor, recs, batch_size=20, max_new_tokens=7)
+    assert [r["prediction"] for r in shared] == [r["prediction"] for r in plain]
+    assert any(len(n) > 1 for n in lengths)  # a chunk's rows come from prefix batches of different lengths

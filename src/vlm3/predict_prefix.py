@@ -23,9 +23,11 @@ split sits at a special token, tokenising P and S_q apart gives the ids of the w
    a CUDA graph and replayed (no per-kernel launch cost).
 
 Records are grouped so a group holds about `batch_size` questions, after sorting a window of
-records by prefix length (less padding); answers come back keyed by question index. A thread pool
-does the CPU's part a group ahead of the model: opening the images, the image processor (PIL/numpy),
-tokenising the prefixes and their mRoPE positions (`get_rope_index`, on CPU tensors: no host syncs).
+records by prefix length (less padding); answers come back keyed by question index. A group's
+prefixes are prefilled in batches of `PREFILL_RECORDS` records, each as soon as it is prepared. A
+thread pool does the CPU's part ahead of the model, batch by batch: opening the images, the image
+processor (PIL/numpy), tokenising the prefixes and their mRoPE positions (`get_rope_index`, on CPU
+tensors: no host syncs).
 `fast_decode` (default on CUDA) runs the language model's attention through `gqa_attention`
 (grouped-query attention without copying the KV heads: the query heads sharing a KV head are
 stacked as query rows), which matters most in the decode steps over long caches. `timer`, a
@@ -50,6 +52,7 @@ VISION_END = "<|vision_end|>"
 WINDOW = 2  # batches of questions whose records are sorted together by prefix length (and prepared a window ahead)
 FAST = "vlm3_gqa"
 BUCKET = 64  # static cache lengths are rounded up to this, so chunks of similar lengths share one
+PREFILL_RECORDS = 8  # records per prefix prefill batch (the model starts on a group before all its images are ready)
 
 
 def gqa_attention(module, query, key, value, attention_mask, dropout=0.0, scaling=None, is_causal=None, **kwargs):
@@ -161,16 +164,33 @@ class _DecodeState:
         buckets of masked slots more than it needs)."""
         return rows == self.rows and need <= self.max_len <= need + 2 * BUCKET
 
-    def fill(self, prefix, idx: torch.Tensor, mask: torch.Tensor) -> None:
-        """Prefix rows `idx` into the first slots, the key mask of those slots (`mask` [rows, lp],
-        0 at padding) into the 4D mask, every later slot masked."""
-        lp = prefix.layers[0].keys.shape[2]
-        for dst, src in zip(self.cache.layers, prefix.layers):
-            k, v = src.keys.index_select(0, idx), src.values.index_select(0, idx)
+    def fill(self, prefixes: list, rec: list[int], mask: torch.Tensor) -> None:
+        """Each row's prefix into the first `lp` slots: row j is the group's record `rec[j]`, whose
+        KV is row `rec[j] % PREFILL_RECORDS` of `prefixes[rec[j] // PREFILL_RECORDS]` (the group's
+        prefix caches, left-padded, right-aligned at slot lp); `mask` [rows, lp] (0 at padding)
+        goes into the 4D mask, every later slot masked."""
+        dev, lp = mask.device, mask.shape[1]
+        parts = []  # (prefix cache, its rows here or None for all, their rows in it)
+        for p, prefix in enumerate(prefixes):
+            rows = [j for j, g in enumerate(rec) if g // PREFILL_RECORDS == p]
+            if rows:
+                local = torch.tensor([rec[j] % PREFILL_RECORDS for j in rows], device=dev)
+                parts.append((prefix, None if len(rows) == len(rec) else torch.tensor(rows, device=dev), local))
+        for li, dst in enumerate(self.cache.layers):
             if not dst.is_initialized:
-                dst.lazy_initialization(k, v)
-            dst.keys[:, :, :lp].copy_(k)
-            dst.values[:, :, :lp].copy_(v)
+                k, v = prefixes[0].layers[li].keys, prefixes[0].layers[li].values
+                dst.lazy_initialization(k.new_empty(self.rows, k.shape[1], 0, k.shape[3]),
+                                        v.new_empty(self.rows, v.shape[1], 0, v.shape[3]))
+            for prefix, rows, local in parts:
+                src = prefix.layers[li]
+                n = src.keys.shape[2]
+                k, v = src.keys.index_select(0, local), src.values.index_select(0, local)
+                if rows is None:
+                    dst.keys[:, :, lp - n:lp].copy_(k)
+                    dst.values[:, :, lp - n:lp].copy_(v)
+                else:
+                    dst.keys[rows, :, lp - n:lp] = k
+                    dst.values[rows, :, lp - n:lp] = v
             dst.cumulative_length.fill_(lp)
         self.mask.zero_()
         self.mask[:, 0, 0, :lp] = mask.bool()
@@ -289,12 +309,12 @@ def answer(model, processor, records: list[dict], qs: list[dict], load: Callable
                 f["pixel_values"] = f["pixel_values"].to(pixel_dtype)
         return f
 
-    def prep_group(group: list[int], feats: dict):
-        """The group's prefix batch and its mRoPE positions, on the CPU."""
-        fs = [feats[r].result() for r in group]
+    def prep_prefix(part: list[int], feats: dict):
+        """The prefix batch of records `part` and its mRoPE positions, on the CPU."""
+        fs = [feats[r].result() for r in part]
         with _phase(timer, "prefix_encode_rope"):
             with lock:
-                enc = encode_prefixes(processor, [prefix[r] for r in group], fs)
+                enc = encode_prefixes(processor, [prefix[r] for r in part], fs)
             pos, deltas = model.model.get_rope_index(enc["input_ids"], enc["mm_token_type_ids"],
                                                      image_grid_thw=enc.get("image_grid_thw"),
                                                      attention_mask=enc["attention_mask"])
@@ -305,8 +325,9 @@ def answer(model, processor, records: list[dict], qs: list[dict], load: Callable
             loads[r] = pool.submit(load_one, r)
 
     def plan(k: int) -> list:
-        """Window k: its prompts, its records sorted by pixels (prefix length) into groups, their
-        preparation submitted to the pool (a task only waits on tasks submitted before it)."""
+        """Window k: its prompts, its records sorted by pixels (prefix length) into groups, the
+        preparation of their prefill batches (PREFILL_RECORDS records each) submitted to the pool in
+        order (a task only waits on tasks submitted before it)."""
         win = windows[k]
         with _phase(timer, "prompts"):
             for r in win:
@@ -321,9 +342,13 @@ def answer(model, processor, records: list[dict], qs: list[dict], load: Callable
             pixels = {r: loads[r].result()[0] for r in win}
         order = sorted(win, key=lambda r: (pixels[r], r))
         feats, out = {}, []
-        for group in _groups([(r, len(by_rec[r])) for r in order], batch_size):  # the first group first
-            feats.update({r: pool.submit(features, r) for r in group})
-            out.append((group, pool.submit(prep_group, group, feats)))
+        for group in _groups([(r, len(by_rec[r])) for r in order], batch_size):
+            parts = []
+            for p in range(0, len(group), PREFILL_RECORDS):
+                part = group[p:p + PREFILL_RECORDS]
+                feats.update({r: pool.submit(features, r) for r in part})
+                parts.append(pool.submit(prep_prefix, part, feats))
+            out.append((group, parts))
         return out
 
     holder: dict = {}  # the decode state, reused by the chunks that fit it
@@ -334,13 +359,11 @@ def answer(model, processor, records: list[dict], qs: list[dict], load: Callable
             submit_loads(1)
             for k in range(len(windows)):
                 current = planned
-                for j, (group, fut) in enumerate(current):
+                for j, (group, parts) in enumerate(current):
                     if j == len(current) - 1 and k + 1 < len(windows):  # prepared while this group runs
                         planned = plan(k + 1)
                         submit_loads(k + 2)
-                    with _phase(timer, "prep_wait"):
-                        enc, pos, deltas = fut.result()
-                    yield _answer_group(model, tok, lock, enc, pos, deltas, group, suffix, by_rec, batch_size, rows,
+                    yield _answer_group(model, tok, lock, parts, group, suffix, by_rec, batch_size, rows,
                                         holder, max_new_tokens, min_new_tokens, cuda_graph, timer)
                 for r in windows[k]:
                     loads.pop(r, None)
@@ -350,14 +373,30 @@ def answer(model, processor, records: list[dict], qs: list[dict], load: Callable
         text_cfg._attn_implementation = attn
 
 
-def _answer_group(model, tok, lock, enc, pos, deltas, group, suffix, by_rec, batch_size, rows, holder,
+def _prefill(model, parts: list, timer) -> tuple[list, torch.Tensor, torch.Tensor]:
+    """Prefill the group's prefix batches, each as soon as the pool has prepared it: (their
+    caches, the group's prefix key mask [records, lp] (left padding to the longest batch), the
+    position after each record's prefix [records])."""
+    dev = model.device
+    caches, masks, p0 = [], [], []
+    for fut in parts:
+        with _phase(timer, "prep_wait"):
+            enc, pos, deltas = fut.result()
+        with _phase(timer, "prefix_prefill"):
+            p0.append(deltas[:, 0] + enc["attention_mask"].sum(1))
+            masks.append(enc["attention_mask"])
+            enc, pos = enc.to(dev), pos.to(dev)
+            caches.append(model(**enc, position_ids=pos, use_cache=True, logits_to_keep=1).past_key_values)
+    lp = max(m.shape[1] for m in masks)
+    mask = torch.cat([F.pad(m, (lp - m.shape[1], 0)) for m in masks])
+    return caches, mask.to(dev), torch.cat(p0).to(dev)
+
+
+def _answer_group(model, tok, lock, parts, group, suffix, by_rec, batch_size, rows, holder,
                   max_new_tokens, min_new_tokens, cuda_graph, timer) -> dict[int, str]:
     dev = model.device
-    with _phase(timer, "prefix_prefill"):
-        p0 = (deltas[:, 0] + enc["attention_mask"].sum(1)).to(dev)  # the position after each prefix
-        enc, pos = enc.to(dev), pos.to(dev)
-        out = model(**enc, position_ids=pos, use_cache=True, logits_to_keep=1)
-    prefix_cache, lp = out.past_key_values, enc["input_ids"].shape[1]
+    prefixes, group_mask, p0 = _prefill(model, parts, timer)
+    lp = group_mask.shape[1]
     qids = [(g, i) for g, r in enumerate(group) for i in by_rec[r]]
     qids.sort(key=lambda gi: (len(suffix[gi[1]]), gi[1]))
     answers = {}
@@ -376,8 +415,8 @@ def _answer_group(model, tok, lock, enc, pos, deltas, group, suffix, by_rec, bat
                 holder.clear()
                 state = None  # the old cache is freed before the new one is allocated
                 state = holder["state"] = _DecodeState(model, rows, _bucket(lp + ls + max_new_tokens), cuda_graph)
-            pmask = enc["attention_mask"].index_select(0, idx)
-            state.fill(prefix_cache, idx, pmask)
+            pmask = group_mask.index_select(0, idx)
+            state.fill(prefixes, [g for g, _ in full], pmask)
         with _phase(timer, "suffix_prefill"):
             state.mask[:, 0, 0, lp:lp + ls] = sfx["attention_mask"].bool()
             n_real = sfx["attention_mask"].sum(1)
