@@ -12,7 +12,8 @@ workflow's CPU dependencies). Model: `vlm3.train.shapes.qwen3vl_4b_config` (4.44
 with a tokenizer trained on the QA text and the Qwen3-VL image processor settings (as
 `gpu_scaling.py model`), built in memory in bf16 on the GPU.
 
-Rows (each timed after a warm-up of the same mode, `torch.cuda.synchronize` around it):
+Rows (each timed after a warm-up of the same mode, for the product rows on one full batch of
+records, `torch.cuda.synchronize` around it):
 - `sequential`: the plain path (`--plain`: every question its own full prompt through `generate`)
   at batch 1, on the first `--seq-records` records;
 - `batched_plain`: the plain path at each of `--plain-batches` on the first `--plain-records`
@@ -161,6 +162,14 @@ def run(args) -> dict:
     def nq(recs):
         return len(questions(recs))
 
+    def one_batch(b):
+        """The first records holding a batch of b questions: a product warm-up at the timed batch
+        size (its static cache's size, so the allocator holds such blocks)."""
+        n = 1
+        while n < len(records) and nq(records[:n]) < b:
+            n += 1
+        return records[:n]
+
     def attempt(name, fn, n, b, warm=None, **extra):
         """One sweep entry: its timed run (after `warm`), or its failure (OOM, or the error's
         first line: the run goes on with the other rows, the traceback is printed)."""
@@ -196,7 +205,7 @@ def run(args) -> dict:
     for name, graph in modes:
         for b in args.product_batches:
             rows = attempt(name, lambda b=b, g=graph: go(records, b, False, g), nq(records), b,
-                           warm=lambda b=b, g=graph: go(records[:4], b, False, g),
+                           warm=lambda b=b, g=graph: go(one_batch(b), b, False, g),
                            cuda_graph=cuda if graph is None else graph)
             if rows is not None:
                 prod_rows[(name, b)] = rows
