@@ -47,6 +47,7 @@ import torch.nn.functional as F
 from transformers import AttentionInterface, AttentionMaskInterface, StaticCache
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 from transformers.masking_utils import sdpa_mask
+from transformers.vision_utils import get_vision_cu_seqlens
 
 VISION_END = "<|vision_end|>"
 WINDOW = 2  # batches of questions whose records are sorted together by prefix length (and prepared a window ahead)
@@ -293,6 +294,7 @@ def answer(model, processor, records: list[dict], qs: list[dict], load: Callable
     if fast_decode and attn == "sdpa":
         text_cfg._attn_implementation = FAST
     pixel_dtype = model.model.visual.dtype
+    pin = cuda  # the prefix inputs are page-locked in the pool and copied without blocking
     lock = threading.Lock()  # the fast tokenizer cannot be used by two threads at once
     prefix, suffix, loads = {}, {}, {}
 
@@ -310,7 +312,8 @@ def answer(model, processor, records: list[dict], qs: list[dict], load: Callable
         return f
 
     def prep_prefix(part: list[int], feats: dict):
-        """The prefix batch of records `part` and its mRoPE positions, on the CPU."""
+        """The model inputs of the prefix batch of records `part` with their mRoPE positions, made
+        on the CPU (page-locked for a CUDA model), its key mask and the position after each prefix."""
         fs = [feats[r].result() for r in part]
         with _phase(timer, "prefix_encode_rope"):
             with lock:
@@ -318,7 +321,13 @@ def answer(model, processor, records: list[dict], qs: list[dict], load: Callable
             pos, deltas = model.model.get_rope_index(enc["input_ids"], enc["mm_token_type_ids"],
                                                      image_grid_thw=enc.get("image_grid_thw"),
                                                      attention_mask=enc["attention_mask"])
-        return enc, pos, deltas
+            inputs = {**enc, "position_ids": pos}
+            if pin:
+                inputs = {k: v.pin_memory() for k, v in inputs.items()}
+            if "image_grid_thw" in enc:  # the vision tower's attention segments as a CPU tensor (transformers'
+                # precomputed kwarg): no host sync in each vision layer
+                inputs["image_cu_seqlens"] = get_vision_cu_seqlens(enc["image_grid_thw"])
+        return inputs, enc["attention_mask"], deltas[:, 0] + enc["attention_mask"].sum(1)
 
     def submit_loads(k: int) -> None:
         for r in windows[k] if k < len(windows) else []:
@@ -381,12 +390,12 @@ def _prefill(model, parts: list, timer) -> tuple[list, torch.Tensor, torch.Tenso
     caches, masks, p0 = [], [], []
     for fut in parts:
         with _phase(timer, "prep_wait"):
-            enc, pos, deltas = fut.result()
+            inputs, mask, after = fut.result()
         with _phase(timer, "prefix_prefill"):
-            p0.append(deltas[:, 0] + enc["attention_mask"].sum(1))
-            masks.append(enc["attention_mask"])
-            enc, pos = enc.to(dev), pos.to(dev)
-            caches.append(model(**enc, position_ids=pos, use_cache=True, logits_to_keep=1).past_key_values)
+            masks.append(mask)
+            p0.append(after)
+            inputs = {k: v if k == "image_cu_seqlens" else v.to(dev, non_blocking=True) for k, v in inputs.items()}
+            caches.append(model(**inputs, use_cache=True, logits_to_keep=1).past_key_values)
     lp = max(m.shape[1] for m in masks)
     mask = torch.cat([F.pad(m, (lp - m.shape[1], 0)) for m in masks])
     return caches, mask.to(dev), torch.cat(p0).to(dev)
