@@ -192,6 +192,8 @@ def main(argv: list[str] | None = None) -> None:
         torch.set_num_threads(args.threads)
     if args.batch_size < 1:
         raise ValueError(f"--batch-size: must be >= 1, got {args.batch_size}")
+    if args.cuda_graph and not torch.cuda.is_available():
+        raise ValueError("--cuda-graph: no CUDA device here (CUDA graphs need one)")
     records = read_qa(args.qa)  # bad records fail before the model loads
     rank, world, local = _dist()
     model, processor = load(args.model, args.auto_processor, local)
