@@ -297,6 +297,8 @@ def answer(model, processor, records: list[dict], qs: list[dict], load: Callable
         text_cfg._attn_implementation = FAST
     pixel_dtype = model.model.visual.dtype
     pin = cuda  # the prefix inputs are page-locked in the pool and copied without blocking
+    # sdpa and eager vision attention split the patches per image with cu_seqlens.tolist() (flash takes it on the GPU)
+    split_vision = model.config.vision_config._attn_implementation in ("sdpa", "eager")
     lock = threading.Lock()  # the fast tokenizer cannot be used by two threads at once
     prefix, suffix, loads = {}, {}, {}
 
@@ -326,8 +328,8 @@ def answer(model, processor, records: list[dict], qs: list[dict], load: Callable
             inputs = {**enc, "position_ids": pos}
             if pin:
                 inputs = {k: v.pin_memory() for k, v in inputs.items()}
-            if "image_grid_thw" in enc:  # the vision tower's attention segments as a CPU tensor (transformers'
-                # precomputed kwarg): no host sync in each vision layer
+            if "image_grid_thw" in enc and split_vision:  # the vision tower's attention segments as a CPU
+                # tensor (transformers' precomputed kwarg): no host sync in each vision layer
                 inputs["image_cu_seqlens"] = get_vision_cu_seqlens(enc["image_grid_thw"])
         return inputs, enc["attention_mask"], deltas[:, 0] + enc["attention_mask"].sum(1)
 
