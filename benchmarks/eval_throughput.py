@@ -1,5 +1,5 @@
 """Evaluation throughput: questions/s of `vlm3.predict` on Qwen3-VL-4B real shapes (random init,
-bf16, SDPA) and focal-1000 depth records, three ways on the same records in one run.
+bf16, SDPA) and focal-1000 depth records, four ways on the same records in one run.
 
     python benchmarks/gpu_scaling.py data --out W --n-scenes 64          # CPU: the product chain -> W/data
     python benchmarks/eval_throughput.py --data W/data --out benchmarks/results/eval_throughput.json   # GPU
@@ -25,9 +25,12 @@ records, `torch.cuda.synchronize` around it):
 `phases` (unless `--no-phases`): the best batch of each product row run once more with a phase
 timer (`predict_prefix.answer`'s `timer` hook, `torch.cuda.synchronize` at each phase boundary of
 the main thread, so slightly slower than the timed row): wall seconds per phase of the main thread
-(`main`; `prep_wait` is the time it waited on the CPU pool), the CPU seconds summed over the pool's
-threads (`workers`: image loading and processing, prefix tokenisation and mRoPE positions), the
-total and the main-thread time outside the named phases (`other`).
+(`main`: prompts, prep_wait (blocked on the CPU pool), prefix_prefill (copy to the GPU, vision
+tower and prefill of each batch of PREFILL_RECORDS records), suffix_tokenise, cache_fill (static
+cache built or reused, prefix KV copied per question), suffix_prefill, decode (the greedy loop),
+text_decode), the seconds summed over the pool's threads (`workers_cpu_s`: images_load,
+images_process, prefix_encode_rope), the total and the main-thread time outside the named phases
+(`other_s`).
 Random weights stop at arbitrary tokens, so every question generates exactly 8 tokens
 (min_new_tokens = max_new_tokens = 8, the length of a real depth answer such as "3.52 meters").
 `agreement`: share of the questions answered by both whose product text equals the batched plain
@@ -37,8 +40,8 @@ Output JSON: `rows` [{name, questions_per_s, batch, peak_gib, questions, seconds
 cuda_graph}], `sweep`, `speedup_product_vs_sequential`, `speedup_graph_vs_eager`, `agreement` (also
 `agreement_eager_vs_graph`: product vs product_eager texts), `phases`, `skipped`, `failed` (sweep
 entries that ran out of memory or raised: the others still run, the traceback is printed, and the
-script exits non-zero after writing the JSON when no product or batched_plain run succeeded), `card`, `date`,
-`versions`, `cmd`, `records`, `visual_tokens_per_image`.
+script exits non-zero after writing the JSON when no product or batched_plain run succeeded),
+`card`, `date`, `versions`, `cmd`, `records`, `visual_tokens_per_image`.
 """
 
 from __future__ import annotations
