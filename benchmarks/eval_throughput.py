@@ -1,5 +1,5 @@
 """Evaluation throughput: questions/s of `vlm3.predict` on Qwen3-VL-4B real shapes (random init,
-bf16, SDPA) and focal-1000 depth records, three ways on the same records in one run.
+bf16, SDPA) and focal-1000 depth records, four ways on the same records in one run.
 
     python benchmarks/gpu_scaling.py data --out W --n-scenes 64          # CPU: the product chain -> W/data
     python benchmarks/eval_throughput.py --data W/data --out benchmarks/results/eval_throughput.json   # GPU
@@ -12,21 +12,36 @@ workflow's CPU dependencies). Model: `vlm3.train.shapes.qwen3vl_4b_config` (4.44
 with a tokenizer trained on the QA text and the Qwen3-VL image processor settings (as
 `gpu_scaling.py model`), built in memory in bf16 on the GPU.
 
-Rows (each timed after a warm-up of the same mode, `torch.cuda.synchronize` around it):
+Rows (each timed after a warm-up of the same mode, for the product rows on one full batch of
+records, `torch.cuda.synchronize` around it):
 - `sequential`: the plain path (`--plain`: every question its own full prompt through `generate`)
   at batch 1, on the first `--seq-records` records;
 - `batched_plain`: the plain path at each of `--plain-batches` on the first `--plain-records`
   records; the row is the best batch size (all sizes are in `sweep`);
-- `product`: the default shared-prefix path (`vlm3.predict_prefix`) at each of `--product-batches`
-  on all records; the row is the best.
+- `product`: the default shared-prefix path (`vlm3.predict_prefix`; on CUDA its decode step is
+  replayed as a CUDA graph) at each of `--product-batches` on all records; the row is the best;
+- `product_eager`: the same with `cuda_graph=False` (every decode step a plain forward), at the
+  same batches; GPU only (on CPU `product` is already eager: the row is skipped, `skipped` says so).
+`phases` (unless `--no-phases`): the best batch of each product row run once more with a phase
+timer (`predict_prefix.answer`'s `timer` hook, `torch.cuda.synchronize` at each phase boundary of
+the main thread, so slightly slower than the timed row): wall seconds per phase of the main thread
+(`main`: prompts, prep_wait (blocked on the CPU pool), prefix_prefill (copy to the GPU, vision
+tower and prefill of each batch of PREFILL_RECORDS records), suffix_tokenise, cache_fill (static
+cache built or reused, prefix KV copied per question), suffix_prefill, decode (the greedy loop),
+text_decode), the seconds summed over the pool's threads (`workers_cpu_s`: images_load,
+images_process, prefix_encode_rope), the total and the main-thread time outside the named phases
+(`other_s`).
 Random weights stop at arbitrary tokens, so every question generates exactly 8 tokens
 (min_new_tokens = max_new_tokens = 8, the length of a real depth answer such as "3.52 meters").
 `agreement`: share of the questions answered by both whose product text equals the batched plain
 text (bf16 on the GPU; on CPU in float32 the test demands equality).
 
-Output JSON: `rows` [{name, questions_per_s, batch, peak_gib, questions, seconds}], `sweep`,
-`speedup_product_vs_sequential`, `agreement`, `card`, `date`, `versions`, `cmd`, `records`,
-`visual_tokens_per_image`.
+Output JSON: `rows` [{name, questions_per_s, batch, peak_gib, questions, seconds, (product rows)
+cuda_graph}], `sweep`, `speedup_product_vs_sequential`, `speedup_graph_vs_eager`, `agreement` (also
+`agreement_eager_vs_graph`: product vs product_eager texts), `phases`, `skipped`, `failed` (sweep
+entries that ran out of memory or raised: the others still run, the traceback is printed, and the
+script exits non-zero after writing the JSON when no product or batched_plain run succeeded),
+`card`, `date`, `versions`, `cmd`, `records`, `visual_tokens_per_image`.
 """
 
 from __future__ import annotations
@@ -37,7 +52,10 @@ import json
 import platform
 import shlex
 import sys
+import threading
 import time
+import traceback
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -88,6 +106,38 @@ def timed(name, fn, n_questions: int, batch: int) -> tuple[dict, list[dict]]:
     return res, rows
 
 
+class PhaseTimer:
+    """The `timer` hook of `predict_prefix.answer`: `timer(name)` times one phase. In the main thread
+    the phase is bracketed by `torch.cuda.synchronize` (its GPU work counts in it); in the pool's
+    threads the seconds are summed over threads (CPU work, no GPU)."""
+
+    def __init__(self):
+        import torch
+
+        self.cuda = torch.cuda.is_available()
+        self.main: dict[str, float] = {}
+        self.workers: dict[str, float] = {}
+        self.lock = threading.Lock()
+
+    @contextmanager
+    def __call__(self, name: str):
+        import torch
+
+        main = threading.current_thread() is threading.main_thread()
+        if main and self.cuda:
+            torch.cuda.synchronize()
+        t = time.perf_counter()
+        try:
+            yield
+        finally:
+            if main and self.cuda:
+                torch.cuda.synchronize()
+            dt = time.perf_counter() - t
+            with self.lock:
+                d = self.main if main else self.workers
+                d[name] = d.get(name, 0.0) + dt
+
+
 def run(args) -> dict:
     import torch
     import transformers
@@ -106,13 +156,41 @@ def run(args) -> dict:
     t0 = time.time()
     model, proc = build_model(data, args.tiny)
     print(f"model built in {time.time() - t0:.1f} s", flush=True)
+    cuda = torch.cuda.is_available()
 
-    def go(recs, batch, plain):
+    def go(recs, batch, plain, cuda_graph=None, timer=None):
         return predict(model, proc, recs, batch_size=batch, max_new_tokens=NEW_TOKENS, image_root=data,
-                       plain=plain, min_new_tokens=NEW_TOKENS)
+                       plain=plain, min_new_tokens=NEW_TOKENS, cuda_graph=cuda_graph, timer=timer)
 
     def nq(recs):
         return len(questions(recs))
+
+    def one_batch(b):
+        """The first records holding a batch of b questions: a product warm-up at the timed batch
+        size (its static cache's size, so the allocator holds such blocks)."""
+        n = 1
+        while n < len(records) and nq(records[:n]) < b:
+            n += 1
+        return records[:n]
+
+    def attempt(name, fn, n, b, warm=None, **extra):
+        """One sweep entry: its timed run (after `warm`), or its failure (OOM, or the error's
+        first line: the run goes on with the other rows, the traceback is printed)."""
+        try:
+            if warm is not None:
+                warm()
+            r, rows = timed(name, fn, n, b)
+        except Exception as e:
+            if cuda:
+                torch.cuda.empty_cache()
+            status = "OOM" if isinstance(e, torch.OutOfMemoryError) else f"error: {type(e).__name__}: {e}".split("\n")[0]
+            if status != "OOM":
+                traceback.print_exc()
+            sweep.append({"name": name, "batch": b, "status": status, **extra})
+            return None
+        r.update(extra)
+        sweep.append(r)
+        return rows
 
     go(records[:2], 4, True)  # warm-up: kernels, allocator, threads
     go(records[:4], max(args.product_batches), False)
@@ -121,49 +199,80 @@ def run(args) -> dict:
     plain_recs = records[: args.plain_records]
     sweep, plain_rows = [], {}
     for b in args.plain_batches:
-        try:
-            r, rows = timed("batched_plain", lambda b=b: go(plain_recs, b, True), nq(plain_recs), b)
-        except torch.OutOfMemoryError:
-            torch.cuda.empty_cache()
-            sweep.append({"name": "batched_plain", "batch": b, "status": "OOM"})
-            continue
-        sweep.append(r)
-        plain_rows[b] = rows
+        rows = attempt("batched_plain", lambda b=b: go(plain_recs, b, True), nq(plain_recs), b)
+        if rows is not None:
+            plain_rows[b] = rows
+    # product: the default (a CUDA-graphed decode on the GPU); product_eager: the same without graphs
+    modes = [("product", None)] + ([("product_eager", False)] if cuda else [])
     prod_rows = {}
-    for b in args.product_batches:
-        go(records[:4], b, False)
-        r, rows = timed("product", lambda b=b: go(records, b, False), nq(records), b)
-        sweep.append(r)
-        prod_rows[b] = rows
+    for name, graph in modes:
+        for b in args.product_batches:
+            rows = attempt(name, lambda b=b, g=graph: go(records, b, False, g), nq(records), b,
+                           warm=lambda b=b, g=graph: go(one_batch(b), b, False, g),
+                           cuda_graph=cuda if graph is None else graph)
+            if rows is not None:
+                prod_rows[(name, b)] = rows
 
     def best(name):
         ok = [r for r in sweep if r["name"] == name and "questions_per_s" in r]
-        return max(ok, key=lambda r: r["questions_per_s"])
+        return max(ok, key=lambda r: r["questions_per_s"]) if ok else None
 
-    bp, pr = best("batched_plain"), best("product")
-    ref = {(r["id"], r["turn"]): r["prediction"] for r in plain_rows[bp["batch"]]}
-    mine = [r for r in prod_rows[pr["batch"]] if (r["id"], r["turn"]) in ref]
-    agree = sum(r["prediction"] == ref[(r["id"], r["turn"])] for r in mine)
+    def agreement(a, b):
+        ref = {(r["id"], r["turn"]): r["prediction"] for r in b}
+        mine = [r for r in a if (r["id"], r["turn"]) in ref]
+        same = sum(r["prediction"] == ref[(r["id"], r["turn"])] for r in mine)
+        return {"questions": len(mine), "identical": same, "rate": round(same / max(1, len(mine)), 4)}
+
+    bp, pr, pe = best("batched_plain"), best("product"), best("product_eager")
+    out = {"rows": [r for r in (seq, bp, pr, pe) if r is not None], "sweep": sweep,
+           "failed": [r for r in sweep if "status" in r]}
+    if pr is not None:
+        out["speedup_product_vs_sequential"] = round(pr["questions_per_s"] / seq["questions_per_s"], 1)
+    if pr is not None and bp is not None:
+        out["agreement"] = {**agreement(prod_rows[("product", pr["batch"])], plain_rows[bp["batch"]]),
+                            "between": f"product (batch {pr['batch']}) and batched_plain (batch {bp['batch']})"}
+    if pr is not None and pe is not None:
+        out["speedup_graph_vs_eager"] = round(pr["questions_per_s"] / pe["questions_per_s"], 2)
+        out["agreement_eager_vs_graph"] = {
+            **agreement(prod_rows[("product", pr["batch"])], prod_rows[("product_eager", pe["batch"])]),
+            "between": f"product (batch {pr['batch']}) and product_eager (batch {pe['batch']})"}
+    out["skipped"] = {} if cuda else {
+        "product_eager": "no GPU: CUDA graphs need one, so the product row is already eager"}
+    if args.phases:
+        out["phases"] = {}
+        for name, graph in modes:
+            if best(name) is None:
+                continue
+            b = best(name)["batch"]
+            timer = PhaseTimer()
+            t = time.perf_counter()
+            go(records, b, False, graph, timer)
+            total = time.perf_counter() - t
+            out["phases"][name] = {
+                "batch": b, "total_s": round(total, 3),
+                "main": {k: round(v, 3) for k, v in timer.main.items()},
+                "other_s": round(total - sum(timer.main.values()), 3),
+                "workers_cpu_s": {k: round(v, 3) for k, v in timer.workers.items()}}
+            print(json.dumps({name: out["phases"][name]}), flush=True)
     grid = image_inputs(proc, load_images(records[0]["images"], data))["image_grid_thw"][0]
-    out = {
-        "rows": [seq, bp, pr],
-        "sweep": sweep,
-        "speedup_product_vs_sequential": round(pr["questions_per_s"] / seq["questions_per_s"], 1),
-        "agreement": {"questions": len(mine), "identical": agree, "rate": round(agree / max(1, len(mine)), 4),
-                      "between": f"product (batch {pr['batch']}) and batched_plain (batch {bp['batch']})"},
+    out.update({
         "new_tokens": {"min": NEW_TOKENS, "max": NEW_TOKENS},
         "records": len(records), "questions": nq(records),
         "visual_tokens_per_image": int(grid.prod()) // 4,
         "model": "tiny Qwen3-VL (random init)" if args.tiny else "Qwen3-VL-4B shapes (random init, bf16, sdpa)",
-        "card": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
+        "card": torch.cuda.get_device_name(0) if cuda else "cpu",
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "versions": {"python": platform.python_version(), "torch": torch.__version__,
                      "transformers": transformers.__version__},
         "cmd": args.cmd,
-    }
+    })
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=1) + "\n")
-    print(json.dumps({k: out[k] for k in ("rows", "speedup_product_vs_sequential", "agreement")}, indent=1))
+    print(json.dumps({k: out.get(k) for k in ("rows", "speedup_product_vs_sequential", "speedup_graph_vs_eager",
+                                              "agreement", "agreement_eager_vs_graph", "failed")}, indent=1))
+    if pr is None or bp is None:
+        raise SystemExit(f"eval_throughput: no successful {'product' if pr is None else 'batched_plain'} run "
+                         f"(see 'failed' in {args.out})")
     return out
 
 
@@ -177,6 +286,8 @@ def main(argv=None) -> dict:
     ap.add_argument("--plain-records", type=int, default=16)
     ap.add_argument("--plain-batches", type=lambda s: [int(x) for x in s.split(",")], default=[40, 80, 160])
     ap.add_argument("--product-batches", type=lambda s: [int(x) for x in s.split(",")], default=[160, 320])
+    ap.add_argument("--phases", action=argparse.BooleanOptionalAction, default=True,
+                    help="time the phases of the best product rows (one more run each)")
     ap.add_argument("--n-scenes", type=int, default=64, help="records built when --data is missing")
     ap.add_argument("--workers", type=int, default=8)
     argv = sys.argv[1:] if argv is None else list(argv)

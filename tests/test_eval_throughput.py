@@ -1,5 +1,5 @@
-"""benchmarks/eval_throughput.py end to end at tiny shapes on CPU: the three rows, the sweep, and
-identical answers of the product and plain paths (float32)."""
+"""benchmarks/eval_throughput.py end to end at tiny shapes on CPU: the three rows, the sweep, the
+phase profile, and identical answers of the product and plain paths (float32)."""
 
 from __future__ import annotations
 
@@ -24,6 +24,14 @@ def test_eval_throughput_tiny(tmp_path):
     assert res["rows"][1]["batch"] in (1, 4) and res["rows"][2]["batch"] in (3, 6)
     assert [(r["name"], r["batch"], r["questions"]) for r in res["sweep"]] == [
         ("batched_plain", 1, 4), ("batched_plain", 4, 4), ("product", 3, 6), ("product", 6, 6)]
+    # no GPU: the product row is eager (no CUDA graph) and the eager row is skipped, saying why
+    assert res["rows"][2]["cuda_graph"] is False and list(res["skipped"]) == ["product_eager"] and res["failed"] == []
+    ph = res["phases"]["product"]
+    assert list(res["phases"]) == ["product"] and ph["batch"] == res["rows"][2]["batch"]
+    assert {"prompts", "prep_wait", "prefix_prefill", "cache_fill", "suffix_tokenise", "suffix_prefill",
+            "decode", "text_decode"} == set(ph["main"])
+    assert {"images_load", "images_process", "prefix_encode_rope"} == set(ph["workers_cpu_s"])
+    assert ph["total_s"] > 0 and ph["other_s"] >= 0 and all(v >= 0 for v in ph["main"].values())
     assert all(r["questions_per_s"] > 0 and r["peak_gib"] is None for r in res["rows"])
     assert res["agreement"]["questions"] == 4 and res["agreement"]["rate"] == 1.0
     assert res["new_tokens"] == {"min": 8, "max": 8} and res["card"] == "cpu" and res["records"] == 3

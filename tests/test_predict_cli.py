@@ -137,3 +137,16 @@ def test_two_image_records_ask_each_turn_with_both_images(setup, tmp_path):
     # shared prefix: the two images and the prompt up to them go through the model once
     assert len(seen) == 1 and prefixes == [([f"<|im_start|>user\n{img}{img}"], [2])]
     assert [r["prediction"] for r in shared] == [r["prediction"] for r in rows]
+
+
+def test_cuda_graph_flag_needs_a_gpu(setup):
+    """--cuda-graph without a GPU fails with the reason before anything is written (no partial
+    shard); --no-cuda-graph is the CPU default."""
+    d, test = setup
+    out = d / "pred" / "graph.jsonl"
+    args = ["--model", str(d / "const"), "--qa", str(test), "--out", str(out), "--max-new-tokens", "12", "--threads", "1"]
+    with pytest.raises(ValueError, match="CUDA graphs need"):
+        predict_main(args + ["--cuda-graph"])
+    assert not list(out.parent.glob("graph.jsonl*"))
+    predict_main(args + ["--no-cuda-graph"])
+    assert [r["prediction"] for r in _rows(out)] == [CONST] * 9

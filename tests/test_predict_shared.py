@@ -129,3 +129,95 @@ def test_min_new_tokens_forces_length(setup):
     a = predict(model, processor, recs[:3], batch_size=8, max_new_tokens=4, plain=True, min_new_tokens=4)
     b = predict(model, processor, recs[:3], batch_size=8, max_new_tokens=4, min_new_tokens=4)
     assert [r["prediction"] for r in a] == [r["prediction"] for r in b]
+
+
+def test_decode_state_reused_and_padded(setup, monkeypatch):
+    """The static cache of one chunk serves the next ones that fit it (stale slots masked), and
+    short chunks are padded to its rows: the answers stay the plain path's."""
+    from vlm3 import predict_prefix
+
+    model, processor, recs = setup
+    made, fills = [], []
+    real_init, real_fill = predict_prefix._DecodeState.__init__, predict_prefix._DecodeState.fill
+    monkeypatch.setattr(predict_prefix._DecodeState, "__init__",
+                        lambda self, *a: (made.append(a[1:3]), real_init(self, *a))[1])
+    monkeypatch.setattr(predict_prefix._DecodeState, "fill", lambda self, prefixes, rec, mask: (
+        fills.append((mask.shape[1], len(set(rec)))), real_fill(self, prefixes, rec, mask))[1])
+    plain = predict(model, processor, recs, batch_size=5, max_new_tokens=7, plain=True)
+    shared = predict(model, processor, recs, batch_size=6, max_new_tokens=7)
+    assert [r["prediction"] for r in shared] == [r["prediction"] for r in plain]
+    assert all(rows == 6 and max_len % predict_prefix.BUCKET == 0 for rows, max_len in made)
+    assert len(made) < len(fills) and len({lp for lp, _ in fills}) > 1  # reused across prefix lengths
+    assert any(n == 1 for _, n in fills)  # a one-record group (at most 4 questions) padded to 6 rows
+
+
+def test_graph_step_sequence_emulated(setup, monkeypatch):
+    """The CUDA-graph branch of the decode step on CPU, with the graph emulated as CUDA runs one:
+    capturing runs nothing (the cache and its length are put back as they were, the captured
+    output holds NaN), a replay runs the captured step on what the buffers hold then. The first
+    step of a state is its warm-up's result; the answers stay the plain path's."""
+    from contextlib import contextmanager, nullcontext
+
+    from vlm3 import predict_prefix as pp
+
+    model, processor, recs = setup
+    real_init, real_forward = pp._DecodeState.__init__, pp._DecodeState._forward
+    cap, count = {}, {"capture": 0, "replay": 0}
+
+    def forward(self, m):
+        if cap.get("on"):
+            cap["state"] = (self, m)
+            cap["saved"] = [(la.cumulative_length.clone(), la.keys.clone(), la.values.clone())
+                            for la in self.cache.layers]
+        return real_forward(self, m)
+
+    class Graph:
+        def replay(self):
+            count["replay"] += 1
+            self.run()
+
+    @contextmanager
+    def graph(g, stream=None, capture_error_mode="global"):
+        cap["on"] = True
+        yield
+        cap["on"] = False
+        count["capture"] += 1
+        st, m = cap["state"]
+        for la, (n, k, v) in zip(st.cache.layers, cap["saved"]):
+            la.cumulative_length.copy_(n), la.keys.copy_(k), la.values.copy_(v)
+        st.out.fill_(float("nan"))
+        g.run = lambda: st.out.copy_(real_forward(st, m))
+
+    class Stream:
+        def __init__(self, device=None):
+            pass
+
+        def wait_stream(self, other):
+            pass
+
+    monkeypatch.setattr(pp._DecodeState, "_forward", forward)
+    monkeypatch.setattr(pp._DecodeState, "__init__", lambda self, m, rows, max_len, g: real_init(self, m, rows, max_len, True))
+    for name, value in [("CUDAGraph", Graph), ("graph", graph), ("Stream", Stream),
+                        ("current_stream", lambda *a: Stream()), ("stream", lambda s: nullcontext())]:
+        monkeypatch.setattr(torch.cuda, name, value)
+    plain = predict(model, processor, recs, batch_size=5, max_new_tokens=7, plain=True)
+    shared = predict(model, processor, recs, batch_size=6, max_new_tokens=7)
+    assert [r["prediction"] for r in shared] == [r["prediction"] for r in plain]
+    assert 1 <= count["capture"] and count["replay"] > 3 * count["capture"]
+
+
+def test_prefix_prefilled_in_parts(setup, monkeypatch):
+    """A group's prefixes prefilled in batches of 3 records (of different lengths, right-aligned
+    in the static cache) give the plain path's answers."""
+    from vlm3 import predict_prefix
+
+    model, processor, recs = setup
+    monkeypatch.setattr(predict_prefix, "PREFILL_RECORDS", 3)
+    lengths = []
+    real_fill = predict_prefix._DecodeState.fill
+    monkeypatch.setattr(predict_prefix._DecodeState, "fill", lambda self, prefixes, rec, mask: (
+        lengths.append(sorted({p.layers[0].keys.shape[2] for p in prefixes})), real_fill(self, prefixes, rec, mask))[1])
+    plain = predict(model, processor, recs, batch_size=5, max_new_tokens=7, plain=True)
+    shared = predict(model, processor, recs, batch_size=20, max_new_tokens=7)
+    assert [r["prediction"] for r in shared] == [r["prediction"] for r in plain]
+    assert any(len(n) > 1 for n in lengths)  # a chunk's rows come from prefix batches of different lengths

@@ -10,6 +10,7 @@ single-turn conversation"), decoded greedily, so the output is deterministic. By
 record's images are encoded and its prompt prefix prefilled once for all its questions
 (`vlm3.predict_prefix`, the same text as asking one at a time: tests/test_predict_shared.py);
 `--plain` asks every question as its own full prompt (left-padded batches through `generate`).
+On a CUDA device the shared-prefix decode step is replayed as a CUDA graph (`--no-cuda-graph`: eager).
 `--batch-size` counts questions decoded together and `--max-new-tokens` caps each answer (defaults:
 `BATCH_SIZE`, `MAX_NEW_TOKENS` below). One output line per question, in input order:
 `{"id", "turn", "question", "prediction" (raw decoded text, stripped), "target" (meta.targets[turn])}`.
@@ -32,6 +33,7 @@ import argparse
 import datetime
 import logging
 import os
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -94,8 +96,9 @@ def _plain(model, processor, records, qs, load, batch_size, max_new_tokens, min_
 
 def answers(model, processor, records: list[dict], qs: list[dict], batch_size: int = BATCH_SIZE,
             max_new_tokens: int = MAX_NEW_TOKENS, image_root: str | Path = ".", plain: bool = False,
-            min_new_tokens: int = 0):
-    """Yield {index into qs: answer text} batch by batch (in no fixed order), shared-prefix or plain."""
+            min_new_tokens: int = 0, cuda_graph: bool | None = None, timer=None):
+    """Yield {index into qs: answer text} batch by batch (in no fixed order), shared-prefix or plain;
+    `cuda_graph` and `timer` go to the shared-prefix path (`predict_prefix.answer`)."""
     if batch_size < 1:
         raise ValueError(f"--batch-size: must be >= 1, got {batch_size}")
     cache: dict[int, list] = {}
@@ -109,19 +112,20 @@ def answers(model, processor, records: list[dict], qs: list[dict], batch_size: i
             cache[r] = images
         return images
 
-    engine = _plain if plain else predict_prefix.answer
+    engine = _plain if plain else partial(predict_prefix.answer, cuda_graph=cuda_graph, timer=timer)
     with torch.inference_mode():
         yield from engine(model, processor, records, qs, load, batch_size, max_new_tokens, min_new_tokens)
 
 
 def predict(model, processor, records: list[dict], batch_size: int = BATCH_SIZE,
             max_new_tokens: int = MAX_NEW_TOKENS,
-            image_root: str | Path = ".", plain: bool = False, min_new_tokens: int = 0) -> list[dict]:
+            image_root: str | Path = ".", plain: bool = False, min_new_tokens: int = 0,
+            cuda_graph: bool | None = None, timer=None) -> list[dict]:
     """Answer every question greedily; returns the output rows in input order."""
     qs = questions(records)
     done: dict[int, str] = {}
     for part in tqdm(answers(model, processor, records, qs, batch_size, max_new_tokens, image_root, plain,
-                             min_new_tokens), desc="predict", unit="batch"):
+                             min_new_tokens, cuda_graph, timer), desc="predict", unit="batch"):
         done.update(part)
     return [prediction_row(q, done[i]) for i, q in enumerate(qs)]
 
@@ -141,7 +145,7 @@ def _dist():
 
 def run(model, processor, records: list[dict], out: str | Path, fp: dict, rank: int = 0, world: int = 1,
         batch_size: int = BATCH_SIZE, max_new_tokens: int = MAX_NEW_TOKENS, image_root: str | Path = ".",
-        plain: bool = False, min_new_tokens: int = 0) -> int:
+        plain: bool = False, min_new_tokens: int = 0, cuda_graph: bool | None = None) -> int:
     """This rank's share of the questions (records r with r % world == rank) not yet in a shard of
     `out`, appended to its shard group by group; then (after all ranks) rank 0 merges the shards
     into `out` in input order. Returns the number of questions this rank answered now."""
@@ -151,7 +155,7 @@ def run(model, processor, records: list[dict], out: str | Path, fp: dict, rank: 
     writer = predict_files.ShardWriter(out, rank, fp)
     try:
         for part in tqdm(answers(model, processor, records, todo, batch_size, max_new_tokens, image_root, plain,
-                                 min_new_tokens), desc=f"predict rank {rank}", unit="batch"):
+                                 min_new_tokens, cuda_graph), desc=f"predict rank {rank}", unit="batch"):
             writer.write([prediction_row(todo[i], a) for i, a in sorted(part.items())])
     finally:
         writer.close()
@@ -180,18 +184,22 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--auto-processor", action="store_true", help="use AutoProcessor (released checkpoints)")
     ap.add_argument("--plain", action="store_true",
                     help="ask every question as its own full prompt (no shared image prefix)")
+    ap.add_argument("--cuda-graph", action=argparse.BooleanOptionalAction, default=None,
+                    help="replay the shared-prefix decode step as a CUDA graph (default: on a CUDA device)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.batch_size < 1:
         raise ValueError(f"--batch-size: must be >= 1, got {args.batch_size}")
+    if args.cuda_graph and not torch.cuda.is_available():
+        raise ValueError("--cuda-graph: no CUDA device here (CUDA graphs need one)")
     records = read_qa(args.qa)  # bad records fail before the model loads
     rank, world, local = _dist()
     model, processor = load(args.model, args.auto_processor, local)
     fp = predict_files.fingerprint(args.model, args.qa, max_new_tokens=args.max_new_tokens)
     run(model, processor, records, args.out, fp, rank, world, args.batch_size, args.max_new_tokens,
-        args.image_root, args.plain)
+        args.image_root, args.plain, cuda_graph=args.cuda_graph)
 
 
 if __name__ == "__main__":
