@@ -289,3 +289,43 @@ def test_a_blocked_orbit_arc_is_drawn_again_and_unblocked_scenes_keep_their_came
     uy = ((ax**2 + ay**2) * (cx - bx) + (bx**2 + by**2) * (ax - cx) + (cx**2 + cy**2) * (bx - ax)) / dd
     r = [np.hypot(px - ux, py - uy) for px, py in ((ax, ay), (bx, by), (cx, cy))]
     np.testing.assert_allclose(r, r[0], rtol=1e-9)
+
+
+def test_an_eye_compass_tints_the_whole_room_about_the_first_eye_and_gives_the_yaw():
+    from dataclasses import replace
+
+    from vlm3.synthetic.raycast import render
+    from vlm3.synthetic.scene import eye_compass
+    from vlm3.synthetic.textures import CompassTexture
+
+    kw = dict(sizes=((64, 48),), focal_range=(40, 70), spread_deg=25.0, same_distance=True, pivot_fraction=0.15,
+              compass_deg=360.0, shared_camera=True)
+    p_eye, p_target = SyntheticParams(**kw, compass_about="eye"), SyntheticParams(**kw)
+    ph = np.array([0.0, 2 * np.pi / 3, 4 * np.pi / 3])
+    hue_diff, yaw = [], []
+    for i in range(8):
+        rng_a, rng_b = rng_for(5, "eye", i), rng_for(5, "eye", i)
+        s_eye, s_target = sample_scene(rng_a, "e", p_eye), sample_scene(rng_b, "e", p_target)
+        # the same draws; before the cameras the eye mode leaves the room untinted
+        assert s_eye.objects == s_target.objects and not isinstance(s_eye.room.walls, CompassTexture)
+        assert isinstance(s_target.room.walls, CompassTexture)
+        cams = sample_cameras(rng_a, s_eye, p_eye)
+        tinted = eye_compass(s_eye, cams, p_eye)
+        x, y = cams[0].c2w[:2, 3]
+        for surface in ("floor", "walls", "ceiling"):
+            t = getattr(tinted.room, surface)
+            assert t == CompassTexture(getattr(s_eye.room, surface), float(x), float(y), 2 * np.pi)
+        assert eye_compass(s_target, cams, p_target) is s_target
+        assert replace(tinted, room=s_eye.room) == s_eye  # only the room's textures change
+        hues = []
+        for c in cams:
+            a = render(tinted, c).rgb.astype(float) / 255
+            hues.append(complex((a * np.cos(ph)).sum(-1).mean(), (a * np.sin(ph)).sum(-1).mean()))
+        for u, v in ((0, 1), (0, 2), (1, 2)):
+            fu, fv = cams[u].c2w[:3, 2], cams[v].c2w[:3, 2]
+            yaw.append(math.atan2(fu[0] * fv[1] - fu[1] * fv[0], fu[0] * fv[0] + fu[1] * fv[1]))
+            hue_diff.append(np.angle(hues[v] / hues[u]))
+    # the mean hue difference of two views follows their yaw difference closely
+    assert np.corrcoef(hue_diff, yaw)[0, 1] > 0.98
+    with pytest.raises(ValueError, match="compass_about must be one of"):
+        SyntheticParams(compass_about="sun")

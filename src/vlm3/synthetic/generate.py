@@ -29,7 +29,15 @@ from tqdm import tqdm
 from vlm3.geometry.covisibility import covisibility
 from vlm3.staging import replace_dir, stage_dir
 from vlm3.synthetic.raycast import render
-from vlm3.synthetic.scene import Camera, Scene, SyntheticParams, sample_cameras, sample_scene
+from vlm3.synthetic.scene import (
+    COMPASS_ABOUT,
+    Camera,
+    Scene,
+    SyntheticParams,
+    eye_compass,
+    sample_cameras,
+    sample_scene,
+)
 from vlm3.utils import load_mapping, rng_for
 
 log = logging.getLogger("vlm3.synthetic.generate")
@@ -99,6 +107,7 @@ def render_scene(job: tuple) -> dict:
     rng = rng_for(seed, "synthetic", split, i)
     scene = sample_scene(rng, sid, params)
     cams = sample_cameras(rng, scene, params)
+    scene = eye_compass(scene, cams, params)
     sdir = Path(folder) / "scenes" / sid
     sdir.mkdir(parents=True, exist_ok=True)
     images, renders = [], []
@@ -263,6 +272,8 @@ def main(argv: list[str] | None = None) -> None:
                    "fraction of the way to the target (1: orbit the target; small: pan on a short arm)")
     p.add_argument("--compass-deg", type=float, help="walls tinted by a hue wheel turning once per this many "
                    "degrees of azimuth about the look-at point (a visual compass; default: neutral walls)")
+    p.add_argument("--compass-about", choices=COMPASS_ABOUT, help="target (default): the walls turn hue about "
+                   "the look-at point; eye: floor, walls and ceiling about the first view's eye")
     p.add_argument("--shared-camera", action="store_true", default=None,
                    help="all views of a scene taken by one camera (size, focal, principal point drawn once)")
     p.add_argument("--workers", type=int, default=1, help="worker processes (output does not depend on it)")
@@ -272,7 +283,7 @@ def main(argv: list[str] | None = None) -> None:
     where = f"--params {a.params}" if a.params else "arguments"
     for key in ("n_scenes", "seed", "views", "difficulty", "sizes", "focal_range", "fov_range", "withheld",
                 "pp_jitter", "camera_height", "cov_tol", "spread_deg", "same_distance", "pivot_fraction",
-                "compass_deg", "shared_camera"):
+                "compass_deg", "compass_about", "shared_camera"):
         if getattr(a, key) is not None:
             over[key] = getattr(a, key)
     params, run = build_params(over, where)

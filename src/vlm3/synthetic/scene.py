@@ -44,6 +44,9 @@ DIFFICULTY = {
 }
 
 
+COMPASS_ABOUT = ("target", "eye")  # what `compass_deg` turns about (SyntheticParams.compass_about)
+
+
 @dataclass(frozen=True)
 class Obj:
     name: str                   # "the red box"; unique within a scene (colours are unique)
@@ -134,6 +137,10 @@ class SyntheticParams:
     # Walls tinted by a hue wheel turning once per `compass_deg` degrees of azimuth about the scene's
     # look-at point (a visual compass: a view's heading is readable from its colours). None: neutral walls.
     compass_deg: float | None = None
+    # Where the compass turns about: "target" tints the walls about the look-at point; "eye" tints
+    # every room surface (floor, walls, ceiling) about the first view's eye, so that an image's colours
+    # give its heading like a sky would (its mean hue minus another view's is their yaw difference).
+    compass_about: str = "target"
     # All views of a scene taken by one camera (size, focal and principal point drawn once, for the
     # first view), as a video or a moving rig gives: two views then differ by their pose alone, not
     # by a zoom between their normalised coordinates. False: every view draws its own camera.
@@ -164,6 +171,8 @@ class SyntheticParams:
             raise ValueError(f"spread_deg must be in (0, 180], got {self.spread_deg}")
         if self.compass_deg is not None and not 0.0 < self.compass_deg <= 360.0:
             raise ValueError(f"compass_deg must be in (0, 360], got {self.compass_deg}")
+        if self.compass_about not in COMPASS_ABOUT:
+            raise ValueError(f"compass_about must be one of {COMPASS_ABOUT}, got {self.compass_about!r}")
         if self.pivot_fraction is not None:
             if not 0.0 < self.pivot_fraction <= 1.0:
                 raise ValueError(f"pivot_fraction must be in (0, 1], got {self.pivot_fraction}")
@@ -252,10 +261,23 @@ def sample_scene(rng: np.random.Generator, scene_id: str, params: SyntheticParam
         target = region
     el, az = rng.uniform(np.radians(35), np.radians(75)), rng.uniform(0, 2 * np.pi)
     light = (math.cos(el) * math.cos(az), math.cos(el) * math.sin(az), math.sin(el))
-    if params.compass_deg is not None:  # no random draws: the scene is otherwise the same
+    if params.compass_deg is not None and params.compass_about == "target":  # no random draws
         room = replace(room, walls=CompassTexture(room.walls, float(target[0]), float(target[1]),
                                                   math.radians(params.compass_deg)))
     return Scene(scene_id, room, tuple(objects), light, 0.4, target)
+
+
+def eye_compass(scene: Scene, cams: list[Camera], params: SyntheticParams) -> Scene:
+    """`scene` with its floor, walls and ceiling tinted by the compass about the first camera's eye
+    (`compass_about: eye`); unchanged otherwise. No random draws."""
+    if params.compass_deg is None or params.compass_about != "eye":
+        return scene
+    x, y = (float(c) for c in cams[0].c2w[:2, 3])
+    period = math.radians(params.compass_deg)
+    room = scene.room
+    room = replace(room, floor=CompassTexture(room.floor, x, y, period), walls=CompassTexture(room.walls, x, y, period),
+                   ceiling=CompassTexture(room.ceiling, x, y, period))
+    return replace(scene, room=room)
 
 
 def sample_cameras(rng: np.random.Generator, scene: Scene, params: SyntheticParams) -> list[Camera]:
