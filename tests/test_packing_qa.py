@@ -95,3 +95,48 @@ def test_group_by_images_merges_questions_of_one_image():
     ones = split_turns(merged[0])
     assert [o["messages"] for o in ones] == [a0["messages"], a1["messages"]]
     assert merged[1] == b0
+
+
+def test_a_pair_reaches_the_model_as_the_processor_builds_it(tiny):
+    """Two-image records (correspondence, pose): the training collators (padded, packed, shared
+    prefix) give each question's answer the logits of the processor's own chat of that question with
+    both images, in order; swapping the images changes them (each image reaches its own tokens)."""
+    from vlm3.qa import templates as T
+    from vlm3.train.data import load_images, split_turns
+
+    model, processor, ds = tiny
+    a, b = ds[0]["images"][0], ds[1]["images"][0]
+    qs = [(T.POSE_QUESTIONS["rotation_angle"], T.rotation_angle_answer(12.5)),
+          (T.POSE_QUESTIONS["euler_natural"], T.euler_answer(12.5, -1.0, 0.5))]
+    rec = T.make_record("d/s/p0", "pose", "d", "s", [a, b], qs, [{"kind": "rotation_angle", "value": 12.5},
+                                                                 {"kind": "euler", "value": [12.5, -1.0, 0.5]}])
+    packer = PackingCollator.from_config(model.config)
+    use_packed_sdpa(model)
+
+    def answer_logits(batch):
+        with torch.no_grad():
+            logits = model(**{k: v for k, v in batch.items() if k != "labels"}).logits
+        rows, cols = (batch["labels"] != -100).nonzero(as_tuple=True)
+        return logits[rows, cols - 1]
+
+    refs = []
+    for one in split_turns(rec):
+        conv = [{"role": m["role"], "content": m["content"]} for m in one["messages"]]
+        text = processor.apply_chat_template(conv, tokenize=False)
+        enc = processor(text=[text], images=load_images(one["images"]), return_tensors="pt")
+        mine = QACollator(processor)([one])
+        assert torch.equal(enc["input_ids"], mine["input_ids"])
+        labelled = mine["labels"] != -100
+        with torch.no_grad():
+            lr = model(**enc).logits
+            swapped = model(**processor(text=[text], images=load_images(one["images"])[::-1],
+                                        return_tensors="pt")).logits
+        pick = labelled.nonzero(as_tuple=True)
+        refs.append(lr[pick[0], pick[1] - 1])
+        assert (swapped[pick[0], pick[1] - 1] - refs[-1]).abs().max() > 1e-4
+    ref = torch.cat(refs)
+    padded = QACollator(processor)(split_turns(rec))
+    packed = PackedBatchCollator(QACollator(processor), packer)(split_turns(rec))
+    tree = PackedBatchCollator(QACollator(processor, shared_prefix=True), packer)([rec])
+    for batch in (padded, packed, tree):
+        torch.testing.assert_close(answer_logits(batch), ref, rtol=1e-4, atol=1e-5)
