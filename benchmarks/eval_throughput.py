@@ -18,8 +18,9 @@ records, `torch.cuda.synchronize` around it):
   at batch 1, on the first `--seq-records` records;
 - `batched_plain`: the plain path at each of `--plain-batches` on the first `--plain-records`
   records; the row is the best batch size (all sizes are in `sweep`);
-- `product`: the default shared-prefix path (`vlm3.predict_prefix`; on CUDA its decode step is
-  replayed as a CUDA graph) at each of `--product-batches` on all records; the row is the best;
+- `product`: the shared-prefix path (`vlm3.predict_prefix`; on CUDA its decode step is
+  replayed as a CUDA graph, `--cuda-graph`, opt-in until this row has run) at each of
+  `--product-batches` on all records; the row is the best;
 - `product_eager`: the same with `cuda_graph=False` (every decode step a plain forward), at the
   same batches; GPU only (on CPU `product` is already eager: the row is skipped, `skipped` says so).
 `phases` (unless `--no-phases`): the best batch of each product row run once more with a phase
@@ -202,8 +203,9 @@ def run(args) -> dict:
         rows = attempt("batched_plain", lambda b=b: go(plain_recs, b, True), nq(plain_recs), b)
         if rows is not None:
             plain_rows[b] = rows
-    # product: the default (a CUDA-graphed decode on the GPU); product_eager: the same without graphs
-    modes = [("product", None)] + ([("product_eager", False)] if cuda else [])
+    # product: the shared-prefix path with its CUDA-graphed decode on the GPU (opt-in in vlm3.predict
+    # until this row has run); product_eager: the same without graphs
+    modes = [("product", cuda)] + ([("product_eager", False)] if cuda else [])
     prod_rows = {}
     for name, graph in modes:
         for b in args.product_batches:

@@ -141,7 +141,7 @@ def test_two_image_records_ask_each_turn_with_both_images(setup, tmp_path):
 
 def test_cuda_graph_flag_needs_a_gpu(setup):
     """--cuda-graph without a GPU fails with the reason before anything is written (no partial
-    shard); --no-cuda-graph is the CPU default."""
+    shard); --no-cuda-graph (the default) runs."""
     d, test = setup
     out = d / "pred" / "graph.jsonl"
     args = ["--model", str(d / "const"), "--qa", str(test), "--out", str(out), "--max-new-tokens", "12", "--threads", "1"]

@@ -185,7 +185,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--plain", action="store_true",
                     help="ask every question as its own full prompt (no shared image prefix)")
     ap.add_argument("--cuda-graph", action=argparse.BooleanOptionalAction, default=None,
-                    help="replay the shared-prefix decode step as a CUDA graph (default: on a CUDA device)")
+                    help="replay the shared-prefix decode step as a CUDA graph (CUDA only; default off until "
+                         "benchmarks/eval_throughput.py has measured it on a GPU)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     if args.threads:

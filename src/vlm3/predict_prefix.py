@@ -19,8 +19,9 @@ split sits at a special token, tokenising P and S_q apart gives the ids of the w
    A decode step has fixed shapes: chunks are padded to `rows` questions, the cache length is
    rounded up to `BUCKET` slots and the key mask is a [rows, 1, 1, slots] tensor whose not yet
    written slots are masked; so one cache with its input buffers (`_DecodeState`) serves every
-   chunk that fits it, and on CUDA (`cuda_graph`, the default there) the step is captured once as
-   a CUDA graph and replayed (no per-kernel launch cost).
+   chunk that fits it, and on CUDA with `cuda_graph` (opt-in until measured on a GPU: the CPU tests
+   emulate a graph's semantics, no GPU has run it yet) the step is captured once as a CUDA graph and
+   replayed (no per-kernel launch cost).
 
 Records are grouped so a group holds about `batch_size` questions, after sorting a window of
 records by prefix length (less padding); answers come back keyed by question index. A group's
@@ -268,7 +269,7 @@ def answer(model, processor, records: list[dict], qs: list[dict], load: Callable
            fast_decode: bool | None = None, cuda_graph: bool | None = None, timer=None) -> Iterator[dict[int, str]]:
     """Yield {question index: answer text} group by group for the questions `qs` (rows of
     `vlm3.predict.questions`, each with its record index `rec`); `load(rec)` opens a record's images.
-    `cuda_graph` (default: on CUDA) replays the decode step as a CUDA graph. `timer(name)`, when
+    `cuda_graph` (default off; CUDA only) replays the decode step as a CUDA graph. `timer(name)`, when
     given, returns a context manager timing one phase (called from the worker threads too)."""
     tok = processor.tokenizer
     tok.padding_side = "left"
@@ -287,7 +288,7 @@ def answer(model, processor, records: list[dict], qs: list[dict], load: Callable
         start = stop
     cuda = model.device.type == "cuda"
     fast_decode = cuda if fast_decode is None else fast_decode
-    cuda_graph = cuda if cuda_graph is None else cuda_graph
+    cuda_graph = bool(cuda_graph)
     if cuda_graph and not cuda:
         raise ValueError(f"cuda_graph: the model is on {model.device}, CUDA graphs need a CUDA device")
     rows = min(batch_size, len(qs))  # every chunk is padded to this many rows (one decode state)
