@@ -19,7 +19,7 @@ records, `torch.cuda.synchronize` around it):
 - `batched_plain`: the plain path at each of `--plain-batches` on the first `--plain-records`
   records; the row is the best batch size (all sizes are in `sweep`);
 - `product`: the shared-prefix path (`vlm3.predict_prefix`; on CUDA its decode step is
-  replayed as a CUDA graph, `--cuda-graph`, opt-in until this row has run) at each of
+  replayed as a CUDA graph, `vlm3.predict --cuda-graph`, opt-in) at each of
   `--product-batches` on all records; the row is the best;
 - `product_eager`: the same with `cuda_graph=False` (every decode step a plain forward), at the
   same batches; GPU only (on CPU `product` is already eager: the row is skipped, `skipped` says so).
@@ -159,7 +159,7 @@ def run(args) -> dict:
     print(f"model built in {time.time() - t0:.1f} s", flush=True)
     cuda = torch.cuda.is_available()
 
-    def go(recs, batch, plain, cuda_graph=None, timer=None):
+    def go(recs, batch, plain, cuda_graph=False, timer=None):
         return predict(model, proc, recs, batch_size=batch, max_new_tokens=NEW_TOKENS, image_root=data,
                        plain=plain, min_new_tokens=NEW_TOKENS, cuda_graph=cuda_graph, timer=timer)
 
@@ -203,15 +203,15 @@ def run(args) -> dict:
         rows = attempt("batched_plain", lambda b=b: go(plain_recs, b, True), nq(plain_recs), b)
         if rows is not None:
             plain_rows[b] = rows
-    # product: the shared-prefix path with its CUDA-graphed decode on the GPU (opt-in in vlm3.predict
-    # until this row has run); product_eager: the same without graphs
+    # product: the shared-prefix path with its CUDA-graphed decode on the GPU (opt-in in vlm3.predict);
+    # product_eager: the same without graphs
     modes = [("product", cuda)] + ([("product_eager", False)] if cuda else [])
     prod_rows = {}
     for name, graph in modes:
         for b in args.product_batches:
             rows = attempt(name, lambda b=b, g=graph: go(records, b, False, g), nq(records), b,
                            warm=lambda b=b, g=graph: go(one_batch(b), b, False, g),
-                           cuda_graph=cuda if graph is None else graph)
+                           cuda_graph=graph)
             if rows is not None:
                 prod_rows[(name, b)] = rows
 

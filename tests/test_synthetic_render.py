@@ -233,14 +233,19 @@ def test_compass_walls_turn_hue_with_azimuth_and_change_nothing_else():
     np.testing.assert_allclose(rgb[3], rgb[3][0] * np.array([1.0, 0.52 / 1.48, 0.52 / 1.48]), rtol=1e-5)
 
     # the option adds no random draws: cameras, objects, floor and ceiling are those of the plain scene
+    from vlm3.synthetic.scene import with_compass
+
     kw = dict(sizes=((64, 48),), focal_range=(50, 60), spread_deg=15.0, same_distance=True)
     for i in range(5):
         rng_a, rng_b = rng_for(7, "compass", i), rng_for(7, "compass", i)
         pa, pb = SyntheticParams(**kw), SyntheticParams(**kw, compass_deg=180.0)
         sa, sb = sample_scene(rng_a, "c", pa), sample_scene(rng_b, "c", pb)
+        ca, cb = sample_cameras(rng_a, sa, pa), sample_cameras(rng_b, sb, pb)
+        sa, sb = with_compass(sa, ca, pa), with_compass(sb, cb, pb)
         assert sa.objects == sb.objects and sa.room.floor == sb.room.floor and sa.target == sb.target
         assert sb.room.walls == CompassTexture(sa.room.walls, sa.target[0], sa.target[1], math.pi)
-        for a, b in zip(sample_cameras(rng_a, sa, pa), sample_cameras(rng_b, sb, pb)):
+        assert not isinstance(sa.room.walls, CompassTexture)
+        for a, b in zip(ca, cb):
             np.testing.assert_array_equal(a.c2w, b.c2w)
     with pytest.raises(ValueError, match="compass_deg must be in"):
         SyntheticParams(compass_deg=0.0)
@@ -295,7 +300,7 @@ def test_an_eye_compass_tints_the_whole_room_about_the_first_eye_and_gives_the_y
     from dataclasses import replace
 
     from vlm3.synthetic.raycast import render
-    from vlm3.synthetic.scene import eye_compass
+    from vlm3.synthetic.scene import with_compass
     from vlm3.synthetic.textures import CompassTexture
 
     kw = dict(sizes=((64, 48),), focal_range=(40, 70), spread_deg=25.0, same_distance=True, pivot_fraction=0.15,
@@ -306,16 +311,18 @@ def test_an_eye_compass_tints_the_whole_room_about_the_first_eye_and_gives_the_y
     for i in range(8):
         rng_a, rng_b = rng_for(5, "eye", i), rng_for(5, "eye", i)
         s_eye, s_target = sample_scene(rng_a, "e", p_eye), sample_scene(rng_b, "e", p_target)
-        # the same draws; before the cameras the eye mode leaves the room untinted
-        assert s_eye.objects == s_target.objects and not isinstance(s_eye.room.walls, CompassTexture)
-        assert isinstance(s_target.room.walls, CompassTexture)
+        # the same draws whatever the compass turns about; sampled scenes are untinted
+        assert s_eye == s_target and not isinstance(s_eye.room.walls, CompassTexture)
         cams = sample_cameras(rng_a, s_eye, p_eye)
-        tinted = eye_compass(s_eye, cams, p_eye)
+        tinted = with_compass(s_eye, cams, p_eye)
         x, y = cams[0].c2w[:2, 3]
         for surface in ("floor", "walls", "ceiling"):
             t = getattr(tinted.room, surface)
             assert t == CompassTexture(getattr(s_eye.room, surface), float(x), float(y), 2 * np.pi)
-        assert eye_compass(s_target, cams, p_target) is s_target
+        about_target = with_compass(s_target, cams, p_target)  # only the walls, about the look-at point
+        assert about_target.room.floor == s_target.room.floor and about_target.room.walls == CompassTexture(
+            s_target.room.walls, float(s_target.target[0]), float(s_target.target[1]), 2 * np.pi)
+        assert with_compass(s_target, cams, SyntheticParams(**{**kw, "compass_deg": None})) is s_target
         assert replace(tinted, room=s_eye.room) == s_eye  # only the room's textures change
         hues = []
         for c in cams:

@@ -19,9 +19,9 @@ split sits at a special token, tokenising P and S_q apart gives the ids of the w
    A decode step has fixed shapes: chunks are padded to `rows` questions, the cache length is
    rounded up to `BUCKET` slots and the key mask is a [rows, 1, 1, slots] tensor whose not yet
    written slots are masked; so one cache with its input buffers (`_DecodeState`) serves every
-   chunk that fits it, and on CUDA with `cuda_graph` (opt-in until measured on a GPU: the CPU tests
-   emulate a graph's semantics, no GPU has run it yet) the step is captured once as a CUDA graph and
-   replayed (no per-kernel launch cost).
+   chunk that fits it, and on CUDA with `cuda_graph` (opt-in: identical text and 5 % faster on one
+   H100, benchmarks/RESULTS.md) the step is captured once as a CUDA graph and replayed (no
+   per-kernel launch cost).
 
 Records are grouped so a group holds about `batch_size` questions, after sorting a window of
 records by prefix length (less padding); answers come back keyed by question index. A group's
@@ -266,7 +266,7 @@ def _texts(tok, ids: torch.Tensor) -> list[str]:
 @torch.inference_mode()
 def answer(model, processor, records: list[dict], qs: list[dict], load: Callable[[int], list],
            batch_size: int, max_new_tokens: int, min_new_tokens: int = 0,
-           fast_decode: bool | None = None, cuda_graph: bool | None = None, timer=None) -> Iterator[dict[int, str]]:
+           fast_decode: bool | None = None, cuda_graph: bool = False, timer=None) -> Iterator[dict[int, str]]:
     """Yield {question index: answer text} group by group for the questions `qs` (rows of
     `vlm3.predict.questions`, each with its record index `rec`); `load(rec)` opens a record's images.
     `cuda_graph` (default off; CUDA only) replays the decode step as a CUDA graph. `timer(name)`, when
@@ -288,7 +288,6 @@ def answer(model, processor, records: list[dict], qs: list[dict], load: Callable
         start = stop
     cuda = model.device.type == "cuda"
     fast_decode = cuda if fast_decode is None else fast_decode
-    cuda_graph = bool(cuda_graph)
     if cuda_graph and not cuda:
         raise ValueError(f"cuda_graph: the model is on {model.device}, CUDA graphs need a CUDA device")
     rows = min(batch_size, len(qs))  # every chunk is padded to this many rows (one decode state)

@@ -123,7 +123,8 @@ class ConstantBaseline:
         if self.task == "depth":
             return T.depth_answer(self.params["depth"])
         if self.task == "correspondence":
-            return T.correspondence_answer_for(kind, query_point(q), query_point(q))
+            query = query_point(q)  # zero motion: the query itself
+            return T.correspondence_answer_for(kind, query, query)
         if self.task == "pose":
             if kind == "rotation_angle":
                 return T.rotation_angle_answer(rotation_angle_deg(self.params["rotation"]))

@@ -34,9 +34,9 @@ from vlm3.synthetic.scene import (
     Camera,
     Scene,
     SyntheticParams,
-    eye_compass,
     sample_cameras,
     sample_scene,
+    with_compass,
 )
 from vlm3.utils import load_mapping, rng_for
 
@@ -107,7 +107,7 @@ def render_scene(job: tuple) -> dict:
     rng = rng_for(seed, "synthetic", split, i)
     scene = sample_scene(rng, sid, params)
     cams = sample_cameras(rng, scene, params)
-    scene = eye_compass(scene, cams, params)
+    scene = with_compass(scene, cams, params)
     sdir = Path(folder) / "scenes" / sid
     sdir.mkdir(parents=True, exist_ok=True)
     images, renders = [], []

@@ -261,20 +261,21 @@ def sample_scene(rng: np.random.Generator, scene_id: str, params: SyntheticParam
         target = region
     el, az = rng.uniform(np.radians(35), np.radians(75)), rng.uniform(0, 2 * np.pi)
     light = (math.cos(el) * math.cos(az), math.cos(el) * math.sin(az), math.sin(el))
-    if params.compass_deg is not None and params.compass_about == "target":  # no random draws
-        room = replace(room, walls=CompassTexture(room.walls, float(target[0]), float(target[1]),
-                                                  math.radians(params.compass_deg)))
     return Scene(scene_id, room, tuple(objects), light, 0.4, target)
 
 
-def eye_compass(scene: Scene, cams: list[Camera], params: SyntheticParams) -> Scene:
-    """`scene` with its floor, walls and ceiling tinted by the compass about the first camera's eye
-    (`compass_about: eye`); unchanged otherwise. No random draws."""
-    if params.compass_deg is None or params.compass_about != "eye":
+def with_compass(scene: Scene, cams: list[Camera], params: SyntheticParams) -> Scene:
+    """`scene` with its visual compass (`compass_deg`, `compass_about`), applied once its cameras are
+    drawn: "target" tints the walls about the look-at point, "eye" the floor, walls and ceiling about
+    the first camera's eye. Unchanged without a compass. No random draws."""
+    if params.compass_deg is None:
         return scene
-    x, y = (float(c) for c in cams[0].c2w[:2, 3])
     period = math.radians(params.compass_deg)
     room = scene.room
+    if params.compass_about == "target":
+        x, y = float(scene.target[0]), float(scene.target[1])
+        return replace(scene, room=replace(room, walls=CompassTexture(room.walls, x, y, period)))
+    x, y = (float(c) for c in cams[0].c2w[:2, 3])
     room = replace(room, floor=CompassTexture(room.floor, x, y, period), walls=CompassTexture(room.walls, x, y, period),
                    ceiling=CompassTexture(room.ceiling, x, y, period))
     return replace(scene, room=room)
