@@ -43,6 +43,8 @@ cuda_graph}], `sweep`, `speedup_product_vs_sequential`, `speedup_graph_vs_eager`
 entries that ran out of memory or raised: the others still run, the traceback is printed, and the
 script exits non-zero after writing the JSON when no product or batched_plain run succeeded),
 `card`, `date`, `versions`, `cmd`, `records`, `visual_tokens_per_image`.
+`--profile PATH`: the best product row once more under torch.profiler (its phases as named ranges
+`phase:*`): GPU busy %, kernel-time shares and key averages (`gpu_profile.profile_text`) to PATH.
 """
 
 from __future__ import annotations
@@ -61,6 +63,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from gpu_profile import profile_text  # noqa: E402
 
 NEW_TOKENS = 8
 
@@ -129,7 +133,8 @@ class PhaseTimer:
             torch.cuda.synchronize()
         t = time.perf_counter()
         try:
-            yield
+            with torch.profiler.record_function(f"phase:{name}"):  # a named range under --profile
+                yield
         finally:
             if main and self.cuda:
                 torch.cuda.synchronize()
@@ -256,6 +261,20 @@ def run(args) -> dict:
                 "other_s": round(total - sum(timer.main.values()), 3),
                 "workers_cpu_s": {k: round(v, 3) for k, v in timer.workers.items()}}
             print(json.dumps({name: out["phases"][name]}), flush=True)
+    if args.profile and best("product") is not None:  # the best product row once more under torch.profiler
+        from torch.profiler import ProfilerActivity, profile
+
+        b = best("product")["batch"]
+        with profile(activities=[ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])) as prof:
+            t = time.perf_counter()
+            go(records, b, False, cuda, PhaseTimer())
+            if cuda:
+                torch.cuda.synchronize()
+            wall = time.perf_counter() - t
+        Path(args.profile).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.profile).write_text(f"product, batch {b}, {nq(records)} questions ({args.cmd})\n"
+                                      + profile_text(prof, wall, rows=45))
+        out["profile"] = str(args.profile)
     grid = image_inputs(proc, load_images(records[0]["images"], data))["image_grid_thw"][0]
     out.update({
         "new_tokens": {"min": NEW_TOKENS, "max": NEW_TOKENS},
@@ -290,6 +309,8 @@ def main(argv=None) -> dict:
     ap.add_argument("--product-batches", type=lambda s: [int(x) for x in s.split(",")], default=[160, 320])
     ap.add_argument("--phases", action=argparse.BooleanOptionalAction, default=True,
                     help="time the phases of the best product rows (one more run each)")
+    ap.add_argument("--profile", help="write a torch.profiler summary of the best product row (one more run, "
+                    "phases as named ranges) to this file")
     ap.add_argument("--n-scenes", type=int, default=64, help="records built when --data is missing")
     ap.add_argument("--workers", type=int, default=8)
     argv = sys.argv[1:] if argv is None else list(argv)

@@ -17,8 +17,10 @@ then runs the rows one after another, each in its own process group on the same 
                   config/paper.yaml's runs set; its last steps run under torch.profiler (--profile);
   shipped_before  config/paper.yaml's flags before issue 14 (packing, full checkpointing, bf16,
                   4 workers), micro-batch 4, through the launcher;
-  product_*       candidate variants of the product recipe (one lever changed each), while the
-                  time budget lasts.
+  product_*       variants of the product recipe (one lever changed each), while the time budget
+                  lasts: product_prev is the 2026-12-06 product (vision attention per image, bf16
+                  parameters resharded after forward), product_reshard the product with resharding
+                  (ACCELERATE_OVERRIDES: a copy of the shipped accelerate config with those keys).
 Launcher rows train a global batch of 16 samples (1 GPU: micro-batch x accumulation = 16), lr 1e-6;
 timing from the run's own throughput.csv (`vlm3.train.throughput`) over the steps after `skip`
 warm-up steps (compile, allocator); the launch is killed (SIGKILL, by process id) once its last
@@ -50,6 +52,9 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # gpu_profile, beside this script
+from gpu_profile import profile_text
+
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "benchmarks"
 N_PARAMS = 4.438e9  # Qwen3-VL-4B, tied embeddings counted once (vlm3.train.shapes)
@@ -58,8 +63,9 @@ GLOBAL_BATCH = 16
 
 # The recipe config/paper.yaml ships (issue 14); tests hold the two in step.
 PRODUCT_FLAGS = ["--packing", "--bf16", "--compile", "--no-gradient-checkpointing", "--sparse-lm-head",
-                 "--optim", "adamw_torch_fused", "--num-workers", "6", "--pin-memory"]
+                 "--optim", "adamw_torch_fused", "--num-workers", "6", "--pin-memory", "--varlen-vision"]
 SHIPPED_BEFORE_FLAGS = ["--packing", "--gradient-checkpointing", "--bf16", "--num-workers", "4"]
+PREV_FLAGS = PRODUCT_FLAGS[:-1]  # the 2026-12-06 product: vision attention per image
 
 # name: (kind, micro-batch, flags, warm-up steps, timed steps, seconds needed to start it). The first
 # three rows always run; a candidate starts only with its seconds left in the budget, and a row still
@@ -68,10 +74,16 @@ ROWS = {
     "hf_default": ("hand", 8, [], 8, 8, 0),
     "product": ("launch", 8, PRODUCT_FLAGS, 3, 10, 0),
     "shipped_before": ("launch", 4, SHIPPED_BEFORE_FLAGS, 2, 4, 0),
+    "product_prev": ("launch", 8, PREV_FLAGS, 3, 6, 100),
+    "product_reshard": ("launch", 8, PRODUCT_FLAGS, 3, 6, 100),
+    "product_liger": ("launch", 8, [*PRODUCT_FLAGS, "--liger"], 3, 6, 100),
     "product_mb4": ("launch", 4, PRODUCT_FLAGS, 3, 6, 110),
     "product_gc": ("launch", 8, [*PRODUCT_FLAGS[:3], "--gradient-checkpointing", *PRODUCT_FLAGS[4:]], 3, 6, 120),
-    "product_liger": ("launch", 8, [*PRODUCT_FLAGS, "--liger"], 3, 6, 120),
 }
+# Rows run with the shipped one-node accelerate config changed by these keys of its fsdp_config: the
+# product ships fsdp_reshard_after_forward false (bf16 parameters kept gathered from forward to backward)
+ACCELERATE_OVERRIDES = {"product_prev": {"fsdp_reshard_after_forward": True},
+                        "product_reshard": {"fsdp_reshard_after_forward": True}}
 REQUIRED = ("hf_default", "product", "shipped_before")
 PROFILED_ROW = "product"
 PROFILE_STEPS = 2
@@ -172,6 +184,20 @@ def _gpu_pids() -> list[str]:
 
 
 # ------------------------------------------------------------------------------------------ rows
+def accelerate_config(path: Path, fsdp: dict) -> Path:
+    """The shipped one-node accelerate config with `fsdp` keys of its fsdp_config replaced, written to `path`."""
+    import yaml
+
+    cfg = yaml.safe_load((ROOT / "src" / "vlm3" / "train" / "accelerate" / "fsdp_single_node.yaml").read_text())
+    unknown = set(fsdp) - set(cfg["fsdp_config"])
+    if unknown:
+        raise ValueError(f"accelerate override: no such fsdp_config keys {sorted(unknown)}")
+    cfg["fsdp_config"].update(fsdp)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return path
+
+
 def launch_row(name: str, spec, work: Path, tiny: bool, timeout: float, profile: Path | None) -> dict:
     kind, micro, flags, skip, steps, _ = spec
     if tiny:
@@ -186,6 +212,8 @@ def launch_row(name: str, spec, work: Path, tiny: bool, timeout: float, profile:
                   work / "data", "--out", out, "--max-steps", need + 5, "--global-batch", global_batch,
                   "--batch-size", micro, "--lr", "1e-6", "--save-steps", 1000000, "--logging-steps", 1, *flags]
     launcher = [sys.executable, "-m", "vlm3.train.launch", *(["--cpu"] if tiny else []), "--gpus-per-node", "1"]
+    if name in ACCELERATE_OVERRIDES and not tiny:
+        launcher += ["--config-file", accelerate_config(work / "runs" / f"{name}.accelerate.yaml", ACCELERATE_OVERRIDES[name])]
     if profile:
         cmd = [*launcher, "--module", "train_throughput", "--", "profiled", "--profile-out", profile,
                "--profile-after", skip + steps, "--profile-steps", PROFILE_STEPS, *train_args]
@@ -219,7 +247,8 @@ def launch_row(name: str, spec, work: Path, tiny: bool, timeout: float, profile:
     rows = list(csv.DictReader(open(tp))) if tp.exists() else []
     timed = rows[skip:skip + steps]
     res = {"name": name, "kind": "launch", "status": status, "micro_batch": micro, "global_batch": global_batch,
-           "grad_accum": global_batch // micro, "flags": flags, "cmd": " ".join(cmd), "steps_logged": len(rows),
+           "grad_accum": global_batch // micro, "flags": flags,
+           "accelerate_overrides": ACCELERATE_OVERRIDES.get(name, {}), "cmd": " ".join(cmd), "steps_logged": len(rows),
            "warmup_steps": skip, "wall_s": round(time.time() - t0, 1)}
     if len(timed) >= 2 or (timed and status == "ok"):
         sec = sum(float(r["seconds"]) for r in timed)
@@ -328,55 +357,6 @@ def hand(args) -> None:
 
 
 # ---------------------------------------------------------------------------------------- profile
-CATEGORIES = (  # first match wins, on the lower-cased kernel name
-    ("communication", ("nccl",)),
-    ("attention", ("flash", "fmha", "attention", "attn", "varlen", "sdpa")),
-    ("optimizer", ("multi_tensor", "adam", "foreach")),
-    ("gemm", ("gemm", "xmma", "cutlass", "nvjet", "cublas", "wgmma", "matmul", "sm90_", "sm80_", "ampere_")),
-    ("copy/memset", ("memcpy", "memset")),
-)
-
-
-def kernel_category(name: str) -> str:
-    low = name.lower()
-    for cat, keys in CATEGORIES:
-        if any(k in low for k in keys):
-            return cat
-    return "element-wise/other"
-
-
-def profile_summary(events, wall_s: float) -> str:
-    """GPU busy % over the profiled wall time (union of kernel intervals) and the share of kernel
-    time per category; `events` = (name, start_us, duration_us) of GPU kernels."""
-    lines = []
-    if not events:
-        return f"profiled wall time {wall_s:.3f} s: no GPU kernels recorded (CPU run)\n"
-    spans = sorted((s, s + d) for _, s, d in events)
-    busy, cur_s, cur_e = 0.0, *spans[0]
-    for s, e in spans[1:]:
-        if s > cur_e:
-            busy += cur_e - cur_s
-            cur_s, cur_e = s, e
-        else:
-            cur_e = max(cur_e, e)
-    busy += cur_e - cur_s
-    total = sum(d for _, _, d in events)
-    by: dict[str, float] = {}
-    for n, _, d in events:
-        by[kernel_category(n)] = by.get(kernel_category(n), 0.0) + d
-    lines.append(f"profiled wall time {wall_s:.3f} s, GPU busy {busy / 1e6:.3f} s = "
-                 f"{100 * busy / 1e6 / wall_s:.1f} % (union of kernel intervals); kernel time {total / 1e6:.3f} s")
-    for cat, d in sorted(by.items(), key=lambda kv: -kv[1]):
-        lines.append(f"  {cat:<20} {d / 1e6:8.3f} s  {100 * d / total:5.1f} % of kernel time")
-    names: dict[str, float] = {}
-    for n, _, d in events:
-        names[n] = names.get(n, 0.0) + d
-    lines.append("top kernels:")
-    for n, d in sorted(names.items(), key=lambda kv: -kv[1])[:25]:
-        lines.append(f"  {100 * d / total:5.1f} %  {kernel_category(n):<18} {n[:110]}")
-    return "\n".join(lines) + "\n"
-
-
 def profiled(argv: list[str]) -> None:
     """The training module (`python -m vlm3.train`) with a torch.profiler callback over
     `--profile-steps` optimizer steps after the first `--profile-after`; rank 0 writes the summary."""
@@ -414,15 +394,8 @@ def profiled(argv: list[str]) -> None:
                 wall = time.perf_counter() - self.t0
                 self.prof.__exit__(None, None, None)
                 if state.is_world_process_zero:
-                    from torch.autograd import DeviceType
-
-                    ev = [(e.name, e.time_range.start, e.time_range.elapsed_us()) for e in self.prof.events()
-                          if e.device_type == DeviceType.CUDA]
                     text = (f"{args.profile_steps} optimizer steps after step {args.profile_after}\n"
-                            + profile_summary(ev, wall) + "\nkey averages:\n"
-                            + self.prof.key_averages().table(sort_by="self_device_time_total" if ev else
-                                                             "self_cpu_time_total", row_limit=30,
-                                                             max_name_column_width=60))
+                            + profile_text(self.prof, wall))
                     tmp = Path(args.profile_out + ".tmp")
                     tmp.write_text(text)
                     os.replace(tmp, args.profile_out)

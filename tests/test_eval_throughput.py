@@ -17,7 +17,8 @@ def test_eval_throughput_tiny(tmp_path):
     spec.loader.exec_module(mod)
     out = tmp_path / "r.json"
     mod.main(["--tiny", "--data", str(data), "--out", str(out), "--records", "3", "--seq-records", "1",
-              "--plain-records", "2", "--plain-batches", "1,4", "--product-batches", "3,6"])
+              "--plain-records", "2", "--plain-batches", "1,4", "--product-batches", "3,6",
+              "--profile", str(tmp_path / "profile.txt")])
     res = json.loads(out.read_text())
     assert [r["name"] for r in res["rows"]] == ["sequential", "batched_plain", "product"]
     assert [(r["questions"], r["batch"]) for r in res["rows"]][0] == (2, 1)
@@ -37,5 +38,9 @@ def test_eval_throughput_tiny(tmp_path):
     assert res["new_tokens"] == {"min": 8, "max": 8} and res["card"] == "cpu" and res["records"] == 3
     assert {"python", "torch", "transformers"} <= set(res["versions"])
     assert res["cmd"].startswith("python benchmarks/eval_throughput.py --tiny --data ")
+    prof = (tmp_path / "profile.txt").read_text()  # CPU: no kernels; the phases are named ranges
+    assert res["profile"] == str(tmp_path / "profile.txt")
+    assert prof.startswith(f"product, batch {res['rows'][2]['batch']}, 6 questions (")
+    assert "no GPU kernels recorded (CPU run)" in prof and "phase:prefix_prefill" in prof and "phase:decode" in prof
     assert res["speedup_product_vs_sequential"] == round(res["rows"][2]["questions_per_s"]
                                                          / res["rows"][0]["questions_per_s"], 1)

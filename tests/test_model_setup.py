@@ -16,6 +16,7 @@ from vlm3.train.model_setup import (
     setup_model,
     use_linear_patch_embed,
 )
+from vlm3.train.packing import VARLEN_VISION, use_varlen_vision
 from vlm3.train.shapes import qwen3vl_4b_config, synthetic_sample, tiny_qwen3vl_config
 
 
@@ -70,6 +71,26 @@ def test_setup_model_on_tiny_model_keeps_outputs():
     assert [layer.gradient_checkpointing for layer in m.model.language_model.layers] == [True, False]
     with pytest.raises(ValueError, match="fraction"):
         set_checkpoint_fraction(m, 1.5)
+
+
+def test_varlen_vision_keeps_the_vision_towers_outputs_on_cpu():
+    """`use_varlen_vision` (one varlen call per ViT layer on CUDA) falls back on CPU to one SDPA call
+    per image, exactly transformers' own sdpa vision attention: identical outputs, three images of
+    different sizes in one batch, deepstack features included."""
+    cfg = tiny_qwen3vl_config()
+    torch.manual_seed(0)
+    m = Qwen3VLForConditionalGeneration(cfg).float().eval()
+    p = cfg.vision_config.patch_size
+    grid = torch.tensor([[1, 4, 6], [1, 2, 2], [1, 6, 4]])
+    pixels = torch.randn(int(grid.prod(1).sum()), 3 * cfg.vision_config.temporal_patch_size * p * p)
+    with torch.no_grad():
+        ref = m.model.visual(pixels, grid_thw=grid)
+        assert use_varlen_vision(m) == "SDPA per image"
+        assert m.config.vision_config._attn_implementation == VARLEN_VISION
+        out = m.model.visual(pixels, grid_thw=grid)
+    assert torch.equal(out.pooler_output, ref.pooler_output)
+    assert len(out.deepstack_features) == len(ref.deepstack_features) > 0
+    assert all(torch.equal(a, b) for a, b in zip(out.deepstack_features, ref.deepstack_features))
 
 
 @pytest.mark.parametrize("glob,world,micro,expect", [

@@ -107,6 +107,8 @@ def test_fingerprint_of_earlier_runs_is_unchanged(d):
     """New options at their defaults are left out of the recipe fingerprint (a running job keeps its
     checkpoints across the upgrade); set, they are in it; pin_memory never is (speed only)."""
     recipe = run_fingerprint(_cfg(d, "x"))["recipe"]
-    assert not {"sparse_lm_head", "optim", "pin_memory"} & set(recipe)
-    recipe = run_fingerprint(_cfg(d, "x", sparse_lm_head=True, optim="adamw_torch_fused", pin_memory=True))["recipe"]
-    assert (recipe["sparse_lm_head"], recipe["optim"]) == (True, "adamw_torch_fused") and "pin_memory" not in recipe
+    assert not {"sparse_lm_head", "optim", "pin_memory", "varlen_vision"} & set(recipe)
+    recipe = run_fingerprint(_cfg(d, "x", sparse_lm_head=True, optim="adamw_torch_fused", pin_memory=True,
+                                  varlen_vision=True))["recipe"]
+    assert (recipe["sparse_lm_head"], recipe["optim"], recipe["varlen_vision"]) == (True, "adamw_torch_fused", True)
+    assert "pin_memory" not in recipe

@@ -1,6 +1,7 @@
-"""benchmarks/train_throughput.py's pure parts: the kernel categories and the profile summary (GPU
-busy share from the union of kernel intervals, shares of kernel time). The whole script runs end to
-end on CPU with `--tiny` (about 5 minutes on 2 cores; see benchmarks/RESULTS.md)."""
+"""benchmarks/gpu_profile.py (the --profile of train_throughput.py and eval_throughput.py): the
+kernel categories and the profile summary (GPU busy share from the union of kernel intervals, shares
+of kernel time). train_throughput.py runs end to end on CPU with `--tiny` (about 5 minutes on 2
+cores; see benchmarks/RESULTS.md)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,17 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("train_throughput", ROOT / "benchmarks" / "train_throughput.py")
-tt = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(tt)
+
+
+def _load(name):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+tt = _load("train_throughput")
+gp = _load("gpu_profile")
 
 
 @pytest.mark.parametrize("name, cat", [
@@ -25,7 +34,7 @@ _spec.loader.exec_module(tt)
     ("Memcpy HtoD (Pageable -> Device)", "copy/memset"),
 ])
 def test_kernel_category(name, cat):
-    assert tt.kernel_category(name) == cat
+    assert gp.kernel_category(name) == cat
 
 
 def test_profile_summary_busy_share_and_categories():
@@ -33,7 +42,7 @@ def test_profile_summary_busy_share_and_categories():
     # attention 600-700 and an element-wise kernel 900-1000: busy 700 us of a 1000 us (0.001 s) wall
     ev = [("nvjet_gemm_a", 0.0, 400.0), ("nvjet_gemm_b", 300.0, 200.0), ("flash_fwd_kernel", 600.0, 100.0),
           ("triton_poi_fused_add_0", 900.0, 100.0)]
-    text = tt.profile_summary(ev, 0.001)
+    text = gp.profile_summary(ev, 0.001)
     assert "GPU busy 0.001 s = 70.0 %" in text
     assert "kernel time 0.001 s" in text
     lines = text.splitlines()
@@ -44,7 +53,7 @@ def test_profile_summary_busy_share_and_categories():
 
 
 def test_profile_summary_without_gpu_kernels():
-    assert tt.profile_summary([], 2.5) == "profiled wall time 2.500 s: no GPU kernels recorded (CPU run)\n"
+    assert gp.profile_summary([], 2.5) == "profiled wall time 2.500 s: no GPU kernels recorded (CPU run)\n"
 
 
 def test_rows_measure_the_product_flags_and_the_hf_default_first():
@@ -57,3 +66,23 @@ def test_card_memory_from_nvidia_smi():
     assert tt._card_gib("NVIDIA H200, 143771 MiB, 580.159.03") == pytest.approx(140.4, abs=0.05)
     assert tt._card_gib("NVIDIA H100 80GB HBM3, 81559 MiB, 580.159.04") == pytest.approx(79.6, abs=0.05)
     assert tt._card_gib("cpu") is None
+
+
+def test_accelerate_override_changes_only_the_named_fsdp_keys(tmp_path):
+    """A row of ACCELERATE_OVERRIDES runs with a copy of the shipped one-node config in which only the
+    named fsdp_config keys differ (the product ships no resharding after forward; the reshard rows put it
+    back); a key the config does not have is an error, not a silent no-op."""
+    import yaml
+
+    shipped = yaml.safe_load((ROOT / "src/vlm3/train/accelerate/fsdp_single_node.yaml").read_text())
+    assert shipped["fsdp_config"]["fsdp_reshard_after_forward"] is False
+    assert tt.ACCELERATE_OVERRIDES == {"product_prev": {"fsdp_reshard_after_forward": True},
+                                       "product_reshard": {"fsdp_reshard_after_forward": True}}
+    path = tt.accelerate_config(tmp_path / "a" / "x.yaml", {"fsdp_reshard_after_forward": True})
+    cfg = yaml.safe_load(path.read_text())
+    assert cfg["fsdp_config"] == {**shipped["fsdp_config"], "fsdp_reshard_after_forward": True}
+    assert {k: v for k, v in cfg.items() if k != "fsdp_config"} == {
+        k: v for k, v in shipped.items() if k != "fsdp_config"}
+    with pytest.raises(ValueError, match=r"no such fsdp_config keys \['fsdp_reshard'\]"):
+        tt.accelerate_config(tmp_path / "y.yaml", {"fsdp_reshard": True})
+    assert tt.ROWS["product_prev"][2] == tt.PRODUCT_FLAGS[:-1] and tt.PRODUCT_FLAGS[-1] == "--varlen-vision"

@@ -47,6 +47,8 @@ from vlm3.records import questions as record_questions
 from vlm3.train.data import load_images
 from vlm3.train.hub import auto_processor as load_auto_processor
 from vlm3.train.hub import model_source
+from vlm3.train.model_setup import use_linear_patch_embed
+from vlm3.train.packing import use_varlen_vision
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +96,15 @@ def _plain(model, processor, records, qs, load, batch_size, max_new_tokens, min_
         yield {i: a.strip() for i, a in zip(idx, answers)}
 
 
+def use_gpu_vision_kernels(model) -> None:
+    """On a GPU the vision tower runs its patch embedding as one matrix product (`LinearPatchConv3d`,
+    the trainer's too) and its attention as one varlen FlashAttention call per layer for all images
+    (`use_varlen_vision`) instead of one call per image: same weights, same attention (in place,
+    idempotent)."""
+    use_linear_patch_embed(model)
+    use_varlen_vision(model)
+
+
 def answers(model, processor, records: list[dict], qs: list[dict], batch_size: int = BATCH_SIZE,
             max_new_tokens: int = MAX_NEW_TOKENS, image_root: str | Path = ".", plain: bool = False,
             min_new_tokens: int = 0, cuda_graph: bool = False, timer=None):
@@ -112,6 +123,8 @@ def answers(model, processor, records: list[dict], qs: list[dict], batch_size: i
             cache[r] = images
         return images
 
+    if model.device.type == "cuda":
+        use_gpu_vision_kernels(model)
     engine = _plain if plain else partial(predict_prefix.answer, cuda_graph=cuda_graph, timer=timer)
     with torch.inference_mode():
         yield from engine(model, processor, records, qs, load, batch_size, max_new_tokens, min_new_tokens)

@@ -427,6 +427,47 @@ def _varlen_fn():
     return varlen_attn, set(inspect.signature(varlen_attn).parameters)
 
 
+VARLEN_VISION = "vlm3_flash_varlen_vision"  # "flash" in the name: transformers then hands the vision
+# attention the images' cu_seqlens (Qwen3VLVisionAttention) instead of splitting them per image
+
+
+def varlen_vision_attention(module, query, key, value, attention_mask=None, scaling=None, dropout=0.0,
+                            cu_seq_lens_q=None, max_length_q=None, **kwargs):
+    """The vision tower's attention (full, within each image) over all images of a batch in ONE
+    call of torch's FlashAttention varlen kernel, on CUDA in bf16/fp16 when this torch has it;
+    elsewhere one SDPA call per image, exactly what transformers' `sdpa` vision attention does.
+    Shapes: query (1, H, L, D) -> (1, L, H, D)."""
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    cu = cu_seq_lens_q
+    fn_params = (_varlen_fn() if query.is_cuda and query.dtype in (torch.bfloat16, torch.float16) and not dropout
+                 else None)
+    if fn_params is not None:
+        q, k, v = (t[0].transpose(0, 1) for t in (query, key, value))  # (L, H, D)
+        cu = cu.to(device=q.device, dtype=torch.int32)
+        n = int(max_length_q) if max_length_q is not None else int((cu[1:] - cu[:-1]).max())
+        return fn_params[0](q, k, v, cu, cu, n, n, scale=scaling)[None], None
+    lengths = (cu[1:] - cu[:-1]).tolist()
+    parts = [sdpa_attention_forward(module, q, k, v, None, scaling=scaling, dropout=dropout, is_causal=False)[0]
+             for q, k, v in zip(*(t.split(lengths, dim=2) for t in (query, key, value)))]
+    return torch.cat(parts, dim=1), None
+
+
+def use_varlen_vision(model) -> str:
+    """Select `varlen_vision_attention` for the vision tower of a Qwen3-VL model (in place) and
+    return the kernel it will use on this machine: one varlen FlashAttention call per ViT layer
+    instead of one SDPA call per image (on an H200 the per-image cuDNN calls were 9 % of a
+    training step's kernel time, benchmarks/RESULTS.md)."""
+    from transformers import AttentionInterface
+
+    AttentionInterface.register(VARLEN_VISION, varlen_vision_attention)
+    vis_cfg = model.model.visual.config
+    vis_cfg._attn_implementation = VARLEN_VISION
+    if model.config.vision_config is not vis_cfg:
+        model.config.vision_config._attn_implementation = VARLEN_VISION
+    return "varlen FlashAttention" if torch.cuda.is_available() and _varlen_fn() is not None else "SDPA per image"
+
+
 def _cu_seqlens(position_ids: torch.Tensor, device) -> tuple[torch.Tensor, int]:
     cached = getattr(position_ids, "_vlm3_cu", None)
     if cached is None:

@@ -70,6 +70,7 @@ class TrainConfig:
     compile: bool = False           # regional torch.compile of decoder layers and ViT blocks
     bf16: bool = False              # bf16 mixed precision
     liger: bool = False             # Liger kernels when liger_kernel is installed
+    varlen_vision: bool = False     # vision attention as one varlen FlashAttention call per layer (CUDA)
     single_turn: bool = False       # each question its own sample with the images, as predicted
     shared_prefix: bool = False     # each question as predicted, the record's images and prefix stored
                                     # once (vlm3.train.data; needs packing)

@@ -58,7 +58,7 @@ from vlm3.staging import stage_dir
 from vlm3.train.data import QACollator, QADataset
 from vlm3.train.hub import auto_processor, model_source
 from vlm3.train.model_setup import batch_plan, causal_lm_loss_sum, compile_blocks, set_checkpoint_fraction, setup_model
-from vlm3.train.packing import PACKED_SDPA, PackedBatchCollator, PackingCollator, use_packed_sdpa
+from vlm3.train.packing import PACKED_SDPA, PackedBatchCollator, PackingCollator, use_packed_sdpa, use_varlen_vision
 from vlm3.train.ranks import max_over_ranks
 from vlm3.train.settings import TrainConfig
 from vlm3.train.throughput import ThroughputLog
@@ -125,6 +125,8 @@ def prepare_model(model, cfg: TrainConfig):
             model.config.use_cache = before["use_cache"]
         else:
             vars(model.config).pop("use_cache", None)
+    if cfg.varlen_vision:
+        log.info("vision attention: %s", use_varlen_vision(model))
     if cfg.checkpoint_fraction is not None:
         k = set_checkpoint_fraction(model, cfg.checkpoint_fraction)
         log.info("activation checkpointing on %d text layers", k)
@@ -275,7 +277,7 @@ def _sha256(path: Path) -> str:
 
 # Settings added after runs were started, left out of the fingerprint at their default (the value
 # every earlier run had), so upgrading the code does not make a running job's checkpoints look foreign.
-_ADDED_DEFAULTS = {"sparse_lm_head": False, "optim": "adamw_torch", "shared_prefix": False}
+_ADDED_DEFAULTS = {"sparse_lm_head": False, "optim": "adamw_torch", "shared_prefix": False, "varlen_vision": False}
 
 
 def run_fingerprint(cfg: TrainConfig) -> dict:
