@@ -431,6 +431,7 @@ VARLEN_VISION = "vlm3_flash_varlen_vision"  # "flash" in the name: transformers 
 # attention the images' cu_seqlens (Qwen3VLVisionAttention) instead of splitting them per image
 
 
+@torch.compiler.disable  # as the text path: the kernel lookup stays out of the compiled ViT blocks
 def varlen_vision_attention(module, query, key, value, attention_mask=None, scaling=None, dropout=0.0,
                             cu_seq_lens_q=None, max_length_q=None, **kwargs):
     """The vision tower's attention (full, within each image) over all images of a batch in ONE
