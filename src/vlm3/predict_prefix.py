@@ -28,9 +28,10 @@ records by prefix length (less padding); answers come back keyed by question ind
 prefixes are prefilled in batches of `PREFILL_RECORDS` records, each as soon as it is prepared. A
 thread pool does the CPU's part ahead of the model, batch by batch: opening the images, the image
 processor (PIL/numpy), tokenising the prefixes and their mRoPE positions (`get_rope_index`, on CPU
-tensors: no host syncs), and the vision tower's attention segments (`image_cu_seqlens`, kept on the
-CPU: no host sync per vision layer); on CUDA the inputs are page-locked there and copied without
-blocking.
+tensors: no host syncs), and, for the sdpa/eager vision attention, its segments (`image_cu_seqlens`,
+kept on the CPU: no host sync per vision layer; on CUDA `vlm3.predict` selects the varlen vision
+attention, one call per layer, which takes them on the GPU); on CUDA the inputs are page-locked
+there and copied without blocking.
 `fast_decode` (default on CUDA) runs the language model's attention through `gqa_attention`
 (grouped-query attention without copying the KV heads: the query heads sharing a KV head are
 stacked as query rows), which matters most in the decode steps over long caches. `timer`, a
