@@ -17,10 +17,11 @@ then runs the rows one after another, each in its own process group on the same 
                   config/paper.yaml's runs set; its last steps run under torch.profiler (--profile);
   shipped_before  config/paper.yaml's flags before issue 14 (packing, full checkpointing, bf16,
                   4 workers), micro-batch 4, through the launcher;
-  product_*       variants of the product recipe (one lever changed each), while the time budget
-                  lasts: product_prev is the 2026-12-06 product (vision attention per image, bf16
-                  parameters resharded after forward), product_reshard the product with resharding
-                  (ACCELERATE_OVERRIDES: a copy of the shipped accelerate config with those keys).
+  product_*       variants of the product recipe, while the time budget lasts: product_next has the
+                  two candidate levers together (the vision attention as one varlen call per layer,
+                  `--varlen-vision`, and no resharding after forward), product_varlen_vision and
+                  product_noreshard one each (ACCELERATE_OVERRIDES: a copy of the shipped accelerate
+                  config with those keys), product_liger, product_mb4, product_gc one lever each.
 Launcher rows train a global batch of 16 samples (1 GPU: micro-batch x accumulation = 16), lr 1e-6;
 timing from the run's own throughput.csv (`vlm3.train.throughput`) over the steps after `skip`
 warm-up steps (compile, allocator); the launch is killed (SIGKILL, by process id) once its last
@@ -63,9 +64,8 @@ GLOBAL_BATCH = 16
 
 # The recipe config/paper.yaml ships (issue 14); tests hold the two in step.
 PRODUCT_FLAGS = ["--packing", "--bf16", "--compile", "--no-gradient-checkpointing", "--sparse-lm-head",
-                 "--optim", "adamw_torch_fused", "--num-workers", "6", "--pin-memory", "--varlen-vision"]
+                 "--optim", "adamw_torch_fused", "--num-workers", "6", "--pin-memory"]
 SHIPPED_BEFORE_FLAGS = ["--packing", "--gradient-checkpointing", "--bf16", "--num-workers", "4"]
-PREV_FLAGS = PRODUCT_FLAGS[:-1]  # the 2026-12-06 product: vision attention per image
 
 # name: (kind, micro-batch, flags, warm-up steps, timed steps, seconds needed to start it). The first
 # three rows always run; a candidate starts only with its seconds left in the budget, and a row still
@@ -74,16 +74,17 @@ ROWS = {
     "hf_default": ("hand", 8, [], 8, 8, 0),
     "product": ("launch", 8, PRODUCT_FLAGS, 3, 10, 0),
     "shipped_before": ("launch", 4, SHIPPED_BEFORE_FLAGS, 2, 4, 0),
-    "product_prev": ("launch", 8, PREV_FLAGS, 3, 6, 100),
-    "product_reshard": ("launch", 8, PRODUCT_FLAGS, 3, 6, 100),
+    "product_next": ("launch", 8, [*PRODUCT_FLAGS, "--varlen-vision"], 3, 6, 100),
+    "product_varlen_vision": ("launch", 8, [*PRODUCT_FLAGS, "--varlen-vision"], 3, 6, 100),
+    "product_noreshard": ("launch", 8, PRODUCT_FLAGS, 3, 6, 100),
     "product_liger": ("launch", 8, [*PRODUCT_FLAGS, "--liger"], 3, 6, 100),
     "product_mb4": ("launch", 4, PRODUCT_FLAGS, 3, 6, 110),
     "product_gc": ("launch", 8, [*PRODUCT_FLAGS[:3], "--gradient-checkpointing", *PRODUCT_FLAGS[4:]], 3, 6, 120),
 }
-# Rows run with the shipped one-node accelerate config changed by these keys of its fsdp_config: the
-# product ships fsdp_reshard_after_forward false (bf16 parameters kept gathered from forward to backward)
-ACCELERATE_OVERRIDES = {"product_prev": {"fsdp_reshard_after_forward": True},
-                        "product_reshard": {"fsdp_reshard_after_forward": True}}
+# Rows run with the shipped one-node accelerate config changed by these keys of its fsdp_config
+# (fsdp_reshard_after_forward false: the bf16 parameters stay gathered from forward to backward)
+ACCELERATE_OVERRIDES = {"product_next": {"fsdp_reshard_after_forward": False},
+                        "product_noreshard": {"fsdp_reshard_after_forward": False}}
 REQUIRED = ("hf_default", "product", "shipped_before")
 PROFILED_ROW = "product"
 PROFILE_STEPS = 2

@@ -70,19 +70,20 @@ def test_card_memory_from_nvidia_smi():
 
 def test_accelerate_override_changes_only_the_named_fsdp_keys(tmp_path):
     """A row of ACCELERATE_OVERRIDES runs with a copy of the shipped one-node config in which only the
-    named fsdp_config keys differ (the product ships no resharding after forward; the reshard rows put it
-    back); a key the config does not have is an error, not a silent no-op."""
+    named fsdp_config keys differ (the candidate rows keep the bf16 parameters gathered from forward to
+    backward); a key the config does not have is an error, not a silent no-op."""
     import yaml
 
     shipped = yaml.safe_load((ROOT / "src/vlm3/train/accelerate/fsdp_single_node.yaml").read_text())
-    assert shipped["fsdp_config"]["fsdp_reshard_after_forward"] is False
-    assert tt.ACCELERATE_OVERRIDES == {"product_prev": {"fsdp_reshard_after_forward": True},
-                                       "product_reshard": {"fsdp_reshard_after_forward": True}}
-    path = tt.accelerate_config(tmp_path / "a" / "x.yaml", {"fsdp_reshard_after_forward": True})
+    assert shipped["fsdp_config"]["fsdp_reshard_after_forward"] is True
+    assert tt.ACCELERATE_OVERRIDES == {"product_next": {"fsdp_reshard_after_forward": False},
+                                       "product_noreshard": {"fsdp_reshard_after_forward": False}}
+    path = tt.accelerate_config(tmp_path / "a" / "x.yaml", {"fsdp_reshard_after_forward": False})
     cfg = yaml.safe_load(path.read_text())
-    assert cfg["fsdp_config"] == {**shipped["fsdp_config"], "fsdp_reshard_after_forward": True}
+    assert cfg["fsdp_config"] == {**shipped["fsdp_config"], "fsdp_reshard_after_forward": False}
     assert {k: v for k, v in cfg.items() if k != "fsdp_config"} == {
         k: v for k, v in shipped.items() if k != "fsdp_config"}
     with pytest.raises(ValueError, match=r"no such fsdp_config keys \['fsdp_reshard'\]"):
         tt.accelerate_config(tmp_path / "y.yaml", {"fsdp_reshard": True})
-    assert tt.ROWS["product_prev"][2] == tt.PRODUCT_FLAGS[:-1] and tt.PRODUCT_FLAGS[-1] == "--varlen-vision"
+    assert tt.ROWS["product_next"][2] == tt.ROWS["product_varlen_vision"][2] == [*tt.PRODUCT_FLAGS, "--varlen-vision"]
+    assert tt.ROWS["product_noreshard"][2] == tt.PRODUCT_FLAGS
