@@ -440,14 +440,19 @@ def varlen_vision_attention(module, query, key, value, attention_mask=None, scal
     Shapes: query (1, H, L, D) -> (1, L, H, D)."""
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
+    global _VARLEN_BROKEN
     cu = cu_seq_lens_q
     fn_params = (_varlen_fn() if query.is_cuda and query.dtype in (torch.bfloat16, torch.float16) and not dropout
                  else None)
-    if fn_params is not None:
+    if fn_params is not None and not _VARLEN_BROKEN:
         q, k, v = (t[0].transpose(0, 1) for t in (query, key, value))  # (L, H, D)
-        cu = cu.to(device=q.device, dtype=torch.int32)
-        n = int(max_length_q) if max_length_q is not None else int((cu[1:] - cu[:-1]).max())
-        return fn_params[0](q, k, v, cu, cu, n, n, scale=scaling)[None], None
+        cu_dev = cu.to(device=q.device, dtype=torch.int32)
+        n = int(max_length_q) if max_length_q is not None else int((cu_dev[1:] - cu_dev[:-1]).max())
+        try:
+            return fn_params[0](q, k, v, cu_dev, cu_dev, n, n, scale=scaling)[None], None
+        except (TypeError, RuntimeError, NotImplementedError) as e:  # API differs across torch versions
+            _VARLEN_BROKEN = True
+            logging.getLogger(__name__).warning("varlen_attn unusable (%s); vision attention per image", e)
     lengths = (cu[1:] - cu[:-1]).tolist()
     parts = [sdpa_attention_forward(module, q, k, v, None, scaling=scaling, dropout=dropout, is_causal=False)[0]
              for q, k, v in zip(*(t.split(lengths, dim=2) for t in (query, key, value)))]
