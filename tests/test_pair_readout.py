@@ -1,4 +1,5 @@
-"""benchmarks/offset_readout.py: the shift statistics of offset answers, by hand on three pairs."""
+"""benchmarks/pair_readout.py: the shift statistics of offset answers and the yaw / lateral statistics of
+pose answers, by hand."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import json
 import pytest
 from _tiny import ROOT
 
-_spec = importlib.util.spec_from_file_location("offset_readout", ROOT / "benchmarks" / "offset_readout.py")
+_spec = importlib.util.spec_from_file_location("pair_readout", ROOT / "benchmarks" / "pair_readout.py")
 ro = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(ro)
 
@@ -33,7 +34,7 @@ ROWS = [  # pair a: true +100 / +100, pair b: -100 / -100, pair c: +40 / +60 (ho
 def test_readout_by_hand(tmp_path):
     res = ro.readout(ROWS)
     # parsed dx: pred [50, 30, -10, 10, 20, 40], true [100, 100, -100, -100, 40, 60]
-    assert (res["questions"], res["unparsed"], res["pairs"]) == (7, 1, 3)
+    assert (res["task"], res["questions"], res["unparsed"], res["pairs"]) == ("correspondence", 7, 1, 3)
     # population std: sqrt(2333.3 / 6) = 19.7 and sqrt(43533.3 / 6) = 85.2
     assert (res["pred_dx_std"], res["true_dx_std"]) == (19.7, 85.2)
     # per pair mean dx: pred [40, 0, 30] = 0.2 x true [100, -100, 50] + 20 (corr 1); signs +,0,+ vs +,-,+
@@ -50,3 +51,30 @@ def test_readout_refuses_absolute_answers():
     bad = [{**ROWS[0], "target": {**ROWS[0]["target"], "kind": "point"}}]
     with pytest.raises(ValueError, match=r"a turn 0: target kind 'point', expected 'offset'"):
         ro.readout(bad)
+
+
+def _pose(pair: str, yaw_true: float, yaw_answer: str, x_true: float, dir_answer: str) -> list[dict]:
+    return [{"id": pair, "turn": 1, "question": "q", "prediction": yaw_answer,
+             "target": {"kind": "euler", "value": [yaw_true, 0.0, 0.0]}},
+            {"id": pair, "turn": 2, "question": "q", "prediction": dir_answer,
+             "target": {"kind": "direction", "value": [x_true, 0.0, (1 - x_true ** 2) ** 0.5], "words": "w"}},
+            {"id": pair, "turn": 3, "question": "q", "prediction": "Translation distance: 00.30 meters",
+             "target": {"kind": "distance", "value": 0.3}}]
+
+
+def test_pose_readout_by_hand():
+    rows = [*_pose("a", -20.0, "Yaw=-10.0\u00b0, Pitch=+0.0\u00b0, Roll=+0.0\u00b0", 0.8,
+                   "The camera moves right, unit vector (+0.80, +0.00, +0.60)."),
+            *_pose("b", 10.0, "Yaw=+5.0\u00b0, Pitch=+0.0\u00b0, Roll=+0.0\u00b0", -0.6,
+                   "The camera moves right, unit vector (+0.60, +0.00, +0.80)."),
+            *_pose("c", 30.0, "Yaw=-5.0\u00b0, Pitch=+0.0\u00b0, Roll=+0.0\u00b0", -0.8,
+                   "The camera moves left, unit vector (-0.80, +0.00, +0.60)."),
+            *_pose("d", 0.0, "no idea", 0.6, "The camera moves right, unit vector (+0.60, +0.00, +0.80).")]
+    res = ro.readout(rows)
+    # yaw pred [-10, 5, -5] vs true [-20, 10, 30]: signs 2 of 3; lateral pred [+.8, +.6, -.8, +.6] vs
+    # true [+.8, -.6, -.8, +.6]: 3 of 4, 3 of 4 predicted right, 2 of 4 truly right
+    assert (res["task"], res["questions"], res["unparsed_yaw_or_direction"]) == ("pose", 12, 1)
+    assert (res["yaw_sign_agreement"], res["lateral_sign_agreement"]) == (0.667, 0.75)
+    assert (res["pred_lateral_right_share"], res["true_lateral_right_share"]) == (0.75, 0.5)
+    assert (res["pred_yaw_std"], res["true_yaw_std"]) == (6.2, 20.5)  # population std
+    assert res["corr_yaw"] == 0.434  # cov 55.56 / (6.24 x 20.55)

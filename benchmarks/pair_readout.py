@@ -1,8 +1,11 @@
-"""Does a model read a pair's image motion before it scores on PCK? (issue 13)
+"""Does a model read a pair's motion before its metric moves? (issue 13)
 
-    python benchmarks/offset_readout.py PREDICTIONS.jsonl [--out R.json]
+    python benchmarks/pair_readout.py PREDICTIONS.jsonl [--out R.json]
 
-For correspondence predictions answered as offsets ("The point moves by (+052, -003)", QA built
+The task comes from the predictions' targets. Pose: the predicted yaw against the true one (the
+yaw/pitch/roll answers; spread, correlation, share with the right sign) and the lateral component of
+the translation direction (share of pairs with the right sign of x, the first camera's right).
+Correspondence, for predictions answered as offsets ("The point moves by (+052, -003)", QA built
 with `answer_points: offset`), compares the predicted shifts with the true ones (target value minus
 query, both on the 0-1000 scale of the question): the spread of each, their correlation per axis,
 and per pair (the mean shift of a pair's questions: on a camera pan most of the motion is one shift
@@ -29,7 +32,39 @@ from vlm3.records import read_predictions  # noqa: E402
 from vlm3.score import read_answer  # noqa: E402
 
 
+def pose_readout(rows: list[dict]) -> dict:
+    """Yaw and lateral-direction statistics of pose predictions (euler and direction answers)."""
+    yaw_p, yaw_t, lat_p, lat_t = [], [], [], []
+    unparsed = 0
+    for r in rows:
+        kind = r["target"].get("kind")
+        if kind not in ("euler", "direction"):
+            continue
+        p = read_answer(r)
+        if p is None:
+            unparsed += 1
+        elif kind == "euler":
+            yaw_p.append(float(p[0]))
+            yaw_t.append(float(r["target"]["value"][0]))
+        else:
+            lat_p.append(float(p[0]))
+            lat_t.append(float(r["target"]["value"][0]))
+    if len(yaw_p) < 3 or len(lat_p) < 3:
+        raise ValueError(f"{len(yaw_p)} parsed yaw and {len(lat_p)} parsed direction answers: too few to compare")
+    yp, yt, lp, lt = map(np.array, (yaw_p, yaw_t, lat_p, lat_t))
+    return {"task": "pose", "questions": len(rows), "unparsed_yaw_or_direction": unparsed,
+            "pred_yaw_std": round(float(yp.std()), 1), "true_yaw_std": round(float(yt.std()), 1),
+            "corr_yaw": round(float(np.corrcoef(yp, yt)[0, 1]), 3),
+            "yaw_sign_agreement": round(float(np.mean(np.sign(yp) == np.sign(yt))), 3),
+            "lateral_sign_agreement": round(float(np.mean(np.sign(lp) == np.sign(lt))), 3),
+            "pred_lateral_right_share": round(float(np.mean(lp > 0)), 3),
+            "true_lateral_right_share": round(float(np.mean(lt > 0)), 3)}
+
+
 def readout(rows: list[dict]) -> dict:
+    """Pose rows go to `pose_readout`; correspondence rows must be offset answers."""
+    if rows and rows[0]["target"].get("kind") in ("rotation_angle", "euler", "direction", "distance"):
+        return pose_readout(rows)
     pred, true, pair = [], [], []
     unparsed = 0
     for r in rows:
@@ -54,7 +89,7 @@ def readout(rows: list[dict]) -> dict:
     pm = np.array([P[v, 0].mean() for v in groups.values()])
     tm = np.array([T[v, 0].mean() for v in groups.values()])
     return {
-        "questions": len(rows), "unparsed": unparsed, "pairs": len(groups),
+        "task": "correspondence", "questions": len(rows), "unparsed": unparsed, "pairs": len(groups),
         "pred_dx_std": round(float(P[:, 0].std()), 1), "true_dx_std": round(float(T[:, 0].std()), 1),
         "corr_dx": round(float(np.corrcoef(P[:, 0], T[:, 0])[0, 1]), 3),
         "corr_dy": round(float(np.corrcoef(P[:, 1], T[:, 1])[0, 1]), 3),
@@ -68,7 +103,10 @@ def main(argv=None) -> dict:
     ap.add_argument("predictions")
     ap.add_argument("--out")
     args = ap.parse_args(argv)
-    res = {"predictions": args.predictions, **readout(read_predictions(args.predictions, "correspondence"))}
+    rows = [json.loads(line) for line in Path(args.predictions).read_text().splitlines() if line.strip()]
+    task = "pose" if rows and rows[0]["target"].get("kind") in ("rotation_angle", "euler", "direction",
+                                                                "distance") else "correspondence"
+    res = {"predictions": args.predictions, **readout(read_predictions(args.predictions, task))}
     text = json.dumps(res, indent=1)
     print(text)
     if args.out:
