@@ -30,6 +30,12 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from vlm3.records import read_predictions  # noqa: E402
 from vlm3.score import read_answer  # noqa: E402
+from vlm3.tasks import ANSWER_KINDS  # noqa: E402
+
+
+def task_of(target: dict) -> str:
+    """The pair task whose answers carry this target kind (correspondence's point/offset, else pose)."""
+    return "correspondence" if target.get("kind") in ANSWER_KINDS["correspondence"] else "pose"
 
 
 def pose_readout(rows: list[dict]) -> dict:
@@ -63,7 +69,7 @@ def pose_readout(rows: list[dict]) -> dict:
 
 def readout(rows: list[dict]) -> dict:
     """Pose rows go to `pose_readout`; correspondence rows must be offset answers."""
-    if rows and rows[0]["target"].get("kind") in ("rotation_angle", "euler", "direction", "distance"):
+    if rows and task_of(rows[0]["target"]) == "pose":
         return pose_readout(rows)
     pred, true, pair = [], [], []
     unparsed = 0
@@ -103,9 +109,9 @@ def main(argv=None) -> dict:
     ap.add_argument("predictions")
     ap.add_argument("--out")
     args = ap.parse_args(argv)
-    rows = [json.loads(line) for line in Path(args.predictions).read_text().splitlines() if line.strip()]
-    task = "pose" if rows and rows[0]["target"].get("kind") in ("rotation_angle", "euler", "direction",
-                                                                "distance") else "correspondence"
+    with open(args.predictions) as f:
+        first = json.loads(f.readline() or "{}")
+    task = task_of(first.get("target") or {})
     res = {"predictions": args.predictions, **readout(read_predictions(args.predictions, task))}
     text = json.dumps(res, indent=1)
     print(text)
