@@ -140,3 +140,25 @@ def test_a_pair_reaches_the_model_as_the_processor_builds_it(tiny):
     tree = PackedBatchCollator(QACollator(processor, shared_prefix=True), packer)([rec])
     for batch in (padded, packed, tree):
         torch.testing.assert_close(answer_logits(batch), ref, rtol=1e-4, atol=1e-5)
+
+
+def test_shared_prefix_gradients_equal_single_turn_samples(tiny):
+    """The batched branch attention (one SDPA call per record's branches, gathered and scattered
+    back by index) gives the parameters the gradients of the single-turn samples."""
+    from vlm3.train.data import split_turns
+
+    model, processor, ds = tiny
+    records = [ds[i] for i in range(3)]
+    packer = PackingCollator.from_config(model.config)
+    tree = PackedBatchCollator(QACollator(processor, shared_prefix=True), packer)(records)
+    ref = PackedBatchCollator(QACollator(processor), packer)([one for r in records for one in split_turns(r)])
+    use_packed_sdpa(model)
+    grads = []
+    for batch in (tree, ref):
+        model.zero_grad()
+        causal_lm_loss_sum(model, batch)[0].backward()
+        grads.append({n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None})
+    model.zero_grad()
+    assert grads[0].keys() == grads[1].keys() and len(grads[0]) > 20
+    for name, g in grads[0].items():
+        torch.testing.assert_close(g, grads[1][name], rtol=1e-4, atol=1e-5, msg=name)

@@ -380,39 +380,91 @@ def _branches(position_ids: torch.Tensor) -> list[list[tuple[int, int, int, int]
     return out
 
 
-def _sample_blocks(spans, device, dtype, cache: dict) -> list[tuple[int, int, torch.Tensor | None]]:
-    """(start, end, mask) per packed sample of one row: mask None for a plain causal sample, else
-    the additive (1, 1, L, L) mask of its shared-prefix tree (point 4): token i sees token j <= i
-    of its own branch and the first p tokens of the sample. One attention call per sample, not
-    per branch: many tiny calls cost far more than the masked block on CPU. `cache` lives on the
-    row's position ids, so every layer (and the recompute) of one forward builds each mask once."""
-    out, k = [], 0
-    while k < len(spans):
-        s, e, root, _ = spans[k]
-        branches = [(s, e, 0)]
-        while k + 1 < len(spans) and spans[k + 1][3] > 0:
-            k += 1
-            bs, be, _, p = spans[k]
-            branches.append((bs, be, p))
-        k += 1
-        if len(branches) == 1:
-            out.append((s, e, None))
-            continue
-        end = branches[-1][1]
-        key = (s, str(device), dtype)
-        mask = cache.get(key)
-        if mask is None:
-            n = end - s
-            allowed = torch.zeros(n, n, dtype=torch.bool)
-            for bs, be, p in branches:
-                i0, i1 = bs - s, be - s
-                allowed[i0:i1, i0:i1] = torch.ones(i1 - i0, i1 - i0, dtype=torch.bool).tril()
-                if p:
-                    allowed[i0:i1, :p] = True
-            mask = torch.zeros(n, n, dtype=dtype).masked_fill_(~allowed, float("-inf"))[None, None].to(device)
-            cache[key] = mask
-        out.append((s, end, mask))
-    return out
+@dataclass
+class _BranchGroup:
+    """The branches of one packed sample as one batched SDPA call (see `_BranchPlan`)."""
+
+    q_idx: torch.Tensor      # (nb * Lmax,) token index of each padded branch query
+    k_idx: torch.Tensor      # (nb * Kmax,) token index of each padded branch key
+    mask: torch.Tensor       # (nb, 1, Lmax, Kmax) additive: 0 where allowed, -inf elsewhere
+    valid: torch.Tensor      # positions of the real branch queries in the (nb * Lmax) rows
+    shape: tuple[int, int, int]  # nb, Lmax, Kmax
+
+
+@dataclass
+class _BranchPlan:
+    """How one packed row with shared-prefix branches (point 4) is attended, built once per forward
+    and device (cached on the row's position ids, so every layer and the recompute reuse it).
+
+    Each sample's first span (its prefix and first question) is plain causal attention. The other
+    branches of a sample go into one batched SDPA call: branch n's queries (its l_n tokens, padded
+    to the sample's longest branch) see the keys "first p tokens of the sample + its own tokens"
+    under an additive mask that is causal within the branch. So a branch costs l_n x (p + l_n)
+    attention work, not a share of the sample's whole L x L block (on a 20-question record most of
+    that block is masked out). `cat(pieces)[perm]` puts the pieces (first spans in order, then each
+    group's real rows) back into token order."""
+
+    roots: list[tuple[int, int]]
+    groups: list[_BranchGroup]
+    perm: torch.Tensor       # (L,) row token -> index in the concatenated pieces
+
+
+def _branch_group(branches, device, dtype) -> _BranchGroup:
+    nb = len(branches)
+    l_max = max(e - s for s, e, _, _ in branches)
+    k_max = max(p + e - s for s, e, _, p in branches)
+    q_idx = torch.zeros(nb, l_max, dtype=torch.long)
+    k_idx = torch.zeros(nb, k_max, dtype=torch.long)
+    allowed = torch.zeros(nb, l_max, k_max, dtype=torch.bool)
+    valid = []
+    for n, (s, e, root, p) in enumerate(branches):
+        n_tok = e - s
+        q_idx[n, :n_tok] = torch.arange(s, e)
+        q_idx[n, n_tok:] = s
+        k_idx[n, :p] = torch.arange(root, root + p)
+        k_idx[n, p:p + n_tok] = torch.arange(s, e)
+        k_idx[n, p + n_tok:] = root
+        allowed[n, :n_tok, :p] = True
+        allowed[n, :n_tok, p:p + n_tok] = torch.ones(n_tok, n_tok, dtype=torch.bool).tril()
+        allowed[n, n_tok:, 0] = True  # padding queries see one key (no NaN); their rows are dropped
+        valid.extend(range(n * l_max, n * l_max + n_tok))
+    mask = torch.zeros(nb, 1, l_max, k_max, dtype=dtype).masked_fill_(~allowed[:, None], float("-inf"))
+    return _BranchGroup(q_idx.flatten().to(device), k_idx.flatten().to(device), mask.to(device),
+                        torch.tensor(valid, dtype=torch.long, device=device), (nb, l_max, k_max))
+
+
+def _branch_plan(spans, length: int, device, dtype) -> _BranchPlan:
+    roots, by_root = [], {}
+    for s, e, root, p in spans:
+        if p == 0:
+            roots.append((s, e))
+        else:
+            by_root.setdefault(root, []).append((s, e, root, p))
+    order = [t for s, e in roots for t in range(s, e)]
+    order += [t for branches in by_root.values() for s, e, _, _ in branches for t in range(s, e)]
+    if sorted(order) != list(range(length)):
+        raise ValueError("shared-prefix row: its spans do not cover the row exactly once")
+    perm = torch.empty(length, dtype=torch.long)
+    perm[torch.tensor(order)] = torch.arange(length)
+    groups = [_branch_group(branches, device, dtype) for branches in by_root.values()]
+    return _BranchPlan(roots, groups, perm.to(device))
+
+
+def _branched_row(module, query, key, value, plan: _BranchPlan, kwargs) -> torch.Tensor:
+    """Attention of one row (batch index already taken: (H, L, D) each) by `plan`: (1, L, H, D)."""
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    h, d, hk = query.shape[0], query.shape[2], key.shape[0]
+    pieces = [sdpa_attention_forward(module, query[None, :, s:e], key[None, :, s:e], value[None, :, s:e], None,
+                                     is_causal=True, **kwargs)[0][0] for s, e in plan.roots]
+    for g in plan.groups:
+        nb, l_max, k_max = g.shape
+        q = query[:, g.q_idx].view(h, nb, l_max, d).transpose(0, 1)
+        k = key[:, g.k_idx].view(hk, nb, k_max, d).transpose(0, 1)
+        v = value[:, g.k_idx].view(hk, nb, k_max, d).transpose(0, 1)
+        out = sdpa_attention_forward(module, q, k, v, g.mask, **kwargs)[0]  # (nb, Lmax, H, D)
+        pieces.append(out.reshape(nb * l_max, h, d)[g.valid])
+    return torch.cat(pieces)[plan.perm][None]
 
 
 def _varlen_fn():
@@ -539,17 +591,19 @@ def packed_sdpa_attention_forward(module, query, key, value, attention_mask, pos
             logging.getLogger(__name__).warning("varlen_attn unusable (%s); using per-sample SDPA", e)
     rows = []
     with sdpa_kernel([SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]):
-        masks = getattr(position_ids, "_vlm3_masks", None)
-        if masks is None:
-            masks = position_ids._vlm3_masks = {}
         for b, spans in enumerate(_branches(position_ids)):
-            parts = []
-            for s, e, mask in _sample_blocks(spans, query.device, query.dtype, masks.setdefault(b, {})):
-                q, k, v = query[b:b + 1, :, s:e], key[b:b + 1, :, s:e], value[b:b + 1, :, s:e]
-                if mask is None:
-                    parts.append(sdpa_attention_forward(module, q, k, v, None, is_causal=True, **kwargs)[0])
-                else:
-                    parts.append(sdpa_attention_forward(module, q, k, v, mask, **kwargs)[0])
+            if any(p > 0 for *_, p in spans):
+                plans = getattr(position_ids, "_vlm3_plans", None)
+                if plans is None:
+                    plans = position_ids._vlm3_plans = {}
+                key_ = (b, str(query.device), query.dtype)
+                if key_ not in plans:
+                    plans[key_] = _branch_plan(spans, query.shape[2], query.device, query.dtype)
+                rows.append(_branched_row(module, query[b], key[b], value[b], plans[key_], kwargs))
+                continue
+            parts = [sdpa_attention_forward(module, query[b:b + 1, :, s:e], key[b:b + 1, :, s:e],
+                                            value[b:b + 1, :, s:e], None, is_causal=True, **kwargs)[0]
+                     for s, e, _, _ in spans]
             rows.append(parts[0] if len(parts) == 1 else torch.cat(parts, dim=1))
     return (rows[0] if len(rows) == 1 else torch.cat(rows, dim=0)), None
 
