@@ -45,3 +45,23 @@ def test_unusable_values_name_their_key(path, value, key):
 def test_shipped_configs_validate():
     for name in ("config.yaml", "replica.yaml", "paper.yaml"):
         validate(yaml.safe_load((ROOT / "config" / name).read_text()), source=name)
+
+
+def test_run_mixtures_must_name_mixtures_of_the_config():
+    """`runs.<run>.mixtures` lists keys of `mixtures`; a run may leave its own task out of it."""
+    cfg = _with(["runs", "tiny-pose", "mixtures"], ["pose", "corespondence"])
+    with pytest.raises(ConfigError) as e:
+        validate(cfg, source="config/config.yaml")
+    assert str(e.value) == ("config/config.yaml is invalid:\n"
+                            "  runs.tiny-pose.mixtures: unknown mixture 'corespondence' (not a key of mixtures)")
+    cfg = _with(["runs", "tiny-pose", "mixtures"], ["pose", "pose"])
+    with pytest.raises(ConfigError) as e:
+        validate(cfg, source="config/config.yaml")
+    assert str(e.value).splitlines()[1] == "  runs.tiny-pose.mixtures: ['pose', 'pose'] has non-unique elements"
+    cfg = _with(["runs", "tiny-pose", "mixtures"], ["correspondence"])
+    del cfg["mixtures"]["pose"]
+    assert validate(cfg)["runs"]["tiny-pose"]["mixtures"] == ["correspondence"]
+    del cfg["runs"]["tiny-pose"]["mixtures"]  # by default a run trains on its task's mixture
+    with pytest.raises(ConfigError) as e:
+        validate(cfg, source="config/config.yaml")
+    assert str(e.value) == "config/config.yaml is invalid:\n  runs.tiny-pose.task: no mixture for task 'pose'"

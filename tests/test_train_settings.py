@@ -94,9 +94,9 @@ def test_invocation_flags_and_the_file_override():
 
 
 def test_run_recipe():
-    run = {"task": "depth", "threads": 2, "gpus": 8, "nodes": 1, "runtime_min": 60, "samples": 100,
-           "unify_focal": True, "max_steps": 8, "max_minutes": 8, "lr": 1e-3, "batch_size": 7,
-           "grad_accum": 8, "global_batch": 56, "packing": True}
+    run = {"task": "depth", "mixtures": ["depth", "object"], "threads": 2, "gpus": 8, "nodes": 1,
+           "runtime_min": 60, "samples": 100, "unify_focal": True, "max_steps": 8, "max_minutes": 8, "lr": 1e-3,
+           "batch_size": 7, "grad_accum": 8, "global_batch": 56, "packing": True}
     assert run_recipe(run) == {"max_steps": 8, "max_minutes": 8.0, "lr": 1e-3, "batch_size": 7,
                                "global_batch": 56, "packing": True}  # grad_accum follows from the GPUs
     assert run_recipe({"task": "depth", "grad_accum": 2}) == {"grad_accum": 2}

@@ -53,8 +53,12 @@ def validate(config: dict, schema_path: str | Path = SCHEMA, source: str = "conf
         return ConfigError(f"{source} is invalid:\n  {where}: {msg}")
 
     for run, spec in config.get("runs", {}).items():
-        if spec["task"] not in config.get("mixtures", {}):
-            raise bad(f"runs.{run}.task", f"no mixture for task {spec['task']!r}")
+        for name in run_mixtures(spec):
+            if name in config.get("mixtures", {}):
+                continue
+            if "mixtures" not in spec:
+                raise bad(f"runs.{run}.task", f"no mixture for task {spec['task']!r}")
+            raise bad(f"runs.{run}.mixtures", f"unknown mixture {name!r} (not a key of mixtures)")
         _check_batch(spec, f"runs.{run}", bad)
     for task, mix in config.get("mixtures", {}).items():
         for ds in mix["sources"]:
@@ -83,6 +87,13 @@ def validate(config: dict, schema_path: str | Path = SCHEMA, source: str = "conf
             if b["split"] not in config["datasets"][b["dataset"]]["splits"]:
                 raise bad(f"benchmarks.{task}", f"split {b['split']!r} is not in datasets.{b['dataset']}.splits")
     return config
+
+
+def run_mixtures(run: dict) -> list[str]:
+    """The training mixtures (keys of the config's `mixtures`) a run trains on, their train.jsonl
+    files concatenated: its `mixtures`, by default the one of its task. The workflow's training data
+    (rules/common.smk run_data: rule train and the leak check) follows from it."""
+    return list(run.get("mixtures", [run["task"]]))
 
 
 def _check_batch(spec: dict, where: str, bad) -> None:
