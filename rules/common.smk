@@ -7,6 +7,7 @@ import shlex
 import types
 
 from vlm3.config import models_for as config_models_for
+from vlm3.config import run_mixtures
 from vlm3.tasks import TASKS as ALL_TASKS
 from vlm3.train.settings import run_recipe
 
@@ -139,6 +140,12 @@ def qa_root(run):
     return "results/qa" if config["runs"][run].get("unify_focal", True) else NATIVE_QA
 
 
+def run_data(run):
+    """The training QA files of a run, in order, as the train rule passes them after --data. One
+    train.jsonl per mixture of the run (vlm3.config.run_mixtures; default its task's), under its QA root."""
+    return [f"{qa_root(run)}/{m}/train.jsonl" for m in run_mixtures(config["runs"][run])]
+
+
 def predict_qa(w):
     """The benchmark's QA a model answers: at native focal for a run trained without unification."""
     m = config["models"][w.model]
@@ -164,9 +171,9 @@ def eval_manifests(task):
 
 
 def training_mixtures(task):
-    """The training mixtures of the runs that configured models answer a task with."""
+    """Every training QA file (run_data) of the runs that configured models answer a task with."""
     runs = {config["models"][m]["run"].format(task=task) for m in models_for(task, {"run"})}
-    return sorted({f"{qa_root(r)}/{config['runs'][r]['task']}/train.jsonl" for r in runs})
+    return sorted({f for r in runs for f in run_data(r)})
 
 
 def run_cfg(w):

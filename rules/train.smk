@@ -52,7 +52,7 @@ rule train:
     priority: 10  # the critical path: scheduled before evaluation jobs
     input:
         model=base_model_input,
-        data=lambda w: f"{qa_root(w.run)}/{run_cfg(w)['task']}/train.jsonl",
+        data=lambda w: run_data(w.run),
         recipe="results/train_config/{run}.yaml",
     output:
         directory("results/checkpoints/{run}"),

@@ -39,6 +39,15 @@ def test_yaml_config_and_flags(tmp_path):
         parse_config(["--model", "m", "--data", "a"])
 
 
+def test_several_data_files_follow_one_data_flag():
+    """Rule train passes a run's mixtures as `--data A B` (one flag, space-separated paths)."""
+    cfg = parse_config(["--model", "results/models/base", "--data", "results/qa/pose/train.jsonl",
+                        "results/qa/correspondence/train.jsonl", "--out", "results/checkpoints/tiny-pose",
+                        "--seed", "0"])
+    assert cfg.data == ["results/qa/pose/train.jsonl", "results/qa/correspondence/train.jsonl"]
+    assert (cfg.model, cfg.out, cfg.seed) == ("results/models/base", "results/checkpoints/tiny-pose", 0)
+
+
 def test_bad_arguments(setup, tmp_path):
     qa = str(setup / "qa/train.jsonl")
     with pytest.raises(ValueError, match="not a save_pretrained folder"):

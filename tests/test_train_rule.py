@@ -180,3 +180,32 @@ def test_paper_runs_pass_every_recipe_key_to_the_trainer(tmp_path):
         for k in SWITCHES:
             assert getattr(cfg, k) == getattr(product, k), (run, k)
         assert (cfg.optim, cfg.num_workers) == (product.optim, product.num_workers), run
+
+
+def test_a_run_with_several_mixtures_trains_on_all_and_the_leak_check_reads_all(tmp_path):
+    """`runs.<run>.mixtures: [pose, correspondence]`: rule train passes both train.jsonl files after
+    --data, in that order (native runs from results/qa_native), and the task's leak check takes both."""
+    cfg = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    cfg["runs"]["tiny-pose"]["mixtures"] = ["pose", "correspondence"]
+    cfg["runs"]["tiny-pose-native"] = {**cfg["runs"]["tiny-pose"], "unify_focal": False}
+    (tmp_path / "mix.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    out = dry_run(["-c2", "--configfile", str(tmp_path / "mix.yaml"), "--", "results/checkpoints/tiny-pose",
+                   "results/checkpoints/tiny-pose-native", "results/manifests/leak_check_pose.json"],
+                  workdir(tmp_path), dry_run_env(tmp_path))
+    for run, root in (("tiny-pose", "results/qa"), ("tiny-pose-native", "results/qa_native")):
+        assert _shell(out, run) == (
+            f"exec python -m vlm3.train --config results/train_config/{run}.yaml --model results/models/base"
+            f" --data {root}/pose/train.jsonl {root}/correspondence/train.jsonl --out results/checkpoints/{run}"
+            f" --state results/train_state/{run} --seed 0 --threads 1 > results/logs/train/{run}.log 2>&1")
+        argv = _shell(out, run).split(" > ")[0].split()[4:]  # after `exec python -m vlm3.train`
+        assert argv[:2] == ["--config", f"results/train_config/{run}.yaml"]
+        assert parse_config(argv[2:]).data == [f"{root}/pose/train.jsonl", f"{root}/correspondence/train.jsonl"]
+    jobs = [j for j in out.split("\n\n") if "rule leak_check:" in j]
+    assert len(jobs) == 1
+    inputs = re.search(r"^\s*input: (.*)$", jobs[0], re.M)[1].split(", ")
+    assert inputs == ["results/qa/correspondence/train.jsonl", "results/qa/pose/train.jsonl",
+                      "results/manifests/qa/pose/synthetic_test.json"]
+    assert re.findall(r"python -m vlm3\.qa\.leak check .*", out) == [
+        "python -m vlm3.qa.leak check --train results/qa/correspondence/train.jsonl results/qa/pose/train.jsonl"
+        " --manifests results/manifests/qa/pose/synthetic_test.json --out results/manifests/leak_check_pose.json"
+        " > results/logs/manifest/leak_check_pose.log 2>&1"]
