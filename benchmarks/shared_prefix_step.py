@@ -32,7 +32,7 @@ import torch
 import transformers
 
 from vlm3.train import packing
-from vlm3.train.data import QACollator, QADataset
+from vlm3.train.data import QACollator, QADataset, group_by_images, split_turns
 from vlm3.train.packing import PackedBatchCollator, PackingCollator, use_packed_sdpa
 from vlm3.train.trainer import load_model
 
@@ -80,15 +80,16 @@ def _use_masked_block(on: bool) -> None:
     packing._branched_row = _masked_block_row if on else packing._product_branched_row
 
 
-def time_form(model, processor, qa: str, n_records: int, form: str, warmup: int, steps: int) -> dict:
+def time_form(model, processor, base: list[dict], form: str, warmup: int, steps: int) -> dict:
+    """One form's row on the records `base`, turned into that form as `QADataset` does."""
     flags = FORMS[form]
     _use_masked_block(form == "shared_prefix_masked_block")
-    data = QADataset(qa, **flags)
-    if form == "single_turn":  # the same records' questions: the first n records' worth of samples
-        n_questions = sum((len(r["messages"]) // 2) for r in QADataset(qa).records[:n_records])
-        records = data.records[:n_questions]
+    if flags.get("single_turn"):
+        records = [one for rec in base for one in split_turns(rec)]
+    elif flags.get("shared_prefix"):
+        records = group_by_images(base)
     else:
-        records = data.records[:n_records]
+        records = base
     collate = PackedBatchCollator(QACollator(processor, shared_prefix=flags.get("shared_prefix", False)),
                                   PackingCollator.from_config(model.config))
     batch = collate(records)
@@ -128,9 +129,10 @@ def main(argv: list[str] | None = None) -> None:
     torch.manual_seed(0)
     model, processor = load_model(args.model)
     use_packed_sdpa(model)
+    base = QADataset(args.qa).records[:args.records]
     rows = []
     for form in args.forms.split(","):
-        rows.append(time_form(model, processor, args.qa, args.records, form, args.warmup, args.steps))
+        rows.append(time_form(model, processor, base, form, args.warmup, args.steps))
         print(json.dumps(rows[-1]), flush=True)
     cpu = f"CPU ({platform.processor() or platform.machine()}, {args.threads} threads)"
     doc = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -53,12 +53,11 @@ def validate(config: dict, schema_path: str | Path = SCHEMA, source: str = "conf
         return ConfigError(f"{source} is invalid:\n  {where}: {msg}")
 
     for run, spec in config.get("runs", {}).items():
-        for name in run_mixtures(spec):
-            if name in config.get("mixtures", {}):
-                continue
-            if "mixtures" not in spec:
-                raise bad(f"runs.{run}.task", f"no mixture for task {spec['task']!r}")
-            raise bad(f"runs.{run}.mixtures", f"unknown mixture {name!r} (not a key of mixtures)")
+        missing = [name for name in run_mixtures(spec) if name not in config.get("mixtures", {})]
+        if missing and "mixtures" not in spec:
+            raise bad(f"runs.{run}.task", f"no mixture for task {spec['task']!r}")
+        if missing:
+            raise bad(f"runs.{run}.mixtures", f"unknown mixture {missing[0]!r} (not a key of mixtures)")
         _check_batch(spec, f"runs.{run}", bad)
     for task, mix in config.get("mixtures", {}).items():
         for ds in mix["sources"]:

@@ -450,6 +450,18 @@ def _branch_plan(spans, length: int, device, dtype) -> _BranchPlan:
     return _BranchPlan(roots, groups, perm.to(device))
 
 
+def _cached_plan(position_ids: torch.Tensor, b: int, spans, query: torch.Tensor) -> _BranchPlan:
+    """Row b's `_BranchPlan` for the query's device and dtype, built once per forward (cached on the
+    position ids, which every layer and the recompute receive as the same object, like `_segments`)."""
+    plans = getattr(position_ids, "_vlm3_plans", None)
+    if plans is None:
+        plans = position_ids._vlm3_plans = {}
+    key = (b, str(query.device), query.dtype)
+    if key not in plans:
+        plans[key] = _branch_plan(spans, query.shape[2], query.device, query.dtype)
+    return plans[key]
+
+
 def _branched_row(module, query, key, value, plan: _BranchPlan, kwargs) -> torch.Tensor:
     """Attention of one row (batch index already taken: (H, L, D) each) by `plan`: (1, L, H, D)."""
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
@@ -565,8 +577,10 @@ def packed_sdpa_attention_forward(module, query, key, value, attention_mask, pos
     excluded (cuDNN builds a new execution plan for every new sequence length, which with packed
     samples of varied lengths cost more than the attention itself in a measured H100 run). Either
     way no work is spent on cross-sample blocks, where a block-diagonal mask would cost
-    O(L_row^2) instead of sum O(L_i^2). Falls back to plain SDPA when a mask is given (padded
-    batches) or no position ids are known. Shapes: query (B, H, L, D) -> (B, L, H, D).
+    O(L_row^2) instead of sum O(L_i^2). A row holding shared-prefix branches (point 4) goes through
+    `_BranchPlan`: each sample's first span causal, its other branches in one batched masked call.
+    Falls back to plain SDPA when a mask is given (padded batches) or no position ids are known.
+    Shapes: query (B, H, L, D) -> (B, L, H, D).
     """
     from torch.nn.attention import SDPBackend, sdpa_kernel
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
@@ -593,13 +607,8 @@ def packed_sdpa_attention_forward(module, query, key, value, attention_mask, pos
     with sdpa_kernel([SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]):
         for b, spans in enumerate(_branches(position_ids)):
             if any(p > 0 for *_, p in spans):
-                plans = getattr(position_ids, "_vlm3_plans", None)
-                if plans is None:
-                    plans = position_ids._vlm3_plans = {}
-                key_ = (b, str(query.device), query.dtype)
-                if key_ not in plans:
-                    plans[key_] = _branch_plan(spans, query.shape[2], query.device, query.dtype)
-                rows.append(_branched_row(module, query[b], key[b], value[b], plans[key_], kwargs))
+                plan = _cached_plan(position_ids, b, spans, query)
+                rows.append(_branched_row(module, query[b], key[b], value[b], plan, kwargs))
                 continue
             parts = [sdpa_attention_forward(module, query[b:b + 1, :, s:e], key[b:b + 1, :, s:e],
                                             value[b:b + 1, :, s:e], None, is_causal=True, **kwargs)[0]
