@@ -234,14 +234,30 @@ def predict_flags(w):
     return " ".join(flags)
 
 
+def built_model_path():
+    """The model the runs fine-tune when the workflow builds it: the tiny model as built, or that
+    model after its generic pre-training (base_model.pretrain, rule pretrain_base)."""
+    return "results/models/pretrained" if "pretrain" in config["base_model"] else "results/models/base"
+
+
 def base_model_input(w=None):
-    bm = config["base_model"]
-    return "results/models/base" if "build" in bm else []
+    return built_model_path() if "build" in config["base_model"] else []
 
 
 def base_model_path():
     bm = config["base_model"]
-    return "results/models/base" if "build" in bm else bm["hub"]
+    return built_model_path() if "build" in bm else bm["hub"]
+
+
+def skills_corpus(w=None):
+    """The pre-training corpus, when base_model.pretrain asks for one (also tokenizer text)."""
+    return ["results/qa/skills/train.jsonl"] if "pretrain" in config["base_model"] else []
+
+
+def pretrain_flags(w=None):
+    """vlm3.train flags of rule pretrain_base, from base_model.pretrain."""
+    p = config["base_model"]["pretrain"]
+    return f"--max-steps {p['max_steps']} --batch-size {p['batch_size']} --lr {p['lr']}"
 
 
 def model_input(w):

@@ -12,7 +12,8 @@ rule build_tiny_model:
     its processor, built offline and saved with save_pretrained."""
     input:
         spec=config["base_model"].get("build", "config/tiny_model.yaml"),
-        qa=expand("results/qa/{task}/train.jsonl", task=list(config["mixtures"])),
+        # the skills corpus too, when base_model.pretrain is set: its words get tokens
+        qa=expand("results/qa/{task}/train.jsonl", task=list(config["mixtures"])) + skills_corpus(),
     output:
         directory("results/models/base"),
     params:
@@ -28,6 +29,48 @@ rule build_tiny_model:
     shell:
         "python -m vlm3.model.build --config {input.spec} --qa {input.qa} --seed {params.seed}"
         " --out {output} > {log} 2>&1"
+
+
+rule skills_corpus:
+    """Generic number skills as text-only records (vlm3.model.skills): the pre-training corpus of
+    the built tiny model when base_model.pretrain is set; no image, 3D or benchmark word in it."""
+    output:
+        "results/qa/skills/train.jsonl",
+    params:
+        n=lambda w: config["base_model"]["pretrain"]["records"],
+        seed=SEED,
+    log:
+        "results/logs/train/skills_corpus.log",
+    conda:
+        "../envs/train.yaml"
+    shell:
+        "python -m vlm3.model.skills --n {params.n} --seed {params.seed} --out {output} > {log} 2>&1"
+
+
+rule pretrain_base:
+    """The built tiny model trained on the skills corpus (packed, answer-only loss): what the runs
+    fine-tune when base_model.pretrain is set, as the paper fine-tunes a pre-trained VLM. The random-init
+    tiny model cannot compare two numbers, which the object questions need (benchmarks/RESULTS.md)."""
+    input:
+        model="results/models/base",
+        data="results/qa/skills/train.jsonl",
+    output:
+        directory("results/models/pretrained"),
+    params:
+        flags=pretrain_flags,
+        seed=SEED,
+        state="results/train_state/_pretrain_base",
+    log:
+        "results/logs/train/pretrain_base.log",
+    threads: lambda w: min(config["base_model"]["pretrain"].get("threads", workflow.cores), workflow.cores)
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    conda:
+        "../envs/train.yaml"
+    shell:
+        "exec python -m vlm3.train --model {input.model} --data {input.data} --out {output}"
+        " --state {params.state} --seed {params.seed} --packing {params.flags} --threads {threads} > {log} 2>&1"
 
 
 rule train_config:

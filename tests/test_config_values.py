@@ -65,3 +65,16 @@ def test_run_mixtures_must_name_mixtures_of_the_config():
     with pytest.raises(ConfigError) as e:
         validate(cfg, source="config/config.yaml")
     assert str(e.value) == "config/config.yaml is invalid:\n  runs.tiny-pose.task: no mixture for task 'pose'"
+
+
+def test_base_model_pretrain_needs_a_built_model_and_its_whole_recipe():
+    """`base_model.pretrain` pre-trains the model the workflow builds (a hub model is pre-trained
+    already); records, max_steps, batch_size and lr are all required."""
+    recipe = {"records": 600, "max_steps": 50, "batch_size": 8, "lr": 1.0e-3}
+    assert validate(_with(["base_model", "pretrain"], recipe))["base_model"]["pretrain"] == recipe
+    with pytest.raises(ConfigError) as e:
+        validate(_with(["base_model"], {"hub": "Qwen/Qwen3-VL-4B-Instruct", "pretrain": recipe}), source="c.yaml")
+    assert str(e.value) == "c.yaml is invalid:\n  base_model: 'build' is a dependency of 'pretrain'"
+    with pytest.raises(ConfigError) as e:
+        validate(_with(["base_model", "pretrain"], {k: v for k, v in recipe.items() if k != "lr"}), source="c.yaml")
+    assert str(e.value) == "c.yaml is invalid:\n  base_model.pretrain: 'lr' is a required property"

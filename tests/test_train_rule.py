@@ -209,3 +209,28 @@ def test_a_run_with_several_mixtures_trains_on_all_and_the_leak_check_reads_all(
         "python -m vlm3.qa.leak check --train results/qa/correspondence/train.jsonl results/qa/pose/train.jsonl"
         " --manifests results/manifests/qa/pose/synthetic_test.json --out results/manifests/leak_check_pose.json"
         " > results/logs/manifest/leak_check_pose.log 2>&1"]
+
+
+def test_base_model_pretrain_puts_the_skills_pretraining_between_build_and_runs(tmp_path):
+    """`base_model.pretrain`: rule skills_corpus writes the corpus, build_tiny_model also trains its
+    tokenizer on it, rule pretrain_base trains the built model on it with the config's recipe, and the
+    runs and the `base` model rows use results/models/pretrained."""
+    cfg = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    cfg["base_model"]["pretrain"] = {"records": 6000, "max_steps": 300, "batch_size": 32, "lr": 2.0e-3, "threads": 2}
+    (tmp_path / "pt.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    out = dry_run(["-c2", "--configfile", str(tmp_path / "pt.yaml"), "--", "results/checkpoints/tiny-object",
+                   "results/predictions/tiny-untrained/object/synthetic_test.jsonl"],
+                  workdir(tmp_path), dry_run_env(tmp_path))
+    assert re.findall(r"python -m vlm3\.model\.skills .*", out) == [
+        "python -m vlm3.model.skills --n 6000 --seed 0 --out results/qa/skills/train.jsonl"
+        " > results/logs/train/skills_corpus.log 2>&1"]
+    build = re.findall(r"python -m vlm3\.model\.build .*", out)
+    assert len(build) == 1 and " results/qa/pose/train.jsonl results/qa/skills/train.jsonl --seed 0 " in build[0]
+    assert re.findall(r"exec python -m vlm3\.train --model .*", out) == [
+        "exec python -m vlm3.train --model results/models/base --data results/qa/skills/train.jsonl"
+        " --out results/models/pretrained --state results/train_state/_pretrain_base --seed 0 --packing"
+        " --max-steps 300 --batch-size 32 --lr 0.002 --threads 2 > results/logs/train/pretrain_base.log 2>&1"]
+    assert _shell(out, "tiny-object").startswith(
+        "exec python -m vlm3.train --config results/train_config/tiny-object.yaml --model results/models/pretrained ")
+    predict = re.findall(r"python -m vlm3\.predict .*tiny-untrained.*", out)
+    assert len(predict) == 1 and "--model results/models/pretrained " in predict[0]
