@@ -8,9 +8,13 @@ import json
 import re
 
 import pytest
+import yaml
+from _tiny import MICRO, ground_plane
 
+from vlm3.model.build import main as build_main
 from vlm3.model.skills import EXERCISES, main, skill_records
 from vlm3.records import read_qa
+from vlm3.train.trainer import TrainConfig, train
 
 ORD = {"first": 0, "second": 1, "third": 2, "fourth": 3}
 
@@ -90,3 +94,22 @@ def test_cli_refuses_an_empty_corpus_and_writes_nothing(tmp_path):
     with pytest.raises(SystemExit, match=r"^vlm3\.model\.skills: --n must be >= 1, got 0$"):
         main(["--n", "0", "--out", str(tmp_path / "c.jsonl")])
     assert list(tmp_path.iterdir()) == []
+
+
+def test_pretrain_on_text_only_records_then_fine_tune_on_images(tmp_path):
+    """Rule pretrain_base's path: the micro model, its tokenizer trained on QA and skills text, trains on
+    the text-only corpus (packed; the loss falls), and the saved model then fine-tunes on image QA."""
+    skills = tmp_path / "skills.jsonl"
+    main(["--n", "96", "--seed", "0", "--out", str(skills)])
+    qa = ground_plane().write_dataset(tmp_path / "qa", "train", 6, seed=0, n_q=2)
+    (tmp_path / "micro.yaml").write_text(yaml.safe_dump(MICRO))
+    build_main(["--config", str(tmp_path / "micro.yaml"), "--qa", str(qa), str(skills), "--seed", "0",
+                "--out", str(tmp_path / "init")])
+    pre = train(TrainConfig(model=str(tmp_path / "init"), data=[str(skills)], out=str(tmp_path / "pre"), max_steps=30,
+                            lr=1e-2, batch_size=8, packing=True, threads=1, save_steps=100))
+    assert pre["global_step"] == 30
+    losses = [float(ln.split(",")[1]) for ln in (tmp_path / "pre/loss.csv").read_text().splitlines()[1:]]
+    assert sum(losses[-3:]) / 3 < 0.6 * losses[0]
+    fine = train(TrainConfig(model=str(tmp_path / "pre"), data=[str(qa)], out=str(tmp_path / "fine"), max_steps=2,
+                             batch_size=2, packing=True, threads=1, save_steps=100))
+    assert fine["global_step"] == 2 and (tmp_path / "fine/model.safetensors").exists()
