@@ -249,11 +249,6 @@ def base_model_path():
     return built_model_path() if "build" in bm else bm["hub"]
 
 
-def skills_corpus(w=None):
-    """The pre-training corpus, when base_model.pretrain asks for one (also tokenizer text)."""
-    return ["results/qa/skills/train.jsonl"] if "pretrain" in config["base_model"] else []
-
-
 def pretrain_flags(w=None):
     """vlm3.train flags of rule pretrain_base, from base_model.pretrain."""
     p = config["base_model"]["pretrain"]

@@ -12,8 +12,7 @@ rule build_tiny_model:
     its processor, built offline and saved with save_pretrained."""
     input:
         spec=config["base_model"].get("build", "config/tiny_model.yaml"),
-        # the skills corpus too, when base_model.pretrain is set: its words get tokens
-        qa=expand("results/qa/{task}/train.jsonl", task=list(config["mixtures"])) + skills_corpus(),
+        qa=expand("results/qa/{task}/train.jsonl", task=list(config["mixtures"])),
     output:
         directory("results/models/base"),
     params:

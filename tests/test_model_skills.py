@@ -55,6 +55,10 @@ def test_every_answer_is_right_and_the_exercises_take_turns():
         q, a = _qa(rec)
         assert a == _expected(q), (i, q, a)
         assert rec["images"] == [] and rec["task"] == "skills"
+        for lst in _lists(q):  # box-shaped: a < c and b < d
+            assert lst[0] < lst[2] and lst[1] < lst[3], q
+        if "sum of its" in q:
+            assert re.search(r"sum of its (first and third|second and fourth) numbers", q), q
     kinds = [_qa(r)[0].split(" ")[0] for r in recs[:6]]
     assert len(EXERCISES) == 6 and kinds == ["Which", "Which", "Sort", "Of", "Of", "Is"]
     # both answers of every two-way exercise occur, in roughly equal shares
@@ -97,13 +101,13 @@ def test_cli_refuses_an_empty_corpus_and_writes_nothing(tmp_path):
 
 
 def test_pretrain_on_text_only_records_then_fine_tune_on_images(tmp_path):
-    """Rule pretrain_base's path: the micro model, its tokenizer trained on QA and skills text, trains on
+    """Rule pretrain_base's path: the micro model, its tokenizer trained on the QA text alone, trains on
     the text-only corpus (packed; the loss falls), and the saved model then fine-tunes on image QA."""
     skills = tmp_path / "skills.jsonl"
     main(["--n", "96", "--seed", "0", "--out", str(skills)])
     qa = ground_plane().write_dataset(tmp_path / "qa", "train", 6, seed=0, n_q=2)
     (tmp_path / "micro.yaml").write_text(yaml.safe_dump(MICRO))
-    build_main(["--config", str(tmp_path / "micro.yaml"), "--qa", str(qa), str(skills), "--seed", "0",
+    build_main(["--config", str(tmp_path / "micro.yaml"), "--qa", str(qa), "--seed", "0",
                 "--out", str(tmp_path / "init")])
     pre = train(TrainConfig(model=str(tmp_path / "init"), data=[str(skills)], out=str(tmp_path / "pre"), max_steps=30,
                             lr=1e-2, batch_size=8, packing=True, threads=1, save_steps=100))

@@ -7,13 +7,19 @@ embedded default cannot, so its object questions (regions named by their normali
 whether a random transformer learns arithmetic in a few hundred steps rather than whether the object
 supervision is learnable (benchmarks/RESULTS.md, "A base model that can compare numbers"). This corpus
 gives the tiny model that prior skill and nothing of the benchmark: no image, no 3D, spatial or region
-word; integers 0-999 (the range of normalised coordinates) in six generic exercises:
+word; integers 0-999 (the range of normalised coordinates) in six exercises:
 
 - which of two numbers is larger; which is smaller;
 - three numbers sorted from small to large;
 - of two lists of four numbers, which has the larger (smaller) k-th number;
-- of two lists, which has the larger (smaller) sum of its i-th and j-th numbers;
+- of two lists, which has the larger (smaller) sum of its first and third (second and fourth) numbers;
 - whether list A's k-th number is larger than list B's (yes / no).
+
+The lists are box-shaped, (a, b, c, d) with a < c and b < d, as a VLM's grounding pre-training writes
+normalised boxes, and the sums asked are those of a box's centre; the words stay generic ("list",
+"number"). What it buys, measured on the tiny model's left/right questions after the same fine-tuning
+(benchmarks/RESULTS.md, "A base model that can compare numbers"): 0.69 against 0.57 from random init;
+the variants tried reach 0.55-0.85, so the corpus's form matters and is not settled.
 
 Records follow docs/CONTRACTS.md with `images: []` and task "skills"; the same seed gives the same bytes.
 """
@@ -35,6 +41,13 @@ log = logging.getLogger("vlm3.model.skills")
 
 ORDINALS = ("first", "second", "third", "fourth")
 EXERCISES = ("larger", "smaller", "sort", "kth", "sum", "kth_yesno")
+SUMS = ((0, 2), (1, 3))  # the sums asked: 1st + 3rd and 2nd + 4th number (twice a box's centre)
+
+
+def _box_shaped(rng: np.random.Generator) -> np.ndarray:
+    """Four integers (a, b, c, d) with a < c and b < d, the shape in which normalised boxes are written."""
+    x, y = np.sort(rng.choice(1000, 2, replace=False)), np.sort(rng.choice(1000, 2, replace=False))
+    return np.array([x[0], y[0], x[1], y[1]])
 
 
 def _lst(v) -> str:
@@ -55,7 +68,7 @@ def exercise(rng: np.random.Generator, kind: str) -> tuple[str, str] | None:
         xs = [int(v) for v in rng.choice(1000, 3, replace=False)]
         return (f"Sort {', '.join(map(str, xs))} from small to large.",
                 ", ".join(map(str, sorted(xs))) + ".")
-    a, b = rng.integers(0, 1000, 4), rng.integers(0, 1000, 4)
+    a, b = _box_shaped(rng), _box_shaped(rng)
     larger = bool(rng.integers(2))
     word = "larger" if larger else "smaller"
     if kind in ("kth", "kth_yesno"):
@@ -67,7 +80,7 @@ def exercise(rng: np.random.Generator, kind: str) -> tuple[str, str] | None:
                     "Yes." if a[k] > b[k] else "No.")
         return (f"Of the lists {_lst(a)} and {_lst(b)}, which has the {word} {ORDINALS[k]} number?",
                 _which((a[k] > b[k]) == larger))
-    i, j = sorted(int(v) for v in rng.choice(4, 2, replace=False))
+    i, j = SUMS[int(rng.integers(len(SUMS)))]
     sa, sb = int(a[i] + a[j]), int(b[i] + b[j])
     if sa == sb:
         return None
