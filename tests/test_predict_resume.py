@@ -27,7 +27,7 @@ def setup(tmp_path_factory):
     return d, test, ref
 
 
-def test_killed_job_resumes_with_the_missing_questions(setup, tmp_path, monkeypatch):
+def test_killed_job_resumes_with_the_missing_questions(setup, tmp_path, monkeypatch, caplog):
     d, test, ref = setup
     out = tmp_path / "pred.jsonl"
     cmd = ["--model", str(d / "init"), "--qa", str(test), "--out", str(out), *ARGS]
@@ -42,8 +42,10 @@ def test_killed_job_resumes_with_the_missing_questions(setup, tmp_path, monkeypa
             yield part
 
     monkeypatch.setattr(P, "answers", dies_after_two_groups)
+    caplog.set_level("INFO", logger="vlm3.predict_files")
     with pytest.raises(RuntimeError, match="killed"):
         P.main(cmd)
+    assert "resuming" not in caplog.text  # a fresh job says nothing of resuming
     assert not out.exists()  # never a partial file under the final name
     shard = predict_files.shard_path(out, 0)
     lines = shard.read_text().splitlines()
@@ -53,7 +55,10 @@ def test_killed_job_resumes_with_the_missing_questions(setup, tmp_path, monkeypa
     with open(shard, "a") as f:  # a kill in the middle of a write leaves a torn last line
         f.write('{"id": "ground_plane/test/00004", "tu')
     monkeypatch.setattr(P, "answers", lambda *a, **kw: (asked.append(len(a[3])), real(*a, **kw))[1])
+    caplog.clear()
     P.main(cmd)
+    # said once, when the job starts, not again when its shards are merged
+    assert caplog.text.count("resuming") == 1 and f"resuming, {written} questions already answered" in caplog.text
     assert asked == [15, 15 - written]  # the rerun asks only the missing questions
     assert out.read_bytes() == ref.read_bytes()
     assert predict_files.shards(out) == []

@@ -62,8 +62,17 @@ def _read_shard(path: Path, fp: dict) -> list[dict] | None:
 
 
 def resume(out: str | Path, fp: dict) -> dict[tuple, dict]:
-    """{(id, turn): row} already answered by earlier runs of this job; shards of another job are
-    removed with a warning."""
+    """{(id, turn): row} already answered by earlier runs of this job (logged when any); shards of
+    another job are removed with a warning."""
+    done = answered(out, fp)
+    if done:
+        log.info("%s: resuming, %d questions already answered", out, len(done))
+    return done
+
+
+def answered(out: str | Path, fp: dict) -> dict[tuple, dict]:
+    """{(id, turn): row} in this job's shards of `out`; shards of another job are removed with a
+    warning."""
     done: dict[tuple, dict] = {}
     for p in shards(out):
         rows = _read_shard(p, fp)
@@ -73,8 +82,6 @@ def resume(out: str | Path, fp: dict) -> dict[tuple, dict]:
             continue
         for r in rows:
             done.setdefault((r["id"], r["turn"]), r)
-    if done:
-        log.info("%s: resuming, %d questions already answered", out, len(done))
     return done
 
 
@@ -103,7 +110,7 @@ class ShardWriter:
 def merge(out: str | Path, keys: list[tuple], fp: dict) -> int:
     """Write `out` with one row per key, in that order, from the job's shards, then remove them.
     ValueError (nothing written) when a key has no row."""
-    done = resume(out, fp)
+    done = answered(out, fp)
     missing = [k for k in keys if k not in done]
     if missing:
         raise ValueError(f"{out}: {len(missing)} questions have no answer in the shards "
