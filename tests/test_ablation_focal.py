@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from _dryrun import dry_run, dry_run_env, job_counts, workdir
+from _dryrun import DEFAULT_JOBS, dry_run, dry_run_env, job_counts, workdir
 from snakemake.utils import update_config
 
 from vlm3.config import ConfigError, main, merge_files
@@ -18,10 +18,6 @@ from vlm3.report.claims import load_claims, models_matching
 ROOT = Path(__file__).resolve().parents[1]
 BASE, OVERLAY = ROOT / "config" / "config.yaml", ROOT / "config" / "ablation_focal.yaml"
 
-DEFAULT_JOBS = {"generate_synthetic": 2, "index": 2, "calibrate": 2, "calibration_report": 2, "resize": 2, "qa": 8,
-                "mix": 4, "baseline": 4, "build_tiny_model": 1, "expert": 2, "predict": 8, "score": 14, "train": 4,
-                "train_config": 4, "figures": 1, "audit": 1, "paper_figures": 1, "paper_tables": 1, "tables": 4, "all": 1,
-                "eval_manifest": 4, "leak_check": 4, "worst_cases": 4}
 EXTRA_JOBS = {"merged_config": 1, "resize_native": 2, "qa_native": 2, "mix_native": 1, "train": 1, "predict": 1,
               "score": 1, "eval_manifest": 1, "train_config": 1}
 

@@ -7,9 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
-from _dryrun import dry_run, dry_run_env, job_counts, workdir
+from _dryrun import DEFAULT_JOBS, dry_run, dry_run_env, job_counts, workdir
 from snakemake.utils import update_config
-from test_ablation_focal import DEFAULT_JOBS
 
 from vlm3.config import merge_files
 
