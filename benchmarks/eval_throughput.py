@@ -42,7 +42,7 @@ cuda_graph}], `sweep`, `speedup_product_vs_sequential`, `speedup_graph_vs_eager`
 `agreement_eager_vs_graph`: product vs product_eager texts), `phases`, `skipped`, `failed` (sweep
 entries that ran out of memory or raised: the others still run, the traceback is printed, and the
 script exits non-zero after writing the JSON when no product or batched_plain run succeeded),
-`card`, `date`, `versions`, `cmd`, `records`, `visual_tokens_per_image`.
+`card`, `date`, `versions`, `cmd`, `records`, `questions_per_record`, `visual_tokens_per_image`.
 `--profile PATH`: the best product row once more under torch.profiler (its phases as named ranges
 `phase:*`): GPU busy %, kernel-time shares and key averages (`gpu_profile.profile_text`) to PATH.
 """
@@ -157,7 +157,8 @@ def run(args) -> dict:
     if not (data / "depth.jsonl").exists():
         if data.name != "data":
             raise ValueError(f"--data {data}: no depth.jsonl there; to build the records name a folder W/data")
-        _gpu_scaling().make_data(data.parent, args.n_scenes, args.workers)
+        _gpu_scaling().make_data(data.parent, args.n_scenes, args.workers,
+                                 questions_per_image=args.questions_per_image)
     records = read_qa(data / "depth.jsonl")[: args.records]
     t0 = time.time()
     model, proc = build_model(data, args.tiny)
@@ -279,6 +280,7 @@ def run(args) -> dict:
     out.update({
         "new_tokens": {"min": NEW_TOKENS, "max": NEW_TOKENS},
         "records": len(records), "questions": nq(records),
+        "questions_per_record": round(nq(records) / max(1, len(records)), 2),
         "visual_tokens_per_image": int(grid.prod()) // 4,
         "model": "tiny Qwen3-VL (random init)" if args.tiny else "Qwen3-VL-4B shapes (random init, bf16, sdpa)",
         "card": torch.cuda.get_device_name(0) if cuda else "cpu",
@@ -312,6 +314,9 @@ def main(argv=None) -> dict:
     ap.add_argument("--profile", help="write a torch.profiler summary of the best product row (one more run, "
                     "phases as named ranges) to this file")
     ap.add_argument("--n-scenes", type=int, default=64, help="records built when --data is missing")
+    ap.add_argument("--questions-per-image", type=int, default=10,
+                    help="depth questions per record when --data is built (10: the issue's probe; ~100: an audit "
+                    "as in VLM3's notebook)")
     ap.add_argument("--workers", type=int, default=8)
     argv = sys.argv[1:] if argv is None else list(argv)
     args = ap.parse_args(argv)

@@ -57,8 +57,10 @@ def sh(cmd: list[str]) -> None:
     subprocess.run(cmd, cwd=ROOT, check=True)
 
 
-def make_data(out: Path, n_scenes: int, workers: int, size: str = "1000x750", focal: int = 1000) -> None:
-    """The product chain at focal `focal` -> out/data/{depth.jsonl, images/*.jpg}."""
+def make_data(out: Path, n_scenes: int, workers: int, size: str = "1000x750", focal: int = 1000,
+              questions_per_image: int = 10) -> None:
+    """The product chain at focal `focal` -> out/data/{depth.jsonl, images/*.jpg}, `questions_per_image`
+    depth questions per record."""
     from PIL import Image
 
     tmp = out / "chain"
@@ -73,7 +75,7 @@ def make_data(out: Path, n_scenes: int, workers: int, size: str = "1000x750", fo
     sh([py, "-m", "vlm3.resize", "--calib", str(tmp / "calib.parquet"), "--pairs", str(tmp / "pairs.parquet"),
         "--out", str(tmp / "resized"), "--target-focal", str(focal), "--workers", str(workers)])
     sh([py, "-m", "vlm3.qa.build", "--task", "depth", "--resized", str(tmp / "resized"),
-        "--out", str(tmp / "depth.jsonl"), "--seed", "0"])
+        "--out", str(tmp / "depth.jsonl"), "--seed", "0", "--questions-per-image", str(questions_per_image)])
     data = out / "data"
     (data / "images").mkdir(parents=True, exist_ok=True)
     lines = []

@@ -36,6 +36,7 @@ def test_eval_throughput_tiny(tmp_path):
     assert all(r["questions_per_s"] > 0 and r["peak_gib"] is None for r in res["rows"])
     assert res["agreement"]["questions"] == 4 and res["agreement"]["rate"] == 1.0
     assert res["new_tokens"] == {"min": 8, "max": 8} and res["card"] == "cpu" and res["records"] == 3
+    assert res["questions_per_record"] == 2.0
     assert {"python", "torch", "transformers"} <= set(res["versions"])
     assert res["cmd"].startswith("python benchmarks/eval_throughput.py --tiny --data ")
     prof = (tmp_path / "profile.txt").read_text()  # CPU: no kernels; the phases are named ranges
@@ -44,3 +45,18 @@ def test_eval_throughput_tiny(tmp_path):
     assert "no GPU kernels recorded (CPU run)" in prof and "phase:prefix_prefill" in prof and "phase:decode" in prof
     assert res["speedup_product_vs_sequential"] == round(res["rows"][2]["questions_per_s"]
                                                          / res["rows"][0]["questions_per_s"], 1)
+
+
+def test_make_data_questions_per_image(tmp_path):
+    """`gpu_scaling.make_data` (the benchmarks' product chain) writes the asked number of depth questions
+    per record: eval_throughput's --questions-per-image (an audit asks ~100 pixels per image)."""
+    from vlm3.predict import questions
+    from vlm3.records import read_qa
+
+    spec = importlib.util.spec_from_file_location("gpu_scaling", ROOT / "benchmarks" / "gpu_scaling.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    mod.make_data(tmp_path, 2, 1, "160x120", 160, questions_per_image=25)
+    recs = read_qa(tmp_path / "data" / "depth.jsonl")
+    assert len(recs) == 2 and len(questions(recs)) == 50
+    assert sorted({q["rec"] for q in questions(recs)}) == [0, 1]
