@@ -13,6 +13,13 @@ per pair) the correlation and the share of pairs whose mean horizontal shift has
 model that regresses to the mean shift but has begun to read the pair shows a per-pair correlation
 well above 0 with a predicted spread far below the true one. Unparsed answers are counted and left
 out of the statistics (score.py counts them as wrong for PCK).
+
+`pck5_ceilings` says what reading a pair's global shift is worth in PCK@5 % (a hit within 50 of 1000, as
+score.py; over every question, unparsed ones included): `zero_motion`; `pair_mean_shift`, every question
+answered with its pair's true mean shift (dx and dy); `pair_mean_dx`, the pair's mean dx with the test set's
+mean dy; and `linear_read` {c: PCK}, a read of the pair's mean dx that correlates c with the truth and is
+calibrated (the least-squares shrinkage towards the mean, plus noise), dy the test set's mean: the mean over
+20 seeded draws.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from vlm3.metrics import pck  # noqa: E402
 from vlm3.records import read_predictions  # noqa: E402
 from vlm3.score import read_answer  # noqa: E402
 from vlm3.tasks import ANSWER_KINDS  # noqa: E402
@@ -67,11 +75,46 @@ def pose_readout(rows: list[dict]) -> dict:
             "true_lateral_right_share": round(float(np.mean(lt > 0)), 3)}
 
 
+LINEAR_READS = (0.72, 0.9, 0.95)
+
+
+def pck5_ceilings(true: np.ndarray, pair: list[str], reads=LINEAR_READS, draws: int = 20) -> dict:
+    """PCK@5 % of answers built from each pair's true global shift (module docstring); `true` (N, 2) shifts
+    on the 0-1000 scale, `pair` the pair of each row."""
+    groups = defaultdict(list)
+    for i, k in enumerate(pair):
+        groups[k].append(i)
+    idx = list(groups.values())
+    mean = np.zeros_like(true)
+    for v in idx:
+        mean[v] = true[v].mean(0)
+
+    def hit(shift):
+        return round(pck(shift, true, [50.0])[50.0], 4)
+
+    dx_only = np.c_[mean[:, 0], np.full(len(true), true[:, 1].mean())]
+    pm = np.array([true[v, 0].mean() for v in idx])
+    rng = np.random.default_rng(0)
+    lin = {}
+    for c in reads:
+        scores = []
+        for _ in range(draws):
+            read = pm.mean() + c * (pm - pm.mean()) + pm.std() * c * np.sqrt(1 - c * c) * rng.standard_normal(len(pm))
+            shift = dx_only.copy()
+            for v, r in zip(idx, read):
+                shift[v, 0] = r
+            scores.append(pck(shift, true, [50.0])[50.0])
+        lin[str(c)] = round(float(np.mean(scores)), 4)
+    return {"zero_motion": hit(np.zeros_like(true)), "pair_mean_shift": hit(mean), "pair_mean_dx": hit(dx_only),
+            "linear_read": lin}
+
+
 def readout(rows: list[dict]) -> dict:
     """Pose rows go to `pose_readout`; correspondence rows must be offset answers."""
     if rows and task_of(rows[0]["target"]) == "pose":
         return pose_readout(rows)
     pred, true, pair = [], [], []
+    every_true, every_pair, every_pred = [], [], []
     unparsed = 0
     for r in rows:
         t = r["target"]
@@ -79,10 +122,13 @@ def readout(rows: list[dict]) -> dict:
             raise ValueError(f"{r['id']} turn {r['turn']}: target kind {t.get('kind')!r}, expected 'offset' "
                              "(QA built with answer_points: offset)")
         p = read_answer(r)  # the point the answer names (query + shift), or None
+        q = np.asarray(t["query"], float)
+        every_true.append(np.asarray(t["value"], float) - q)
+        every_pair.append(r["id"])
+        every_pred.append([np.nan, np.nan] if p is None else np.asarray(p, float) - q)
         if p is None:
             unparsed += 1
             continue
-        q = np.asarray(t["query"], float)
         pred.append(np.asarray(p, float) - q)
         true.append(np.asarray(t["value"], float) - q)
         pair.append(r["id"])
@@ -101,6 +147,8 @@ def readout(rows: list[dict]) -> dict:
         "corr_dy": round(float(np.corrcoef(P[:, 1], T[:, 1])[0, 1]), 3),
         "pair_mean_dx_corr": round(float(np.corrcoef(pm, tm)[0, 1]), 3),
         "pair_mean_dx_sign_agreement": round(float(np.mean(np.sign(pm) == np.sign(tm))), 3),
+        "pck5": round(pck(np.array(every_pred), np.array(every_true), [50.0])[50.0], 4),
+        "pck5_ceilings": pck5_ceilings(np.array(every_true), every_pair),
     }
 
 

@@ -41,6 +41,11 @@ def test_readout_by_hand(tmp_path):
     assert (res["pair_mean_dx_corr"], res["pair_mean_dx_sign_agreement"]) == (1.0, 0.667)
     assert res["corr_dx"] == 0.880  # cov 1477.8 / (19.72 x 85.18)
     assert res["corr_dy"] == 1.0  # dy: pred [0, 10, 0, -10, 0, 0] equals the truth
+    # PCK@5 % over all 7 rows: only c's two parsed answers are within 50 (errors 20, 20; a's 50 is not < 50)
+    assert res["pck5"] == 0.2857
+    # zero motion: only (40, 0) is within 50; each pair's mean shift, (100, 5) (-100, -5) (53.3, 0), hits all
+    ceil = res["pck5_ceilings"]
+    assert (ceil["zero_motion"], ceil["pair_mean_shift"], ceil["pair_mean_dx"]) == (0.1429, 1.0, 1.0)
     path = tmp_path / "p.jsonl"
     path.write_text("".join(json.dumps({**r, "task": "correspondence"}) + "\n" for r in ROWS))
     out = ro.main([str(path), "--out", str(tmp_path / "r.json")])
@@ -78,3 +83,17 @@ def test_pose_readout_by_hand():
     assert (res["pred_lateral_right_share"], res["true_lateral_right_share"]) == (0.75, 0.5)
     assert (res["pred_yaw_std"], res["true_yaw_std"]) == (6.2, 20.5)  # population std
     assert res["corr_yaw"] == 0.434  # cov 55.56 / (6.24 x 20.55)
+
+
+def test_pck5_ceilings_by_hand():
+    import numpy as np
+
+    true = np.array([[100.0, 0.0], [100.0, 0.0], [0.0, 120.0], [0.0, 120.0]])
+    res = ro.pck5_ceilings(true, ["a", "a", "d", "d"], reads=(1.0, 0.0))
+    # zero motion misses by 100 and 120; the pair means are exact; the pair's dx with the mean dy (60)
+    # misses both pairs by 60; a perfect read (c = 1) is that ceiling, no read (c = 0: the mean dx, 50) misses
+    assert (res["zero_motion"], res["pair_mean_shift"], res["pair_mean_dx"]) == (0.0, 1.0, 0.0)
+    assert res["linear_read"] == {"1.0": 0.0, "0.0": 0.0}
+    res = ro.pck5_ceilings(true[:, ::-1].copy(), ["a", "a", "d", "d"], reads=(1.0,))
+    # transposed: dy 0 or 100 (mean 50) -> dx exact, dy off by 50: not < 50
+    assert (res["pair_mean_dx"], res["linear_read"]) == (0.0, {"1.0": 0.0})
