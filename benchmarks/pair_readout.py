@@ -113,9 +113,7 @@ def readout(rows: list[dict]) -> dict:
     """Pose rows go to `pose_readout`; correspondence rows must be offset answers."""
     if rows and task_of(rows[0]["target"]) == "pose":
         return pose_readout(rows)
-    pred, true, pair = [], [], []
-    every_true, every_pair, every_pred = [], [], []
-    unparsed = 0
+    pred, true, pair = [], [], []  # every question; an unparsed answer is a NaN shift
     for r in rows:
         t = r["target"]
         if t.get("kind") != "offset":
@@ -123,20 +121,17 @@ def readout(rows: list[dict]) -> dict:
                              "(QA built with answer_points: offset)")
         p = read_answer(r)  # the point the answer names (query + shift), or None
         q = np.asarray(t["query"], float)
-        every_true.append(np.asarray(t["value"], float) - q)
-        every_pair.append(r["id"])
-        every_pred.append([np.nan, np.nan] if p is None else np.asarray(p, float) - q)
-        if p is None:
-            unparsed += 1
-            continue
-        pred.append(np.asarray(p, float) - q)
+        pred.append(np.full(2, np.nan) if p is None else np.asarray(p, float) - q)
         true.append(np.asarray(t["value"], float) - q)
         pair.append(r["id"])
-    if len(pred) < 3:
-        raise ValueError(f"only {len(pred)} parsed offset answers: nothing to correlate")
-    P, T = np.array(pred), np.array(true)
+    P_all, T_all = np.array(pred).reshape(-1, 2), np.array(true).reshape(-1, 2)
+    ok = np.isfinite(P_all).all(1)
+    unparsed = int((~ok).sum())
+    if ok.sum() < 3:
+        raise ValueError(f"only {int(ok.sum())} parsed offset answers: nothing to correlate")
+    P, T = P_all[ok], T_all[ok]
     groups = defaultdict(list)
-    for i, k in enumerate(pair):
+    for i, k in enumerate(np.array(pair)[ok]):
         groups[k].append(i)
     pm = np.array([P[v, 0].mean() for v in groups.values()])
     tm = np.array([T[v, 0].mean() for v in groups.values()])
@@ -147,8 +142,8 @@ def readout(rows: list[dict]) -> dict:
         "corr_dy": round(float(np.corrcoef(P[:, 1], T[:, 1])[0, 1]), 3),
         "pair_mean_dx_corr": round(float(np.corrcoef(pm, tm)[0, 1]), 3),
         "pair_mean_dx_sign_agreement": round(float(np.mean(np.sign(pm) == np.sign(tm))), 3),
-        "pck5": round(pck(np.array(every_pred), np.array(every_true), [50.0])[50.0], 4),
-        "pck5_ceilings": pck5_ceilings(np.array(every_true), every_pair),
+        "pck5": round(pck(P_all, T_all, [50.0])[50.0], 4),
+        "pck5_ceilings": pck5_ceilings(T_all, pair),
     }
 
 
