@@ -18,8 +18,8 @@ out of the statistics (score.py counts them as wrong for PCK).
 score.py; over every question, unparsed ones included): `zero_motion`; `pair_mean_shift`, every question
 answered with its pair's true mean shift (dx and dy); `pair_mean_dx`, the pair's mean dx with the test set's
 mean dy; and `linear_read` {c: PCK}, a read of the pair's mean dx that correlates c with the truth and is
-calibrated (the least-squares shrinkage towards the mean, plus noise), dy the test set's mean: the mean over
-20 seeded draws.
+calibrated (the truth regressed on it has slope 1: shrunk towards the mean by c^2, plus noise), dy the test
+set's mean: the mean over 20 seeded draws.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from vlm3.metrics import pck  # noqa: E402
 from vlm3.records import read_predictions  # noqa: E402
-from vlm3.score import read_answer  # noqa: E402
+from vlm3.score import POINT_SCALE, read_answer  # noqa: E402
 from vlm3.tasks import ANSWER_KINDS  # noqa: E402
 
 
@@ -76,37 +76,39 @@ def pose_readout(rows: list[dict]) -> dict:
 
 
 LINEAR_READS = (0.72, 0.9, 0.95)
+PCK5 = 0.05 * POINT_SCALE  # score.py's PCK@5 % on the 0-1000 scale
+
+
+def _pck5(pred: np.ndarray, true: np.ndarray) -> float:
+    return pck(pred, true, [PCK5])[PCK5]
+
+
+def calibrated_read(x: np.ndarray, c: float, rng: np.random.Generator) -> np.ndarray:
+    """A read of `x` that correlates c with it and is calibrated: `m + c^2 (x - m) + c s sqrt(1 - c^2) z` (x's
+    mean m and std s, z standard normal) has std c s, corr c with x, and x regressed on it has slope 1."""
+    m, sd = x.mean(), x.std()
+    return m + c * c * (x - m) + c * sd * np.sqrt(1 - c * c) * rng.standard_normal(len(x))
 
 
 def pck5_ceilings(true: np.ndarray, pair: list[str], reads=LINEAR_READS, draws: int = 20) -> dict:
     """PCK@5 % of answers built from each pair's true global shift (module docstring); `true` (N, 2) shifts
-    on the 0-1000 scale, `pair` the pair of each row."""
-    groups = defaultdict(list)
-    for i, k in enumerate(pair):
-        groups[k].append(i)
-    idx = list(groups.values())
-    mean = np.zeros_like(true)
-    for v in idx:
-        mean[v] = true[v].mean(0)
-
-    def hit(shift):
-        return round(pck(shift, true, [50.0])[50.0], 4)
-
-    dx_only = np.c_[mean[:, 0], np.full(len(true), true[:, 1].mean())]
-    pm = np.array([true[v, 0].mean() for v in idx])
+    on the 0-1000 scale, `pair` the pair of each row; `linear_read` reads the pairs' mean dx with
+    `calibrated_read`."""
+    _, row_pair = np.unique(pair, return_inverse=True)
+    n_pairs = row_pair.max() + 1
+    mean = np.stack([np.bincount(row_pair, true[:, k], n_pairs) for k in (0, 1)], 1) / np.bincount(row_pair)[:, None]
+    per_row = mean[row_pair]
+    dx_only = np.c_[per_row[:, 0], np.full(len(true), true[:, 1].mean())]
     rng = np.random.default_rng(0)
     lin = {}
     for c in reads:
         scores = []
         for _ in range(draws):
-            read = pm.mean() + c * (pm - pm.mean()) + pm.std() * c * np.sqrt(1 - c * c) * rng.standard_normal(len(pm))
-            shift = dx_only.copy()
-            for v, r in zip(idx, read):
-                shift[v, 0] = r
-            scores.append(pck(shift, true, [50.0])[50.0])
+            read = calibrated_read(mean[:, 0], c, rng)
+            scores.append(_pck5(np.c_[read[row_pair], dx_only[:, 1]], true))
         lin[str(c)] = round(float(np.mean(scores)), 4)
-    return {"zero_motion": hit(np.zeros_like(true)), "pair_mean_shift": hit(mean), "pair_mean_dx": hit(dx_only),
-            "linear_read": lin}
+    return {"zero_motion": round(_pck5(np.zeros_like(true), true), 4), "pair_mean_shift": round(_pck5(per_row, true), 4),
+            "pair_mean_dx": round(_pck5(dx_only, true), 4), "linear_read": lin}
 
 
 def readout(rows: list[dict]) -> dict:
@@ -142,7 +144,7 @@ def readout(rows: list[dict]) -> dict:
         "corr_dy": round(float(np.corrcoef(P[:, 1], T[:, 1])[0, 1]), 3),
         "pair_mean_dx_corr": round(float(np.corrcoef(pm, tm)[0, 1]), 3),
         "pair_mean_dx_sign_agreement": round(float(np.mean(np.sign(pm) == np.sign(tm))), 3),
-        "pck5": round(pck(P_all, T_all, [50.0])[50.0], 4),
+        "pck5": round(_pck5(P_all, T_all), 4),
         "pck5_ceilings": pck5_ceilings(T_all, pair),
     }
 

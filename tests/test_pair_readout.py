@@ -97,3 +97,14 @@ def test_pck5_ceilings_by_hand():
     res = ro.pck5_ceilings(true[:, ::-1].copy(), ["a", "a", "d", "d"], reads=(1.0,))
     # transposed: dy 0 or 100 (mean 50) -> dx exact, dy off by 50: not < 50
     assert (res["pair_mean_dx"], res["linear_read"]) == (0.0, {"1.0": 0.0})
+
+
+@pytest.mark.parametrize("c", [0.5, 0.72, 0.9])
+def test_calibrated_read_has_the_asked_correlation_and_slope_one(c):
+    import numpy as np
+
+    x = np.random.default_rng(1).normal(30.0, 200.0, 200_000)
+    read = ro.calibrated_read(x, c, np.random.default_rng(2))
+    assert abs(np.corrcoef(read, x)[0, 1] - c) < 0.005
+    assert abs(np.polyfit(read, x, 1)[0] - 1.0) < 0.01  # the truth regressed on the read: slope 1
+    assert abs(read.std() - c * x.std()) < 0.01 * x.std() and abs(read.mean() - x.mean()) < 2.0
