@@ -77,6 +77,7 @@ def test_accelerate_override_changes_only_the_named_fsdp_keys(tmp_path):
     shipped = yaml.safe_load((ROOT / "src/vlm3/train/accelerate/fsdp_single_node.yaml").read_text())
     assert shipped["fsdp_config"]["fsdp_reshard_after_forward"] is True
     assert tt.ACCELERATE_OVERRIDES == {"product_next": {"fsdp_reshard_after_forward": False},
+                                       "product_next_liger": {"fsdp_reshard_after_forward": False},
                                        "product_noreshard": {"fsdp_reshard_after_forward": False}}
     path = tt.accelerate_config(tmp_path / "a" / "x.yaml", {"fsdp_reshard_after_forward": False})
     cfg = yaml.safe_load(path.read_text())
@@ -87,3 +88,4 @@ def test_accelerate_override_changes_only_the_named_fsdp_keys(tmp_path):
         tt.accelerate_config(tmp_path / "y.yaml", {"fsdp_reshard": True})
     assert tt.ROWS["product_next"][2] == tt.ROWS["product_varlen_vision"][2] == [*tt.PRODUCT_FLAGS, "--varlen-vision"]
     assert tt.ROWS["product_noreshard"][2] == tt.PRODUCT_FLAGS
+    assert tt.ROWS["product_next_liger"][2] == [*tt.PRODUCT_FLAGS, "--varlen-vision", "--liger"]
