@@ -55,12 +55,21 @@ def profile_summary(events, wall_s: float) -> str:
     return "\n".join(lines) + "\n"
 
 
-def profile_text(prof, wall_s: float, rows: int = 30) -> str:
-    """`profile_summary` of a finished `torch.profiler.profile` plus its key averages table."""
+def kernel_events(events) -> list[tuple[str, float, float]]:
+    """(name, start_us, duration_us) of the GPU kernels among torch.profiler's events. The
+    `record_function` ranges a benchmark names (eval_throughput's `phase:*`, the optimizer's
+    `Optimizer.step#...`) also come back as CUDA events, as user annotations spanning the kernels
+    they enclose: counted as kernels they inflated the busy share and the kernel time (the
+    2026-12-07 eval profile put more than half of its "kernel time" in its own phases)."""
     from torch.autograd import DeviceType
 
-    ev = [(e.name, e.time_range.start, e.time_range.elapsed_us()) for e in prof.events()
-          if e.device_type == DeviceType.CUDA]
+    return [(e.name, e.time_range.start, e.time_range.elapsed_us()) for e in events
+            if e.device_type == DeviceType.CUDA and not getattr(e, "is_user_annotation", False)]
+
+
+def profile_text(prof, wall_s: float, rows: int = 30) -> str:
+    """`profile_summary` of a finished `torch.profiler.profile` plus its key averages table."""
+    ev = kernel_events(prof.events())
     return (profile_summary(ev, wall_s) + "\nkey averages:\n"
             + prof.key_averages().table(sort_by="self_device_time_total" if ev else "self_cpu_time_total",
                                         row_limit=rows, max_name_column_width=60))

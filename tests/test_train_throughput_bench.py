@@ -52,6 +52,23 @@ def test_profile_summary_busy_share_and_categories():
     assert lines[5].split()[:3] == ["50.0", "%", "gemm"] and lines[5].endswith("nvjet_gemm_a")
 
 
+def test_kernel_events_leave_out_user_annotations_and_cpu_events():
+    from types import SimpleNamespace as NS
+
+    from torch.autograd import DeviceType
+
+    def ev(name, dev, start, dur, annotation=False):
+        return NS(name=name, device_type=dev, is_user_annotation=annotation,
+                  time_range=NS(start=start, elapsed_us=lambda d=dur: d))
+
+    events = [ev("phase:prefix_prefill", DeviceType.CUDA, 0.0, 900.0, annotation=True),
+              ev("nvjet_gemm_a", DeviceType.CUDA, 10.0, 400.0),
+              ev("aten::mm", DeviceType.CPU, 5.0, 30.0),
+              ev("Optimizer.step#AdamW.step", DeviceType.CUDA, 500.0, 300.0, annotation=True),
+              ev("multi_tensor_apply_kernel", DeviceType.CUDA, 600.0, 100.0)]
+    assert gp.kernel_events(events) == [("nvjet_gemm_a", 10.0, 400.0), ("multi_tensor_apply_kernel", 600.0, 100.0)]
+
+
 def test_profile_summary_without_gpu_kernels():
     assert gp.profile_summary([], 2.5) == "profiled wall time 2.500 s: no GPU kernels recorded (CPU run)\n"
 
