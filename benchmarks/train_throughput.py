@@ -21,7 +21,8 @@ then runs the rows one after another, each in its own process group on the same 
                   two candidate levers together (the vision attention as one varlen call per layer,
                   `--varlen-vision`, and no resharding after forward), product_varlen_vision and
                   product_noreshard one each (ACCELERATE_OVERRIDES: a copy of the shipped accelerate
-                  config with those keys), product_liger, product_mb4, product_gc one lever each.
+                  config with those keys), product_liger, product_mb4, product_gc one lever each,
+                  product_next_liger product_next with Liger (rows with --liger need the wheel).
 Launcher rows train a global batch of 16 samples (1 GPU: micro-batch x accumulation = 16), lr 1e-6;
 timing from the run's own throughput.csv (`vlm3.train.throughput`) over the steps after `skip`
 warm-up steps (compile, allocator); the launch is killed (SIGKILL, by process id) once its last
