@@ -24,6 +24,7 @@ turns read earlier answers, which evaluation never shows).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import torch
@@ -136,49 +137,70 @@ class QACollator:
         self.max_length = max_length
         self._cache: dict[str, list[int]] = {}
 
-    def _encode(self, text: str) -> list[int]:
-        # Segments repeat a lot (role headers, question templates): memoise their ids.
-        ids = self._cache.get(text)
-        if ids is None:
-            ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
-            if len(self._cache) < 100_000:
-                self._cache[text] = ids
-        return ids
+    def _encode_all(self, texts: list[str]) -> dict[str, list[int]]:
+        """Token ids of each text. Segments repeat a lot (role headers, question templates): they
+        come from a memo; the rest (a correspondence record's ~20 new question texts) go through one
+        batched tokenizer call, the same ids as one call per text without its ~0.2 ms of Python
+        overhead each."""
+        out = {t: self._cache[t] for t in texts if t in self._cache}
+        miss = list(dict.fromkeys(t for t in texts if t not in out))
+        if miss:
+            for t, ids in zip(miss, self.tokenizer(miss, add_special_tokens=False)["input_ids"]):
+                out[t] = ids
+                if len(self._cache) < 100_000:
+                    self._cache[t] = ids
+        return out
 
-    def encode_record(self, rec: dict, n_visual: list[int]) -> tuple[list[int], list[int]]:
-        """(input_ids, labels) of one record given the visual token count of each of its images."""
+    def _segments(self, rec: dict) -> list[tuple[str | None, bool]]:
+        """A record's text pieces in order, each with whether it is answer text; None where an
+        image's visual tokens go."""
+        out: list[tuple[str | None, bool]] = []
+        for text, is_answer in render_segments(rec["messages"]):
+            for k, piece in enumerate(text.split(self.image_token)):
+                if k > 0:
+                    out.append((None, False))
+                if piece:
+                    out.append((piece, is_answer))
+        return out
+
+    def _build(self, rec: dict, segments: list, n_visual: list[int], ids_of: dict) -> tuple[list[int], list[int]]:
         ids: list[int] = []
         labels: list[int] = []
         img = iter(n_visual)
-        for text, is_answer in render_segments(rec["messages"]):
-            pieces = text.split(self.image_token)
-            for k, piece in enumerate(pieces):
-                if k > 0:
-                    n = next(img)
-                    ids.extend([self.image_token_id] * n)
-                    labels.extend([IGNORE] * n)
-                if piece:
-                    seg = self._encode(piece)
-                    ids.extend(seg)
-                    labels.extend(seg if is_answer else [IGNORE] * len(seg))
+        for piece, is_answer in segments:
+            if piece is None:
+                n = next(img)
+                ids.extend([self.image_token_id] * n)
+                labels.extend([IGNORE] * n)
+            else:
+                seg = ids_of[piece]
+                ids.extend(seg)
+                labels.extend(seg if is_answer else [IGNORE] * len(seg))
         if self.max_length is not None and len(ids) > self.max_length:
             raise ValueError(f"record {rec['id']}: {len(ids)} tokens exceed max_length {self.max_length}")
         return ids, labels
+
+    def encode_record(self, rec: dict, n_visual: list[int]) -> tuple[list[int], list[int]]:
+        """(input_ids, labels) of one record given the visual token count of each of its images."""
+        segments = self._segments(rec)
+        return self._build(rec, segments, n_visual, self._encode_all([p for p, _ in segments if p is not None]))
 
     def encode_tree(self, rec: dict, n_visual: list[int]) -> tuple[list[int], list[int], list[int]]:
         """(input_ids, labels, text positions) of a record as a shared prefix plus one branch per
         question (module docstring). The prefix is the branches' longest common token prefix,
         ended before the first answer token so every branch starts unlabelled (the token before a
         branch belongs to the previous branch, which must never be asked to predict a label)."""
-        branches = [self.encode_record(one, n_visual) for one in split_turns(rec)]
+        turns = split_turns(rec)
+        segments = [self._segments(one) for one in turns]
+        ids_of = self._encode_all([p for segs in segments for p, _ in segs if p is not None])
+        branches = [self._build(one, segs, n_visual, ids_of) for one, segs in zip(turns, segments)]
         if len(branches) == 1:
             ids, labels = branches[0]
             return ids, labels, list(range(len(ids)))
         first_label = min(next(i for i, t in enumerate(lab) if t != IGNORE) for _, lab in branches)
-        c = 0
+        # the longest prefix all branches share, at most up to the token before the first label
+        c = len(os.path.commonprefix([ids[:first_label - 1] for ids, _ in branches]))
         ref = branches[0][0]
-        while c < first_label - 1 and all(ids[c] == ref[c] for ids, _ in branches):
-            c += 1
         if self.image_token_id in ref[c:]:
             raise ValueError(f"record {rec['id']}: its questions differ before the last image token; "
                              "cannot share the image prefix")
