@@ -199,7 +199,7 @@ class QACollator:
             return ids, labels, list(range(len(ids)))
         first_label = min(next(i for i, t in enumerate(lab) if t != IGNORE) for _, lab in branches)
         # the longest prefix all branches share, at most up to the token before the first label
-        c = len(os.path.commonprefix([ids[:first_label - 1] for ids, _ in branches]))
+        c = len(os.path.commonprefix([ids[:max(first_label - 1, 0)] for ids, _ in branches]))
         ref = branches[0][0]
         if self.image_token_id in ref[c:]:
             raise ValueError(f"record {rec['id']}: its questions differ before the last image token; "
