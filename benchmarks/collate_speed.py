@@ -1,6 +1,6 @@
-"""Milliseconds per training batch of the product collator (`vlm3.train.trainer.build_collator`), the
-data path that bounds a tiny model's steps on a GPU (issue 13: ~5 steps/s per run with 5 DataLoader
-workers), with where the time goes.
+"""Milliseconds per training batch of the product collator (`vlm3.train.trainer.build_collator`), with
+where the time goes: part of the host-side work that bounds a tiny model's steps on a GPU (issue 13:
+~5 steps/s per run; whether the collator or the main process sets that pace is not measured yet).
 
     python benchmarks/collate_speed.py --model results/models/base \
         --qa results/qa/correspondence/train.jsonl --batch 16 --batches 20 --out R.json
@@ -8,8 +8,8 @@ workers), with where the time goes.
 The same seeded batches of records (`--batch` records each, `QADataset` with the run's flags) through
 the collator once to warm up, then `--batches` timed calls on one thread; then the same calls once
 more under cProfile for the shares of the stages (cumulative seconds of `load_images`, the image
-processor, the text encoding `encode_tree`/`encode_record`, and the packer; the profiler slows every
-stage, so they add up to more than `ms_per_batch`). To compare two versions
+processor, the text encoding `encode_tree`/`encode_record`, and the packer, in the profiled run's time,
+which is not `ms_per_batch`'s). To compare two versions
 side by side, run it in two checkouts in one command (RESULTS.md shows how).
 """
 
