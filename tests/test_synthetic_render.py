@@ -336,3 +336,48 @@ def test_an_eye_compass_tints_the_whole_room_about_the_first_eye_and_gives_the_y
     assert np.corrcoef(hue_diff, yaw)[0, 1] > 0.98
     with pytest.raises(ValueError, match="compass_about must be one of"):
         SyntheticParams(compass_about="sun")
+
+
+def test_a_ramp_compass_is_linear_in_azimuth_and_centred_on_the_first_views_heading():
+    from vlm3.synthetic.raycast import render
+    from vlm3.synthetic.scene import with_compass
+    from vlm3.synthetic.textures import CompassTexture
+
+    base = Room(10.0, 10.0, 3.0, _tex(), _tex((0.6, 0.6, 0.6)), _tex()).walls
+    tex = CompassTexture(base, 1.0, -2.0, 2 * np.pi, style="ramp", ref=math.radians(30.0))
+    # azimuths about (1, -2): the ramp's middle (30 deg), a quarter period either side, and just short
+    # of its wrap (30 + 179 deg) where it has almost reached red
+    az = np.radians([30.0, 120.0, -60.0, 209.0])
+    p = np.stack([1.0 + 5 * np.cos(az), -2.0 + 5 * np.sin(az), np.full(4, 1.3)], axis=1)
+    rgb, grey = tex.albedo(p), base.albedo(p).mean(axis=1)
+    t = np.array([0.0, 0.5, -0.5, 179.0 / 180.0])
+    # channel = grey * (1 - s + 1.6 s w), s = 0.8, w = (0.5 + 0.5 t, 0.5, 0.5 - 0.5 t)
+    want = grey[:, None] * (0.2 + 1.28 * np.stack([0.5 + 0.5 * t, np.full(4, 0.5), 0.5 - 0.5 * t], axis=1))
+    np.testing.assert_allclose(rgb, want, rtol=1e-5)
+
+    kw = dict(sizes=((64, 48),), focal_range=(40, 70), spread_deg=25.0, same_distance=True, pivot_fraction=0.15,
+              compass_deg=360.0, shared_camera=True, compass_about="eye")
+    p_ramp, p_wheel = SyntheticParams(**kw, compass_style="ramp"), SyntheticParams(**kw)
+    level_diff, yaw = [], []
+    for i in range(8):
+        rng_a, rng_b = rng_for(5, "eye", i), rng_for(5, "eye", i)
+        s_ramp, s_wheel = sample_scene(rng_a, "e", p_ramp), sample_scene(rng_b, "e", p_wheel)
+        cams = sample_cameras(rng_a, s_ramp, p_ramp)
+        assert s_ramp == s_wheel  # the style adds no random draws
+        tinted = with_compass(s_ramp, cams, p_ramp)
+        x, y = cams[0].c2w[:2, 3]
+        fwd = cams[0].c2w[:2, 2]
+        assert tinted.room.floor == CompassTexture(s_ramp.room.floor, float(x), float(y), 2 * np.pi, style="ramp",
+                                                   ref=math.atan2(float(fwd[1]), float(fwd[0])))
+        levels = []
+        for c in cams:
+            a = render(tinted, c).rgb.astype(float) / 255
+            levels.append((a[..., 0] - a[..., 2]).mean() / a.mean())
+        for u, v in ((0, 1), (0, 2), (1, 2)):
+            fu, fv = cams[u].c2w[:3, 2], cams[v].c2w[:3, 2]
+            yaw.append(math.atan2(fu[0] * fv[1] - fu[1] * fv[0], fu[0] * fv[0] + fu[1] * fv[1]))
+            level_diff.append(levels[v] - levels[u])
+    # the difference of two views' red-minus-blue levels is a linear read of their yaw difference
+    assert np.corrcoef(level_diff, yaw)[0, 1] > 0.98
+    with pytest.raises(ValueError, match="compass_style must be one of"):
+        SyntheticParams(compass_style="sun")

@@ -31,6 +31,7 @@ from vlm3.staging import replace_dir, stage_dir
 from vlm3.synthetic.raycast import render
 from vlm3.synthetic.scene import (
     COMPASS_ABOUT,
+    COMPASS_STYLE,
     Camera,
     Scene,
     SyntheticParams,
@@ -274,6 +275,8 @@ def main(argv: list[str] | None = None) -> None:
                    "degrees of azimuth about the look-at point (a visual compass; default: neutral walls)")
     p.add_argument("--compass-about", choices=COMPASS_ABOUT, help="target (default): the walls turn hue about "
                    "the look-at point; eye: floor, walls and ceiling about the first view's eye")
+    p.add_argument("--compass-style", choices=COMPASS_STYLE, help="wheel (default): the hue turns once per "
+                   "--compass-deg; ramp: blue to red, linear in azimuth over --compass-deg, centred on the first view")
     p.add_argument("--shared-camera", action="store_true", default=None,
                    help="all views of a scene taken by one camera (size, focal, principal point drawn once)")
     p.add_argument("--workers", type=int, default=1, help="worker processes (output does not depend on it)")
@@ -283,7 +286,7 @@ def main(argv: list[str] | None = None) -> None:
     where = f"--params {a.params}" if a.params else "arguments"
     for key in ("n_scenes", "seed", "views", "difficulty", "sizes", "focal_range", "fov_range", "withheld",
                 "pp_jitter", "camera_height", "cov_tol", "spread_deg", "same_distance", "pivot_fraction",
-                "compass_deg", "compass_about", "shared_camera"):
+                "compass_deg", "compass_about", "compass_style", "shared_camera"):
         if getattr(a, key) is not None:
             over[key] = getattr(a, key)
     params, run = build_params(over, where)

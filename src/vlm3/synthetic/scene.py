@@ -45,6 +45,7 @@ DIFFICULTY = {
 
 
 COMPASS_ABOUT = ("target", "eye")  # what `compass_deg` turns about (SyntheticParams.compass_about)
+COMPASS_STYLE = ("wheel", "ramp")  # how the compass tints (SyntheticParams.compass_style)
 
 
 @dataclass(frozen=True)
@@ -141,6 +142,11 @@ class SyntheticParams:
     # every room surface (floor, walls, ceiling) about the first view's eye, so that an image's colours
     # give its heading like a sky would (its mean hue minus another view's is their yaw difference).
     compass_about: str = "target"
+    # How the compass tints: "wheel" turns the hue once per `compass_deg`; "ramp" shades from blue to
+    # red linearly over `compass_deg` of azimuth, centred on the first view's heading (its wrap lies
+    # behind that view when `compass_deg` is 360), so the difference of two views' red-minus-blue
+    # levels is proportional to their yaw difference: a linear read instead of an angle between hues.
+    compass_style: str = "wheel"
     # All views of a scene taken by one camera (size, focal and principal point drawn once, for the
     # first view), as a video or a moving rig gives: two views then differ by their pose alone, not
     # by a zoom between their normalised coordinates. False: every view draws its own camera.
@@ -173,6 +179,8 @@ class SyntheticParams:
             raise ValueError(f"compass_deg must be in (0, 360], got {self.compass_deg}")
         if self.compass_about not in COMPASS_ABOUT:
             raise ValueError(f"compass_about must be one of {COMPASS_ABOUT}, got {self.compass_about!r}")
+        if self.compass_style not in COMPASS_STYLE:
+            raise ValueError(f"compass_style must be one of {COMPASS_STYLE}, got {self.compass_style!r}")
         if self.pivot_fraction is not None:
             if not 0.0 < self.pivot_fraction <= 1.0:
                 raise ValueError(f"pivot_fraction must be in (0, 1], got {self.pivot_fraction}")
@@ -265,19 +273,25 @@ def sample_scene(rng: np.random.Generator, scene_id: str, params: SyntheticParam
 
 
 def with_compass(scene: Scene, cams: list[Camera], params: SyntheticParams) -> Scene:
-    """`scene` with its visual compass (`compass_deg`, `compass_about`), applied once its cameras are
-    drawn: "target" tints the walls about the look-at point, "eye" the floor, walls and ceiling about
-    the first camera's eye. Unchanged without a compass. No random draws."""
+    """`scene` with its visual compass (`compass_deg`, `compass_about`, `compass_style`), applied once
+    its cameras are drawn: "target" tints the walls about the look-at point, "eye" the floor, walls and
+    ceiling about the first camera's eye; a "ramp" is centred on the first camera's heading (the
+    azimuth of its optical axis). Unchanged without a compass. No random draws."""
     if params.compass_deg is None:
         return scene
     period = math.radians(params.compass_deg)
+    extra = {}
+    if params.compass_style == "ramp":
+        fwd = cams[0].c2w[:2, 2]
+        extra = {"style": "ramp", "ref": math.atan2(float(fwd[1]), float(fwd[0]))}
     room = scene.room
     if params.compass_about == "target":
         x, y = float(scene.target[0]), float(scene.target[1])
-        return replace(scene, room=replace(room, walls=CompassTexture(room.walls, x, y, period)))
+        return replace(scene, room=replace(room, walls=CompassTexture(room.walls, x, y, period, **extra)))
     x, y = (float(c) for c in cams[0].c2w[:2, 3])
-    room = replace(room, floor=CompassTexture(room.floor, x, y, period), walls=CompassTexture(room.walls, x, y, period),
-                   ceiling=CompassTexture(room.ceiling, x, y, period))
+    room = replace(room, floor=CompassTexture(room.floor, x, y, period, **extra),
+                   walls=CompassTexture(room.walls, x, y, period, **extra),
+                   ceiling=CompassTexture(room.ceiling, x, y, period, **extra))
     return replace(scene, room=room)
 
 

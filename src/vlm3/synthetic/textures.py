@@ -86,27 +86,41 @@ def random_texture(rng: np.random.Generator, color_a, color_b, cell: float,
 
 @dataclass(frozen=True)
 class CompassTexture:
-    """A texture whose hue turns with the azimuth about a vertical axis: a visual compass.
+    """A texture whose colour turns with the azimuth about a vertical axis: a visual compass.
 
-    The albedo is `base`'s brightness pattern (its checker and sinusoids, as grey levels) tinted by a
-    hue wheel that makes one full turn per `period` radians of azimuth about (cx, cy): a wall point's
-    colour says in which direction it lies from the axis, as the sun or a landmark would. A view's
-    heading is then readable from its colours alone (docs/synthetic.md, `compass_deg`)."""
+    The albedo is `base`'s brightness pattern (its checker and sinusoids, as grey levels) tinted by
+    the azimuth of the point about (cx, cy), so a wall point's colour says in which direction it lies
+    from the axis, as the sun or a landmark would, and a view's heading is readable from its colours
+    alone (docs/synthetic.md, `compass_deg`, `compass_style`). Two tints:
+    - "wheel": a hue wheel making one full turn per `period` radians of azimuth (a heading is an angle
+      of the three channels; two views' yaw difference is the angle between their mean hues);
+    - "ramp": a red-to-blue ramp, linear in the azimuth over one `period` centred on `ref` (a sawtooth
+      beyond it): the red minus blue level is 0 at `ref` and +-1 half a period either side, so two
+      views' yaw difference is proportional to the difference of their mean red-minus-blue levels."""
 
     base: Texture
     cx: float
     cy: float
-    period: float          # rad of azimuth per hue turn
+    period: float          # rad of azimuth per hue turn ("wheel") or per ramp ("ramp")
     saturation: float = 0.8
+    style: str = "wheel"
+    ref: float = 0.0       # rad: the azimuth at the ramp's middle ("ramp" only)
 
     def albedo(self, p: np.ndarray) -> np.ndarray:
         grey = self.base.albedo(p).mean(axis=1)
         az = np.arctan2(p[:, 1].astype(np.float32) - np.float32(self.cy),
                         p[:, 0].astype(np.float32) - np.float32(self.cx))
-        hue = az * np.float32(2.0 * np.pi / self.period)
         s = np.float32(self.saturation)
         out = np.empty((p.shape[0], 3), np.float32)
-        for k in range(3):  # a smooth hue wheel: channel k peaks at hue 2 pi k / 3
-            wheel = np.float32(0.5) + np.float32(0.5) * np.cos(hue - np.float32(2.0 * np.pi * k / 3.0))
-            out[:, k] = grey * (np.float32(1.0) - s + s * np.float32(1.6) * wheel)
+        if self.style == "ramp":
+            u = (az - np.float32(self.ref)) / np.float32(self.period) + np.float32(0.5)
+            t = np.float32(2.0) * (u - np.floor(u)) - np.float32(1.0)    # in [-1, 1), 0 at `ref`
+            half = np.float32(0.5)
+            wheels = (half + half * t, np.full_like(t, half), half - half * t)
+        else:  # a smooth hue wheel: channel k peaks at hue 2 pi k / 3
+            hue = az * np.float32(2.0 * np.pi / self.period)
+            wheels = tuple(np.float32(0.5) + np.float32(0.5) * np.cos(hue - np.float32(2.0 * np.pi * k / 3.0))
+                           for k in range(3))
+        for k in range(3):
+            out[:, k] = grey * (np.float32(1.0) - s + s * np.float32(1.6) * wheels[k])
         return out
