@@ -7,7 +7,7 @@ import shlex
 import types
 
 from vlm3.config import models_for as config_models_for
-from vlm3.config import run_mixtures
+from vlm3.config import model_run, run_mixtures
 from vlm3.tasks import TASKS as ALL_TASKS
 from vlm3.train.settings import run_recipe
 
@@ -79,7 +79,7 @@ def models_for(task, kinds=None):
 
 def run_checkpoint(model, task):
     """Checkpoint folder a model of kind run answers `task` with (its run name may hold {task})."""
-    return f"results/checkpoints/{config['models'][model]['run'].format(task=task)}"
+    return f"results/checkpoints/{model_run(config['models'][model], task)}"
 
 
 def used_checkpoints():
@@ -149,7 +149,7 @@ def run_data(run):
 def predict_qa(w):
     """The benchmark's QA a model answers: at native focal for a run trained without unification."""
     m = config["models"][w.model]
-    root = qa_root(m["run"].format(task=w.task)) if m["kind"] == "run" else "results/qa"
+    root = qa_root(model_run(m, w.task)) if m["kind"] == "run" else "results/qa"
     return f"{root}/{w.task}/{w.dataset}/{w.split}.jsonl"
 
 
@@ -172,7 +172,7 @@ def eval_manifests(task):
 
 def training_mixtures(task):
     """Every training QA file (run_data) of the runs that configured models answer a task with."""
-    runs = {config["models"][m]["run"].format(task=task) for m in models_for(task, {"run"})}
+    runs = {model_run(config["models"][m], task) for m in models_for(task, {"run"})}
     return sorted({f for r in runs for f in run_data(r)})
 
 
@@ -212,7 +212,7 @@ def predict_gpus(w):
     if m["kind"] == "hub":
         on_gpu = True
     elif m["kind"] == "run":
-        on_gpu = config["runs"][m["run"].format(task=w.task)].get("gpus", 0) > 0
+        on_gpu = config["runs"][model_run(m, w.task)].get("gpus", 0) > 0
     else:
         on_gpu = any(r.get("gpus", 0) > 0 for r in config["runs"].values())
     return config["predict"].get("gpus", 1) if on_gpu else 0

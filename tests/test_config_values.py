@@ -78,3 +78,24 @@ def test_base_model_pretrain_needs_a_built_model_and_its_whole_recipe():
     with pytest.raises(ConfigError) as e:
         validate(_with(["base_model", "pretrain"], {k: v for k, v in recipe.items() if k != "lr"}), source="c.yaml")
     assert str(e.value) == "c.yaml is invalid:\n  base_model.pretrain: 'lr' is a required property"
+
+
+def test_a_model_answers_several_tasks_with_one_run():
+    """models.X.run as a task -> run mapping: one run trained on two tasks' mixtures answers both, the
+    model answers only the mapped tasks, and a listed task without a run is a one-line error."""
+    from vlm3.config import model_run, models_for
+
+    cfg = copy.deepcopy(DEFAULT)
+    cfg["runs"]["tiny-pairs"] = {**cfg["runs"]["tiny-pose"], "mixtures": ["pose", "correspondence"]}
+    m = {"kind": "run", "label": "pairs", "run": {"pose": "tiny-pairs", "correspondence": "tiny-pairs"}}
+    cfg["models"]["pairs"] = m
+    validate(copy.deepcopy(cfg), source="c.yaml")
+    assert [model_run(m, t) for t in ("pose", "correspondence")] == ["tiny-pairs", "tiny-pairs"]
+    assert model_run(cfg["models"]["tiny-trained"], "depth") == "tiny-depth"
+    assert "pairs" in models_for(cfg, "pose") and "pairs" not in models_for(cfg, "depth")
+    cfg["models"]["pairs"] = {**m, "tasks": ["pose", "depth"]}
+    with pytest.raises(ConfigError, match=r"models.pairs.run: no run for task\(s\) \['depth'\] listed in tasks"):
+        validate(copy.deepcopy(cfg), source="c.yaml")
+    cfg["models"]["pairs"] = {**m, "run": {"pose": "tiny-nope"}}
+    with pytest.raises(ConfigError, match="names run 'tiny-nope' for task 'pose', which is not in runs"):
+        validate(copy.deepcopy(cfg), source="c.yaml")

@@ -69,13 +69,14 @@ def validate(config: dict, schema_path: str | Path = SCHEMA, source: str = "conf
         need = {"run": "run", "hub": "hub"}.get(m["kind"])
         if need and need not in m:
             raise ConfigError(f"{source} is invalid:\n  models.{name}: kind {m['kind']!r} needs key {need!r}")
-        if m["kind"] == "hub" and isinstance(m["hub"], dict):
-            missing = [t for t in m.get("tasks", []) if t not in m["hub"]]
+        if need and isinstance(m[need], dict):  # one checkpoint (hub) or run per task
+            missing = [t for t in m.get("tasks", []) if t not in m[need]]
             if missing:
-                raise bad(f"models.{name}.hub", f"no checkpoint for task(s) {missing} listed in tasks")
+                what = "checkpoint" if need == "hub" else "run"
+                raise bad(f"models.{name}.{need}", f"no {what} for task(s) {missing} listed in tasks")
         if m["kind"] == "run":
-            for task in m.get("tasks", config.get("benchmarks", {})):
-                run = m["run"].format(task=task)
+            for task in m.get("tasks", m["run"] if isinstance(m["run"], dict) else config.get("benchmarks", {})):
+                run = model_run(m, task)
                 if run not in config.get("runs", {}):
                     raise ConfigError(f"{source} is invalid:\n  models.{name}.run: {m['run']!r} names "
                                       f"run {run!r} for task {task!r}, which is not in runs")
@@ -86,6 +87,14 @@ def validate(config: dict, schema_path: str | Path = SCHEMA, source: str = "conf
             if b["split"] not in config["datasets"][b["dataset"]]["splits"]:
                 raise bad(f"benchmarks.{task}", f"split {b['split']!r} is not in datasets.{b['dataset']}.splits")
     return config
+
+
+def model_run(model: dict, task: str) -> str:
+    """The fine-tuning run a model of kind run answers `task` with: its `run` name with {task}
+    filled in, or, where `run` maps tasks to runs, the one it names for `task` (so one run trained
+    on several tasks' mixtures answers each of them)."""
+    run = model["run"]
+    return run[task] if isinstance(run, dict) else run.format(task=task)
 
 
 def run_mixtures(run: dict) -> list[str]:
@@ -123,15 +132,16 @@ def load(path: str | Path) -> dict:
 def models_for(config: dict, task: str, kinds: set[str] | None = None) -> list[str]:
     """The configured models that answer `task`, in config order: the one definition behind the
     workflow's jobs (rules/common.smk), the paper tables and figures and the claims audit. A model
-    answers every task unless its `tasks` list leaves `task` out or, of kind hub, its per-task `hub`
-    mapping names no checkpoint for it. `kinds` keeps only the models of those kinds."""
+    answers every task unless its `tasks` list leaves `task` out or its per-task mapping (`hub` of kind
+    hub, `run` of kind run) names nothing for it. `kinds` keeps only the models of those kinds."""
     out = []
     for name, m in (config.get("models") or {}).items():
         if kinds and m.get("kind") not in kinds:
             continue
         if "tasks" in m and task not in m["tasks"]:
             continue
-        if m.get("kind") == "hub" and isinstance(m.get("hub"), dict) and task not in m["hub"]:
+        per_task = m.get({"hub": "hub", "run": "run"}.get(m.get("kind"), ""))
+        if isinstance(per_task, dict) and task not in per_task:
             continue
         out.append(name)
     return out

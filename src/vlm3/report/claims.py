@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vlm3.config import models_for
+from vlm3.config import model_run, models_for
 from vlm3.tasks import TASKS
 from vlm3.utils import load_mapping
 
@@ -349,7 +349,7 @@ def model_matches(matcher: dict, name: str, config: dict, task: str | None = Non
         # a run name may be a template over the task: the runs of the tasks the model is evaluated
         # on decide, all alike (same recipe); e.g. tiny-{task} is not tiny-depth-native
         tasks = m.get("tasks") or list(config.get("benchmarks") or {}) or list(TASKS)
-        specs = [runs[r] for r in dict.fromkeys(m["run"].format(task=t) for t in tasks) if r in runs]
+        specs = [runs[r] for r in dict.fromkeys(model_run(m, t) for t in tasks) if r in runs]
         if not specs or any(bool(s.get("unify_focal", True)) != matcher["unify_focal"] for s in specs):
             return False
     return True
