@@ -119,15 +119,19 @@ def qa_flags(w):
     return " ".join(f"{flag} {t[k]}" for k, flag in flags.items() if k in t)
 
 
+def mix_weights(task):
+    """A mixture's sources with their weights, weight 0 left out: an overlay config switches off a
+    source of the config it merges into (a merge cannot delete the key) by weighting it 0."""
+    return {ds: wt for ds, wt in config["mixtures"][task]["sources"].items() if wt > 0}
+
+
 def mix_sources(w, root="results/qa"):
-    return [f"{root}/{w.task}/{ds}/train.jsonl" for ds in config["mixtures"][w.task]["sources"]]
+    return [f"{root}/{w.task}/{ds}/train.jsonl" for ds in mix_weights(w.task)]
 
 
 def mix_weighted(w, root="results/qa"):
     """--inputs of vlm3.qa.mix: each source's training QA with its weight."""
-    return " ".join(
-        f"{src}:{wt}" for src, wt in zip(mix_sources(w, root), config["mixtures"][w.task]["sources"].values())
-    )
+    return " ".join(f"{src}:{wt}" for src, wt in zip(mix_sources(w, root), mix_weights(w.task).values()))
 
 
 # The focal-unification ablation (config/ablation_focal.yaml): a run with `unify_focal: false` trains

@@ -60,6 +60,8 @@ def validate(config: dict, schema_path: str | Path = SCHEMA, source: str = "conf
             raise bad(f"runs.{run}.mixtures", f"unknown mixture {missing[0]!r} (not a key of mixtures)")
         _check_batch(spec, f"runs.{run}", bad)
     for task, mix in config.get("mixtures", {}).items():
+        if not any(w > 0 for w in mix["sources"].values()):
+            raise bad(f"mixtures.{task}.sources", "every weight is 0 (weight 0 switches a source off)")
         for ds in mix["sources"]:
             if ds not in config.get("datasets", {}):
                 raise bad(f"mixtures.{task}.sources", f"unknown dataset {ds!r}")
