@@ -147,6 +147,33 @@ def test_every_task_has_a_training_helps_claim(tmp_path):
     assert "Synthetic claims not reproduced" not in md
 
 
+def test_pair_claims_are_judged_on_the_pan_dataset_where_it_is_configured(tmp_path):
+    """config/pair_tasks.yaml evaluates correspondence and pose on `synthetic-pan_test`: the claims name
+    it first among their benchmarks, so they are judged there (and on synthetic_test without it)."""
+    src = all_task_metrics(tmp_path / "m0")
+    m = tmp_path / "metrics"
+    for f in src.rglob("*.json"):
+        name = f.name.replace("synthetic_test", "synthetic-pan_test") if f.parent.name in ("correspondence", "pose") else f.name
+        dst = m / f.relative_to(src).parent / name
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        dst.write_text(f.read_text())
+    cfg = {**ALL_TASKS, "benchmarks": {**ALL_TASKS["benchmarks"],
+                                       "correspondence": [{"dataset": "synthetic-pan", "split": "test"}],
+                                       "pose": [{"dataset": "synthetic-pan", "split": "test"}]}}
+    rep = write_audit(CLAIMS, [m], write_config(tmp_path, cfg), tmp_path / "audit" / "report.json")
+    synth = {c["key"]: c for c in rep["synthetic_claims"]}
+    for task in ("correspondence", "pose"):
+        c = synth[f"training_helps_{task}"]
+        assert (c["bench"], c["verdict"]) == ("synthetic-pan_test", "reproduced")
+    assert synth["training_helps_depth"]["bench"] == "synthetic_test"
+    # a config that evaluates the task on neither: not run, naming both candidates
+    cfg["benchmarks"]["pose"] = [{"dataset": "other", "split": "test"}]
+    rep = write_audit(CLAIMS, [m], write_config(tmp_path, cfg), tmp_path / "audit" / "report.json")
+    pose = {c["key"]: c for c in rep["synthetic_claims"]}["training_helps_pose"]
+    assert pose["verdict"] == "not run"
+    assert pose["reason"] == "benchmark synthetic-pan_test or synthetic_test is not configured for pose"
+
+
 def test_a_task_losing_to_the_constant_answer_is_not_reproduced_and_summarised(tmp_path):
     # object: the trained model below the majority answer (0.283 vs 0.485, as the old default);
     # correspondence: PCK beats zero motion but the EPE does not (the `also` metric fails)

@@ -26,6 +26,7 @@ import argparse
 import json
 import logging
 import math
+from dataclasses import replace
 from pathlib import Path
 
 from vlm3.report.claims import (
@@ -136,13 +137,15 @@ def audit_synthetic(claims: Claims, metrics: dict, config: dict) -> list[dict]:
     """The replica's own claims: better model's CI strictly beyond every competitor's CI."""
     out = []
     for s in claims.synthetic.values():
+        benches = [f"{b['dataset']}_{b['split']}" for b in (config.get("benchmarks") or {}).get(s.task, [])]
+        candidates = s.benches or (s.bench,)
+        s = replace(s, bench=next((b for b in candidates if b in benches), s.bench))
         res = {"key": s.key, "statement": s.statement, "task": s.task, "bench": s.bench,
                "metric": s.metric, "rule": s.rule, "comparisons": []}
-        benches = [f"{b['dataset']}_{b['split']}" for b in (config.get("benchmarks") or {}).get(s.task, [])]
         better = models_matching([s.better], config, s.task)
         reasons = []
         if s.bench not in benches:
-            reasons.append(f"benchmark {s.bench} is not configured for {s.task}")
+            reasons.append(f"benchmark {' or '.join(candidates)} is not configured for {s.task}")
         if not better:
             reasons.append(f"no configured model matches {json.dumps(s.better, sort_keys=True)}")
         for m in s.than:

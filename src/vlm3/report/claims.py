@@ -108,13 +108,15 @@ class SyntheticClaim:
     key: str
     statement: str
     task: str
-    bench: str
+    bench: str        # the benchmark the claim is judged on: the first of `benches` the config evaluates
     metric: str
     higher_better: bool
     rule: str
     better: dict
     than: list[dict]
     also: tuple[tuple[str, bool], ...] = ()   # further (metric, higher_better) that must hold too
+    benches: tuple[str, ...] = ()   # candidate benchmarks in order (`bench` a list in claims.yaml): a task
+                                    # may be evaluated on another rendered dataset (config/pair_tasks.yaml)
 
     @property
     def checks(self) -> tuple[tuple[str, bool], ...]:
@@ -262,10 +264,13 @@ def load_claims(path: str | Path = "paper/claims.yaml") -> Claims:
             if not (isinstance(a, dict) and isinstance(a.get("metric"), str) and isinstance(a.get("higher_better"), bool)):
                 raise ValueError(f"{where}.also[{i}]: needs `metric` (a name) and `higher_better` (true or false)")
             also.append((a["metric"], a["higher_better"]))
+        benches = s["bench"] if isinstance(s["bench"], list) else [s["bench"]]
+        if not benches or not all(isinstance(b, str) for b in benches):
+            raise ValueError(f"{where}.bench: a benchmark name or a non-empty list of them")
         synthetic[str(key)] = SyntheticClaim(
-            str(key), str(s["statement"]), s["task"], str(s["bench"]), str(s["metric"]),
+            str(key), str(s["statement"]), s["task"], benches[0], str(s["metric"]),
             bool(s["higher_better"]), s["rule"], _check_matcher(s["better"], f"{where}.better"),
-            [_check_matcher(m, f"{where}.than[{i}]") for i, m in enumerate(s["than"])], tuple(also))
+            [_check_matcher(m, f"{where}.than[{i}]") for i, m in enumerate(s["than"])], tuple(also), tuple(benches))
     out = Claims(path, str(doc.get("source", "")), tables, reproduced_by, synthetic)
     for key, note in (doc.get("inconsistent_means") or {}).items():
         try:
