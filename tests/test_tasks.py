@@ -17,7 +17,7 @@ def test_schema_task_names_are_the_task_list():
     schema = yaml.safe_load(text)
     assert tuple(schema["$defs"]["task"]["enum"]) == TASKS
     patterns = re.findall(r'"\^\(([a-z|]+)\)\$"', text)
-    assert len(patterns) == 4 and all(tuple(p.split("|")) == TASKS for p in patterns)
+    assert len(patterns) == 5 and all(tuple(p.split("|")) == TASKS for p in patterns)
 
 
 def test_answer_kinds_are_parser_names_and_pair_tasks_are_tasks():
