@@ -93,6 +93,13 @@ def test_a_model_answers_several_tasks_with_one_run():
     assert [model_run(m, t) for t in ("pose", "correspondence")] == ["tiny-pairs", "tiny-pairs"]
     assert model_run(cfg["models"]["tiny-trained"], "depth") == "tiny-depth"
     assert "pairs" in models_for(cfg, "pose") and "pairs" not in models_for(cfg, "depth")
+    # the audit's matcher reads the runs of the tasks the mapping names (not depth's, which it has none for)
+    from vlm3.report.claims import model_matches
+
+    assert model_matches({"kind": "run", "unify_focal": True}, "pairs", cfg)
+    cfg["runs"]["tiny-pairs"]["unify_focal"] = False
+    assert model_matches({"kind": "run", "unify_focal": False}, "pairs", cfg)
+    del cfg["runs"]["tiny-pairs"]["unify_focal"]
     cfg["models"]["pairs"] = {**m, "tasks": ["pose", "depth"]}
     with pytest.raises(ConfigError, match=r"models.pairs.run: no run for task\(s\) \['depth'\] listed in tasks"):
         validate(copy.deepcopy(cfg), source="c.yaml")

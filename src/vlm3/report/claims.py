@@ -354,6 +354,8 @@ def model_matches(matcher: dict, name: str, config: dict, task: str | None = Non
         # a run name may be a template over the task: the runs of the tasks the model is evaluated
         # on decide, all alike (same recipe); e.g. tiny-{task} is not tiny-depth-native
         tasks = m.get("tasks") or list(config.get("benchmarks") or {}) or list(TASKS)
+        if isinstance(m["run"], dict):  # one run per task: the tasks it names
+            tasks = [t for t in tasks if t in m["run"]]
         specs = [runs[r] for r in dict.fromkeys(model_run(m, t) for t in tasks) if r in runs]
         if not specs or any(bool(s.get("unify_focal", True)) != matcher["unify_focal"] for s in specs):
             return False
