@@ -1,6 +1,6 @@
-"""The pair-tasks overlay (config/pair_tasks.yaml, issue 13): with the pre-trained base it plans all
-four tasks, correspondence and pose from their own ramp-compass dataset through one run that answers
-both, and a source weighted 0 is left out of its mixture."""
+"""The pair-tasks overlay (config/pair_tasks.yaml, issue 13): it plans correspondence and pose from
+their own ramp-compass dataset through one run that answers both (from the built model), depth and
+object as the default does, and a source weighted 0 is left out of its mixture."""
 
 from __future__ import annotations
 
@@ -15,16 +15,16 @@ from _dryrun import DEFAULT_JOBS, dry_run, dry_run_env, job_counts, workdir
 from vlm3.config import ConfigError, merge_files, validate
 
 ROOT = Path(__file__).resolve().parents[1]
-FILES = ["config/config.yaml", "config/pretrained_base.yaml", "config/pair_tasks.yaml"]
+FILES = ["config/config.yaml", "config/pair_tasks.yaml"]
 
 
-def test_all_four_tasks_plan_with_one_pair_run_on_the_pan_dataset(tmp_path):
+def test_the_pair_tasks_plan_one_run_on_the_pan_dataset(tmp_path):
     wd, env = workdir(tmp_path), dry_run_env(tmp_path)
     out = dry_run(["-c2", "--configfile", *FILES], wd, env)
-    # the default's jobs, the pre-training, a second dataset's data chain, and one run fewer
+    # the default's jobs, a second dataset's data chain, and one run fewer
     more = {"generate_synthetic": 2, "index": 2, "calibrate": 2, "calibration_report": 2, "resize": 2}
     want = {k: v + more.get(k, 0) for k, v in DEFAULT_JOBS.items()}
-    want.update({"train": 3, "train_config": 3, "skills_corpus": 1, "pretrain_base": 1, "merged_config": 1})
+    want.update({"train": 3, "train_config": 3, "merged_config": 1})
     assert job_counts(out) == want
     gens = {m[1]: m[0] for m in re.finditer(r"python -m vlm3.synthetic.generate --out data/raw/(\S+) --split train.*",
                                             out)}
@@ -34,8 +34,8 @@ def test_all_four_tasks_plan_with_one_pair_run_on_the_pan_dataset(tmp_path):
         assert (f"python -m vlm3.qa.mix --inputs results/qa/{task}/synthetic-pan/train.jsonl:1.0 --n 1800 "
                 f"--seed 0 --out results/qa/{task}/train.jsonl") in out
         assert f"results/qa/{task}/synthetic/" not in out
-    trains = re.findall(r"exec python -m vlm3.train --config results/train_config/(\S+)\.yaml", out)
-    assert sorted(trains) == ["tiny-depth", "tiny-object", "tiny-pairs"]
+    trains = re.findall(r"exec python -m vlm3.train --config results/train_config/(\S+)\.yaml --model (\S+)", out)
+    assert sorted(trains) == [(r, "results/models/base") for r in ("tiny-depth", "tiny-object", "tiny-pairs")]
     # one checkpoint answers both pair tasks, on the pan dataset's test split
     for task in ("correspondence", "pose"):
         assert re.search(rf"python -m vlm3.predict --model results/checkpoints/tiny-pairs --qa "
