@@ -244,7 +244,17 @@ def built_model_path():
     return "results/models/pretrained" if "pretrain" in config["base_model"] else "results/models/base"
 
 
+def run_start_path(run):
+    """The model a run fine-tunes: the workflow's base model, or, for a run with `from_built: true`,
+    the tiny model as built even where base_model.pretrain pre-trains it for the other runs."""
+    if config["runs"][run].get("from_built") and "build" in config["base_model"]:
+        return "results/models/base"
+    return base_model_path()
+
+
 def base_model_input(w=None):
+    if w is not None and hasattr(w, "run") and "build" in config["base_model"]:
+        return run_start_path(w.run)
     return built_model_path() if "build" in config["base_model"] else []
 
 

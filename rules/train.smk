@@ -100,7 +100,7 @@ rule train:
         directory("results/checkpoints/{run}"),
     params:
         seed=SEED,
-        base=base_model_path(),
+        base=lambda w: run_start_path(w.run),
         state="results/train_state/{run}",
         launch=train_launcher,
         threads=train_threads,

@@ -45,6 +45,20 @@ def test_the_pair_tasks_plan_one_run_on_the_pan_dataset(tmp_path):
     assert cfg["runs"]["tiny-pairs"]["mixtures"] == ["pose", "correspondence"]
 
 
+def test_with_the_pretrained_base_the_pair_run_still_starts_from_the_built_model(tmp_path):
+    """`runs.<run>.from_built: true`: that run fine-tunes results/models/base (and waits for it, not
+    for the pre-training) while every other run starts from results/models/pretrained."""
+    wd, env = workdir(tmp_path), dry_run_env(tmp_path)
+    out = dry_run(["-c2", "--configfile", "config/config.yaml", "config/pretrained_base.yaml", "config/pair_tasks.yaml"],
+                  wd, env)
+    trains = re.findall(r"exec python -m vlm3.train --config results/train_config/(\S+)\.yaml --model (\S+)", out)
+    assert sorted(trains) == [("tiny-depth", "results/models/pretrained"), ("tiny-object", "results/models/pretrained"),
+                              ("tiny-pairs", "results/models/base")]
+    block = next(b for b in out.split("\n\n") if "output: results/checkpoints/tiny-pairs" in b)
+    assert re.search(r"input: results/models/base, results/qa/pose/train.jsonl", block)
+    assert "from_built" not in re.search(r"--recipe '(.*?)' --out results/train_config/tiny-pairs.yaml", out)[1]
+
+
 def test_a_mixture_needs_one_source_weighted_above_0():
     cfg = merge_files([ROOT / f for f in FILES])
     validate(copy.deepcopy(cfg), source="merged")

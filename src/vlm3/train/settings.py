@@ -141,7 +141,8 @@ RECIPE = tuple(f.name for f in fields(TrainConfig) if f.name not in INVOCATION)
 # the job's cores (`threads`, shared by its processes) and GPUs, its nodes and SLURM time limit,
 # the paper's sample count, and which QA it trains on (unify_focal; `mixtures`, the names of the
 # config's training mixtures it trains on, default [task]: the train rule passes their files as --data).
-WORKFLOW_RUN_KEYS = ("task", "mixtures", "threads", "gpus", "nodes", "runtime_min", "samples", "unify_focal")
+WORKFLOW_RUN_KEYS = ("task", "mixtures", "threads", "gpus", "nodes", "runtime_min", "samples", "unify_focal",
+                     "from_built")
 _WORDS = {int: "an integer", float: "a number", str: "a string", bool: "true or false",
           list: "a file name or a list of them", dict: "a mapping"}
 
