@@ -252,10 +252,14 @@ def run_start_path(run):
     return base_model_path()
 
 
-def base_model_input(w=None):
-    if w is not None and hasattr(w, "run") and "build" in config["base_model"]:
-        return run_start_path(w.run)
+def base_model_input():
+    """The built base model as a job input (none when the base comes from the hub)."""
     return built_model_path() if "build" in config["base_model"] else []
+
+
+def run_model_input(w):
+    """The model run `w.run` fine-tunes, as the train job's input (none when it comes from the hub)."""
+    return run_start_path(w.run) if "build" in config["base_model"] else []
 
 
 def base_model_path():

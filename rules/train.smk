@@ -93,7 +93,7 @@ rule train:
     once per node via `srun --overlap` when the run spans several nodes."""
     priority: 10  # the critical path: scheduled before evaluation jobs
     input:
-        model=base_model_input,
+        model=run_model_input,
         data=lambda w: run_data(w.run),
         recipe="results/train_config/{run}.yaml",
     output:
