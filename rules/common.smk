@@ -247,7 +247,7 @@ def built_model_path():
 def run_start_path(run):
     """The model a run fine-tunes: the workflow's base model, or, for a run with `from_built: true`,
     the tiny model as built even where base_model.pretrain pre-trains it for the other runs."""
-    if config["runs"][run].get("from_built") and "build" in config["base_model"]:
+    if config["runs"][run].get("from_built"):  # validated: only with base_model.build
         return "results/models/base"
     return base_model_path()
 

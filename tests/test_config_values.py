@@ -80,6 +80,18 @@ def test_base_model_pretrain_needs_a_built_model_and_its_whole_recipe():
     assert str(e.value) == "c.yaml is invalid:\n  base_model.pretrain: 'lr' is a required property"
 
 
+def test_from_built_needs_a_built_model():
+    """`runs.<run>.from_built` picks the built model over its pre-trained form; with a hub base model
+    there is no built model, so the key is refused rather than silently ignored."""
+    assert validate(_with(["runs", "tiny-depth", "from_built"], True))["runs"]["tiny-depth"]["from_built"] is True
+    cfg = _with(["runs", "tiny-depth", "from_built"], True)
+    cfg["base_model"] = {"hub": "Qwen/Qwen3-VL-4B-Instruct"}
+    with pytest.raises(ConfigError) as e:
+        validate(cfg, source="c.yaml")
+    assert str(e.value) == ("c.yaml is invalid:\n  runs.tiny-depth.from_built: needs base_model.build "
+                            "(a hub model is not built by the workflow)")
+
+
 def test_a_model_answers_several_tasks_with_one_run():
     """models.X.run as a task -> run mapping: one run trained on two tasks' mixtures answers both, the
     model answers only the mapped tasks, and a listed task without a run is a one-line error."""

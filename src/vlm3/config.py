@@ -59,6 +59,8 @@ def validate(config: dict, schema_path: str | Path = SCHEMA, source: str = "conf
         if missing:
             raise bad(f"runs.{run}.mixtures", f"unknown mixture {missing[0]!r} (not a key of mixtures)")
         _check_batch(spec, f"runs.{run}", bad)
+        if spec.get("from_built") and "build" not in config.get("base_model", {}):
+            raise bad(f"runs.{run}.from_built", "needs base_model.build (a hub model is not built by the workflow)")
     for task, mix in config.get("mixtures", {}).items():
         if not any(w > 0 for w in mix["sources"].values()):
             raise bad(f"mixtures.{task}.sources", "every weight is 0 (weight 0 switches a source off)")
