@@ -9,6 +9,8 @@ set -uo pipefail
 out=${1:?usage: benchmarks/replica.sh OUTDIR [snakemake args]}; shift
 mkdir -p "$out"
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1 PYTHONUNBUFFERED=1
+# four trainings and the prediction jobs share one card: let their allocators return freed segments
+export PYTORCH_CUDA_ALLOC_CONF=${PYTORCH_CUDA_ALLOC_CONF:-expandable_segments:True}
 start=$(date +%s)
 ${REPLICA_TIMEOUT:+timeout -s INT $REPLICA_TIMEOUT} snakemake -c all --configfile config/replica.yaml "$@" 2>&1 | tee "$out/snakemake.log"
 rc=${PIPESTATUS[0]}

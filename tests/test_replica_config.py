@@ -41,9 +41,9 @@ def test_replica_dry_run_plans_the_gpu_path(tmp_path):
         assert f"--inputs results/qa/{task}/synthetic-pan/train.jsonl:1.0 --n 6000" in out
         assert re.search(rf"--model results/checkpoints/replica-pairs --qa results/qa/{task}/synthetic-pan/test.jsonl", out)
     assert "--data results/qa_native/depth/train.jsonl --out results/checkpoints/replica-depth-native" in out
-    assert ("""--recipe '{"batch_size": 32, "bf16": true, "grad_accum": 1, "lr": 0.001, "max_minutes": 5.5,"""
-            """ "max_steps": 400,"""
-            """ "num_workers": 2, "packing": true, "shared_prefix": true}'"""
+    assert ("""--recipe '{"batch_size": 32, "bf16": true, "grad_accum": 1, "gradient_checkpointing": true,"""
+            """ "lr": 0.001, "max_minutes": 5.0, "max_steps": 250,"""
+            """ "num_workers": 3, "packing": true, "shared_prefix": true}'"""
             " --out results/train_config/replica-depth.yaml") in out
     assert "python -m vlm3.model.build --config config/replica_model.yaml" in out
     # every prediction of the workflow's own models asks for a GPU; baselines and experts do not

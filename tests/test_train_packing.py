@@ -294,3 +294,16 @@ def test_packed_attention_choice(setup):
     assert trainer_mod.packed_attention(model, flash_attn=False) == PACKED_SDPA
     assert model.model.language_model.config._attn_implementation == PACKED_SDPA
     assert model.model.visual.config._attn_implementation != PACKED_SDPA
+
+
+def test_gradient_checkpointing_under_shared_prefix_trains_the_same_weights(setup):
+    """Recomputing the blocks in backward (the replica's memory setting) changes no number: shared-prefix
+    branches with and without activation checkpointing give the same weights after 2 fp32 steps."""
+    from safetensors.torch import load_file
+
+    for name, gc in (("sp", False), ("sp_gc", True)):
+        train(_cfg(setup, name, max_steps=2, packing=True, shared_prefix=True, gradient_checkpointing=gc))
+    plain, recomputed = load_file(setup / "sp/model.safetensors"), load_file(setup / "sp_gc/model.safetensors")
+    assert plain.keys() == recomputed.keys()
+    for k in plain:
+        torch.testing.assert_close(recomputed[k], plain[k], rtol=1e-5, atol=1e-6, msg=k)
