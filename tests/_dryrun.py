@@ -1,6 +1,6 @@
 """Snakemake dry runs of the workflow in a fresh-checkout view of the repository, for the config
 tests (test_paper_config.py, test_released_config.py, test_replica_config.py, test_train_rule.py,
-test_ablation_focal.py, test_pretrained_base.py)."""
+test_ablation_focal.py, test_default_config.py)."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PAPER = ROOT / "config" / "paper.yaml"
 # Jobs of the embedded default (config/config.yaml) from a fresh checkout; overlays add to them.
-DEFAULT_JOBS = {"generate_synthetic": 2, "index": 2, "calibrate": 2, "calibration_report": 2, "resize": 2, "qa": 8,
-                "mix": 4, "baseline": 4, "build_tiny_model": 1, "expert": 2, "predict": 8, "score": 14, "train": 4,
-                "train_config": 4, "figures": 1, "audit": 1, "paper_figures": 1, "paper_tables": 1, "tables": 4, "all": 1,
-                "eval_manifest": 4, "leak_check": 4, "worst_cases": 4}
+DEFAULT_JOBS = {"generate_synthetic": 4, "index": 4, "calibrate": 4, "calibration_report": 4, "resize": 4, "qa": 8,
+                "mix": 4, "baseline": 4, "build_tiny_model": 1, "skills_corpus": 1, "pretrain_base": 1, "expert": 2,
+                "predict": 8, "score": 14, "train": 3, "train_config": 3, "figures": 1, "audit": 1, "paper_figures": 1,
+                "paper_tables": 1, "tables": 4, "all": 1, "eval_manifest": 4, "leak_check": 4, "worst_cases": 4}
 
 
 def workdir(tmp: Path) -> Path:

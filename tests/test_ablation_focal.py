@@ -45,7 +45,7 @@ def test_audit_pairs_unified_and_native_runs():
     base = yaml.safe_load(BASE.read_text())
     assert models_matching(claim.than, base, "depth") == []
     mixed = copy.deepcopy(cfg)
-    mixed["runs"]["tiny-pose"]["unify_focal"] = False  # a template's runs must agree
+    mixed["runs"]["tiny-pairs"]["unify_focal"] = False  # a model's runs must agree
     assert models_matching([claim.better], mixed, "depth") == []
 
 
@@ -62,9 +62,8 @@ def test_default_plans_exactly_the_old_jobs(dry_runs):
     default, _ = dry_runs
     assert job_counts(default) == DEFAULT_JOBS
     assert "native" not in default and "results/config.yaml" not in default
-    assert ("--config config/config.yaml --runs results/checkpoints/tiny-correspondence "
-            "results/checkpoints/tiny-depth results/checkpoints/tiny-object results/checkpoints/tiny-pose "
-            "--out results/audit") in default
+    assert ("--config config/config.yaml --runs results/checkpoints/tiny-depth results/checkpoints/tiny-object "
+            "results/checkpoints/tiny-pairs --out results/audit") in default
 
 
 def test_overlay_adds_the_native_focal_chain(dry_runs):
@@ -80,19 +79,18 @@ def test_overlay_adds_the_native_focal_chain(dry_runs):
         " --out results/qa_native/depth/synthetic/test.jsonl",
         "python -m vlm3.qa.mix --inputs results/qa_native/depth/synthetic/train.jsonl:1.0 --n 1800 --seed 0"
         " --out results/qa_native/depth/train.jsonl",
-        "exec python -m vlm3.train --config results/train_config/tiny-depth-native.yaml --model results/models/base"
+        "exec python -m vlm3.train --config results/train_config/tiny-depth-native.yaml --model results/models/pretrained"
         " --data results/qa_native/depth/train.jsonl --out results/checkpoints/tiny-depth-native",
         "python -m vlm3.predict --model results/checkpoints/tiny-depth-native --qa results/qa_native/depth/"
         "synthetic/test.jsonl --out results/predictions/tiny-native/depth/synthetic_test.jsonl",
         # the unified run and the baseline are untouched; the report CLIs read the merged config
-        "exec python -m vlm3.train --config results/train_config/tiny-depth.yaml --model results/models/base"
+        "exec python -m vlm3.train --config results/train_config/tiny-depth.yaml --model results/models/pretrained"
         " --data results/qa/depth/train.jsonl --out results/checkpoints/tiny-depth ",
         "python -m vlm3.predict --model results/checkpoints/tiny-depth --qa results/qa/depth/synthetic/test.jsonl",
         "python -m vlm3.config --merge config/config.yaml config/ablation_focal.yaml --out results/config.yaml",
         # the audit also reads the native run's checkpoint (its steps reached)
-        "--config results/config.yaml --runs results/checkpoints/tiny-correspondence results/checkpoints/"
-        "tiny-depth results/checkpoints/tiny-depth-native results/checkpoints/tiny-object "
-        "results/checkpoints/tiny-pose --out results/audit",
+        "--config results/config.yaml --runs results/checkpoints/tiny-depth results/checkpoints/tiny-depth-native "
+        "results/checkpoints/tiny-object results/checkpoints/tiny-pairs --out results/audit",
     ):
         assert cmd in out, cmd
     predicts = [ln for ln in out.splitlines() if "python -m vlm3.predict " in ln]

@@ -148,7 +148,7 @@ def test_every_task_has_a_training_helps_claim(tmp_path):
 
 
 def test_pair_claims_are_judged_on_the_pan_dataset_where_it_is_configured(tmp_path):
-    """config/pair_tasks.yaml evaluates correspondence and pose on `synthetic-pan_test`: the claims name
+    """The embedded default evaluates correspondence and pose on `synthetic-pan_test`: the claims name
     it first among their benchmarks, so they are judged there (and on synthetic_test without it)."""
     src = all_task_metrics(tmp_path / "m0")
     m = tmp_path / "metrics"

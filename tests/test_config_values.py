@@ -49,22 +49,22 @@ def test_shipped_configs_validate():
 
 def test_run_mixtures_must_name_mixtures_of_the_config():
     """`runs.<run>.mixtures` lists keys of `mixtures`; a run may leave its own task out of it."""
-    cfg = _with(["runs", "tiny-pose", "mixtures"], ["pose", "corespondence"])
+    cfg = _with(["runs", "tiny-pairs", "mixtures"], ["pose", "corespondence"])
     with pytest.raises(ConfigError) as e:
         validate(cfg, source="config/config.yaml")
     assert str(e.value) == ("config/config.yaml is invalid:\n"
-                            "  runs.tiny-pose.mixtures: unknown mixture 'corespondence' (not a key of mixtures)")
-    cfg = _with(["runs", "tiny-pose", "mixtures"], ["pose", "pose"])
+                            "  runs.tiny-pairs.mixtures: unknown mixture 'corespondence' (not a key of mixtures)")
+    cfg = _with(["runs", "tiny-pairs", "mixtures"], ["pose", "pose"])
     with pytest.raises(ConfigError) as e:
         validate(cfg, source="config/config.yaml")
-    assert str(e.value).splitlines()[1] == "  runs.tiny-pose.mixtures: ['pose', 'pose'] has non-unique elements"
-    cfg = _with(["runs", "tiny-pose", "mixtures"], ["correspondence"])
+    assert str(e.value).splitlines()[1] == "  runs.tiny-pairs.mixtures: ['pose', 'pose'] has non-unique elements"
+    cfg = _with(["runs", "tiny-pairs", "mixtures"], ["correspondence"])
     del cfg["mixtures"]["pose"]
-    assert validate(cfg)["runs"]["tiny-pose"]["mixtures"] == ["correspondence"]
-    del cfg["runs"]["tiny-pose"]["mixtures"]  # by default a run trains on its task's mixture
+    assert validate(cfg)["runs"]["tiny-pairs"]["mixtures"] == ["correspondence"]
+    del cfg["runs"]["tiny-pairs"]["mixtures"]  # by default a run trains on its task's mixture
     with pytest.raises(ConfigError) as e:
         validate(cfg, source="config/config.yaml")
-    assert str(e.value) == "config/config.yaml is invalid:\n  runs.tiny-pose.task: no mixture for task 'pose'"
+    assert str(e.value) == "config/config.yaml is invalid:\n  runs.tiny-pairs.task: no mixture for task 'pose'"
 
 
 def test_base_model_pretrain_needs_a_built_model_and_its_whole_recipe():
@@ -98,12 +98,11 @@ def test_a_model_answers_several_tasks_with_one_run():
     from vlm3.config import model_run, models_for
 
     cfg = copy.deepcopy(DEFAULT)
-    cfg["runs"]["tiny-pairs"] = {**cfg["runs"]["tiny-pose"], "mixtures": ["pose", "correspondence"]}
     m = {"kind": "run", "label": "pairs", "run": {"pose": "tiny-pairs", "correspondence": "tiny-pairs"}}
     cfg["models"]["pairs"] = m
     validate(copy.deepcopy(cfg), source="c.yaml")
     assert [model_run(m, t) for t in ("pose", "correspondence")] == ["tiny-pairs", "tiny-pairs"]
-    assert model_run(cfg["models"]["tiny-trained"], "depth") == "tiny-depth"
+    assert model_run({"run": "tiny-{task}"}, "depth") == "tiny-depth"
     assert "pairs" in models_for(cfg, "pose") and "pairs" not in models_for(cfg, "depth")
     # the audit's matcher reads the runs of the tasks the mapping names (not depth's, which it has none for)
     from vlm3.report.claims import model_matches

@@ -91,7 +91,7 @@ def test_the_rule_calls_the_trainer_with_the_runs_recipe_file(dry, run):
     out, wd = dry
     prefix, threads, recipe = RULE_COMMANDS[run]
     assert _shell(out, run) == (
-        f"{prefix} --config results/train_config/{run}.yaml --model results/models/base"
+        f"{prefix} --config results/train_config/{run}.yaml --model results/models/pretrained"
         f" --data results/qa/depth/train.jsonl --out results/checkpoints/{run} --state results/train_state/{run}"
         f" --seed 0 --threads {threads} > results/logs/train/{run}.log 2>&1")
     assert (wd / f"results/train_config/{run}.yaml").read_text() == recipe
@@ -100,7 +100,7 @@ def test_the_rule_calls_the_trainer_with_the_runs_recipe_file(dry, run):
 def test_cpu_run_trains_as_with_the_flags_the_rule_passed_before(dry):
     out, wd = dry
     assert _trainer_config(_shell(out, "cpu-depth"), wd) == parse_config(
-        "--model results/models/base --data results/qa/depth/train.jsonl --out results/checkpoints/cpu-depth"
+        "--model results/models/pretrained --data results/qa/depth/train.jsonl --out results/checkpoints/cpu-depth"
         " --state results/train_state/cpu-depth --seed 0 --threads 2 --max-steps 650 --max-minutes 8.0"
         " --lr 0.001 --batch-size 16 --grad-accum 1".split())
 
@@ -186,7 +186,7 @@ def test_a_run_with_several_mixtures_trains_on_all_and_the_leak_check_reads_all(
     """`runs.<run>.mixtures: [pose, correspondence]`: rule train passes both train.jsonl files after
     --data, in that order (native runs from results/qa_native), and the task's leak check takes both."""
     cfg = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
-    cfg["runs"]["tiny-pose"]["mixtures"] = ["pose", "correspondence"]
+    cfg["runs"]["tiny-pose"] = {**cfg["runs"]["tiny-pairs"], "threads": 1}
     cfg["runs"]["tiny-pose-native"] = {**cfg["runs"]["tiny-pose"], "unify_focal": False}
     (tmp_path / "mix.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     out = dry_run(["-c2", "--configfile", str(tmp_path / "mix.yaml"), "--", "results/checkpoints/tiny-pose",
@@ -194,7 +194,7 @@ def test_a_run_with_several_mixtures_trains_on_all_and_the_leak_check_reads_all(
                   workdir(tmp_path), dry_run_env(tmp_path))
     for run, root in (("tiny-pose", "results/qa"), ("tiny-pose-native", "results/qa_native")):
         assert _shell(out, run) == (
-            f"exec python -m vlm3.train --config results/train_config/{run}.yaml --model results/models/base"
+            f"exec python -m vlm3.train --config results/train_config/{run}.yaml --model results/models/pretrained"
             f" --data {root}/pose/train.jsonl {root}/correspondence/train.jsonl --out results/checkpoints/{run}"
             f" --state results/train_state/{run} --seed 0 --threads 1 > results/logs/train/{run}.log 2>&1")
         argv = _shell(out, run).split(" > ")[0].split()[4:]  # after `exec python -m vlm3.train`
@@ -204,10 +204,10 @@ def test_a_run_with_several_mixtures_trains_on_all_and_the_leak_check_reads_all(
     assert len(jobs) == 1
     inputs = re.search(r"^\s*input: (.*)$", jobs[0], re.M)[1].split(", ")
     assert inputs == ["results/qa/correspondence/train.jsonl", "results/qa/pose/train.jsonl",
-                      "results/manifests/qa/pose/synthetic_test.json"]
+                      "results/manifests/qa/pose/synthetic-pan_test.json"]
     assert re.findall(r"python -m vlm3\.qa\.leak check .*", out) == [
         "python -m vlm3.qa.leak check --train results/qa/correspondence/train.jsonl results/qa/pose/train.jsonl"
-        " --manifests results/manifests/qa/pose/synthetic_test.json --out results/manifests/leak_check_pose.json"
+        " --manifests results/manifests/qa/pose/synthetic-pan_test.json --out results/manifests/leak_check_pose.json"
         " > results/logs/manifest/leak_check_pose.log 2>&1"]
 
 

@@ -26,15 +26,19 @@ QUICK = {
     "generate": {"train": 30, "test": 8},
     "run": {"max_steps": 3, "max_minutes": 0.5, "batch_size": 4},
     "mixture_n": 40,
+    "pretrain": {"records": 200, "max_steps": 3, "batch_size": 4},
 }
 
 
 def quick_config(base: dict) -> dict:
     """The embedded default `base` (config/config.yaml as a dict) shrunk to the quick setting."""
     cfg = yaml.safe_load(yaml.safe_dump(base))  # deep copy
-    gen = cfg["datasets"]["synthetic"]["generate"]
-    for split, n in QUICK["generate"].items():
-        gen[split]["n_scenes"] = n
+    for ds in cfg["datasets"].values():
+        for split, n in QUICK["generate"].items():
+            if "generate" in ds:
+                ds["generate"][split]["n_scenes"] = n
+    if "pretrain" in cfg["base_model"]:
+        cfg["base_model"]["pretrain"].update(QUICK["pretrain"])
     for run in cfg["runs"].values():
         run.update(QUICK["run"])
     for mix in cfg["mixtures"].values():

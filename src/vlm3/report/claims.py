@@ -116,7 +116,7 @@ class SyntheticClaim:
     than: list[dict]
     also: tuple[tuple[str, bool], ...] = ()   # further (metric, higher_better) that must hold too
     benches: tuple[str, ...] = ()   # candidate benchmarks in order (`bench` a list in claims.yaml): a task
-                                    # may be evaluated on another rendered dataset (config/pair_tasks.yaml)
+                                    # may be evaluated on another rendered dataset (the embedded default's synthetic-pan)
 
     @property
     def checks(self) -> tuple[tuple[str, bool], ...]:
