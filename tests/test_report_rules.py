@@ -58,13 +58,12 @@ def test_figures_reads_the_configured_files_only(jobs):
     preds = flag_values(argv, "--predictions")
     assert sorted(preds) == sorted(expected_predictions())
     assert not any("old-model" in a for a in argv)
-    assert flag_values(argv, "--qa") == ["results/qa/correspondence/synthetic/test.jsonl"]
-    assert flag_values(argv, "--checkpoints") == [f"results/checkpoints/tiny-{t}"
-                                                   for t in ("correspondence", "depth", "object", "pose")]
+    assert flag_values(argv, "--qa") == ["results/qa/correspondence/synthetic-pan/test.jsonl"]
+    assert flag_values(argv, "--checkpoints") == [f"results/checkpoints/tiny-{r}" for r in ("depth", "object", "pairs")]
     # every path the command names is a declared input, and the images of the QA file are too
     named = preds + flag_values(argv, "--qa") + flag_values(argv, "--checkpoints") + flag_values(argv, "--config")
     assert set(named) <= set(fig["input"])
-    assert "results/resized/synthetic/test" in fig["input"]
+    assert "results/resized/synthetic-pan/test" in fig["input"]
     assert flag_values(argv, "--out") == ["results/figures"]
 
 
