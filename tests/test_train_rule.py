@@ -194,7 +194,7 @@ def test_a_run_with_several_mixtures_trains_on_all_and_the_leak_check_reads_all(
                   workdir(tmp_path), dry_run_env(tmp_path))
     for run, root in (("tiny-pose", "results/qa"), ("tiny-pose-native", "results/qa_native")):
         assert _shell(out, run) == (
-            f"exec python -m vlm3.train --config results/train_config/{run}.yaml --model results/models/pretrained"
+            f"exec python -m vlm3.train --config results/train_config/{run}.yaml --model results/models/base"  # from_built
             f" --data {root}/pose/train.jsonl {root}/correspondence/train.jsonl --out results/checkpoints/{run}"
             f" --state results/train_state/{run} --seed 0 --threads 1 > results/logs/train/{run}.log 2>&1")
         argv = _shell(out, run).split(" > ")[0].split()[4:]  # after `exec python -m vlm3.train`
