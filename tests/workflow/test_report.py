@@ -53,10 +53,11 @@ def test_stale_prediction_file_is_not_in_the_figures(repo, snakemake_exe):
     figures = ["depth_scatter.png", "pose_cdf.png", "correspondence_tiny-trained.png", "loss.png"]
     before = {n: (repo / "results" / "figures" / n).read_bytes() for n in figures}
     stale = repo / "results" / "predictions" / "old-model"
-    for task in ("depth", "pose", "correspondence"):
-        src = repo / "results" / "predictions" / "tiny-trained" / task / "synthetic_test.jsonl"
+    for task, bench in (("depth", "synthetic_test"), ("pose", "synthetic-pan_test"),
+                        ("correspondence", "synthetic-pan_test")):
+        src = repo / "results" / "predictions" / "tiny-trained" / task / f"{bench}.jsonl"
         (stale / task).mkdir(parents=True)
-        shutil.copy(src, stale / task / "synthetic_test.jsonl")
+        shutil.copy(src, stale / task / f"{bench}.jsonl")
     try:
         proc = run([snakemake_exe, "--cores", "1", "--forcerun", "figures", "--allowed-rules", "figures",
                     *(f"results/figures/{n}" for n in figures)], cwd=repo, timeout=600)

@@ -115,10 +115,12 @@ def jobcomp_states(jobids) -> dict[str, str]:
 # --- the real workflow --------------------------------------------------------------------------
 
 # Jobs of results/tables/depth.tex in the quick setting; `tables` is a localrule (no sbatch).
+# The tokenizer reads every mixture's training QA, so the pair dataset's train split is built too;
+# the depth run fine-tunes the pre-trained base (skills corpus, pre-training).
 EXPECTED_SUBMISSIONS = {
-    "generate_synthetic": 2, "index": 2, "calibrate": 2, "resize": 2, "qa": 5, "mix": 4,
-    "build_tiny_model": 1, "train": 1, "predict": 2, "baseline": 1, "score": 3, "eval_manifest": 1,
-    "leak_check": 1,
+    "generate_synthetic": 3, "index": 3, "calibrate": 3, "resize": 3, "qa": 5, "mix": 4,
+    "build_tiny_model": 1, "skills_corpus": 1, "pretrain_base": 1, "train": 1, "predict": 2, "baseline": 1,
+    "score": 3, "eval_manifest": 1, "leak_check": 1,
 }
 
 
