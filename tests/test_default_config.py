@@ -1,7 +1,8 @@
 """The embedded default's recipe (config/config.yaml, issue 13): the built tiny model is pre-trained
-once on number skills and the depth and object runs fine-tune from it; depth and object come from the `synthetic`
-dataset, correspondence and pose from their own ramp-compass pan dataset `synthetic-pan` through one
-run that answers both, from the built model (from_built); and a mixture source weighted 0 is left out (an overlay's way to switch one off)."""
+once on number skills and the depth and object runs fine-tune from it; depth and object come from the
+`synthetic` dataset, correspondence and pose from their own ramp-compass pan dataset `synthetic-pan`
+through one run that answers both, from the built model (from_built); and a mixture source weighted 0
+is left out (an overlay's way to switch one off)."""
 
 from __future__ import annotations
 
