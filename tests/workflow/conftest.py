@@ -34,8 +34,8 @@ def quick_config(base: dict) -> dict:
     """The embedded default `base` (config/config.yaml as a dict) shrunk to the quick setting."""
     cfg = yaml.safe_load(yaml.safe_dump(base))  # deep copy
     for ds in cfg["datasets"].values():
-        for split, n in QUICK["generate"].items():
-            if "generate" in ds:
+        if "generate" in ds:
+            for split, n in QUICK["generate"].items():
                 ds["generate"][split]["n_scenes"] = n
     if "pretrain" in cfg["base_model"]:
         cfg["base_model"]["pretrain"].update(QUICK["pretrain"])
